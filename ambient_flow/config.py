@@ -1,0 +1,203 @@
+"""All settings in one typed place, with the wire defaults.
+
+Every field is one knob, reachable four ways (later wins):
+defaults here < TOML file (`--config FILE` or `AMBIENT_FLOW_CONFIG`) <
+environment (`AMBIENT_FLOW_<FIELD>`, e.g. `AMBIENT_FLOW_AUDIO_PORT=6555`) < CLI flags
+(`--audio-port 6555`). `python -m bytewax.run flows.live` has no flags of its own, so
+it reads the file and environment only.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from ambient_flow.errors import ConfigError
+from ambient_flow.protocol import constants as C
+
+__all__ = ["ENV_PREFIX", "Settings"]
+
+ENV_PREFIX = "AMBIENT_FLOW_"
+CONFIG_ENV = ENV_PREFIX + "CONFIG"
+
+
+def _knob(default: Any, help: str) -> Any:  # noqa: A002 - mirrors argparse's name
+    return field(default=default, metadata={"help": help})
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The host's configuration. Immutable; build variants with `dataclasses.replace`."""
+
+    bind: str = _knob("*", "interface to bind every port on (`*` = all interfaces)")
+    audio_port: int = _knob(C.AUDIO_PORT, "ZeroMQ PULL port for audio")
+    video_port: int = _knob(C.VIDEO_PORT, "ZeroMQ PULL port for video")
+    control_port: int = _knob(C.CONTROL_PORT, "ZeroMQ REP port for control")
+    tcp_port: int = _knob(C.TCP_PORT, "raw TCP port (envelopes back to back); 0 disables it")
+    max_message_bytes: int = _knob(C.MAX_MESSAGE_BYTES, "largest accepted message")
+    rcvhwm: int = _knob(10000, "ZeroMQ receive high-water mark per connection (messages)")
+    max_tcp_connections: int = _knob(1024, "concurrent raw-TCP connections; more are refused")
+    max_clients: int = _knob(4096, "distinct clients tracked at once; more are rejected")
+    buffer_seconds: float = _knob(30.0, "rolling audio buffer per client (seconds)")
+    reorder_window: int = _knob(3, "audio chunks held back to repair reordering")
+    max_gap_fill_seconds: float = _knob(60.0, "longest audio gap filled with silence")
+    heartbeat_interval: float = _knob(C.HEARTBEAT_INTERVAL_S, "expected heartbeat period (s)")
+    stale_after: int = _knob(C.STALE_AFTER_HEARTBEATS, "missed heartbeat periods before stale")
+    audio_backlog_seconds: float = _knob(60.0, "audio a slow downstream stage may lag behind")
+    audio_chunk_ms: int = _knob(C.AUDIO_CHUNK_MS, "chunk length offered to clients in hello")
+    video_fps: float = _knob(float(C.VIDEO_FPS), "frame rate offered to clients in hello")
+    video_width: int = _knob(C.VIDEO_WIDTH, "frame width offered to clients")
+    video_height: int = _knob(C.VIDEO_HEIGHT, "frame height offered to clients")
+    video_quality: int = _knob(C.VIDEO_QUALITY, "JPEG quality offered to clients")
+    data_dir: str = _knob("data", "where session directories and status.json go")
+    record: str = _knob("", "tee everything received to this .zmqcap file")
+    save_frames: bool = _knob(False, "also save every received JPEG in the session directory")
+    status_interval: float = _knob(2.0, "seconds between status.json refreshes")
+    metrics_port: int = _knob(9108, "Prometheus metrics port; 0 disables it")
+    log_level: str = _knob("INFO", "DEBUG, INFO, WARNING or ERROR")
+    realtime: bool = _knob(False, "replay at recorded pace instead of as fast as possible")
+
+    def __post_init__(self) -> None:
+        ports = {
+            "audio_port": self.audio_port,
+            "video_port": self.video_port,
+            "control_port": self.control_port,
+        }
+        if self.tcp_port:
+            ports["tcp_port"] = self.tcp_port
+        for name, port in ports.items():
+            if not 1 <= port <= 65535:
+                raise ConfigError(f"{name}={port}: a port is 1..65535")
+        nonzero = [p for p in ports.values()]
+        if len(set(nonzero)) != len(nonzero):
+            raise ConfigError(f"two channels share a port: {ports}")
+        if self.metrics_port and not 1 <= self.metrics_port <= 65535:
+            raise ConfigError(f"metrics_port={self.metrics_port}: a port is 1..65535 (0 = off)")
+        positive = (
+            "max_message_bytes", "rcvhwm", "max_tcp_connections", "max_clients",
+            "buffer_seconds", "heartbeat_interval", "stale_after", "audio_chunk_ms",
+            "video_fps", "video_width", "video_height", "status_interval",
+            "audio_backlog_seconds",
+        )  # fmt: skip
+        for name in positive:
+            if getattr(self, name) <= 0:
+                raise ConfigError(f"{name}={getattr(self, name)} must be > 0")
+        if self.reorder_window < 0 or self.max_gap_fill_seconds < 0:
+            raise ConfigError("reorder_window and max_gap_fill_seconds must be >= 0")
+        if not 1 <= self.video_quality <= 100:
+            raise ConfigError(f"video_quality={self.video_quality} must be 1..100")
+        if self.log_level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):
+            raise ConfigError(f"log_level={self.log_level!r}: use DEBUG, INFO, WARNING or ERROR")
+
+    # -- derived values ---------------------------------------------------------------
+    @property
+    def stale_after_seconds(self) -> float:
+        return self.heartbeat_interval * self.stale_after
+
+    def endpoint(self, port: int) -> str:
+        return f"tcp://{self.bind}:{port}"
+
+    def client_config(self) -> dict[str, Any]:
+        """What `hello` and `get_config` hand to clients: the server's real settings."""
+        return {
+            "protocol_version": C.PROTOCOL_VERSION,
+            "audio_chunk_ms": self.audio_chunk_ms,
+            "audio_sample_rate": C.AUDIO_SAMPLE_RATE,
+            "audio_channels": C.AUDIO_CHANNELS,
+            "audio_format": C.AUDIO_FORMAT,
+            "video_fps": self.video_fps,
+            "video_res": [self.video_width, self.video_height],
+            "video_format": C.VIDEO_FORMAT,
+            "video_quality": self.video_quality,
+            "heartbeat_interval_s": self.heartbeat_interval,
+            "max_message_bytes": self.max_message_bytes,
+            "ports": {
+                "audio": self.audio_port,
+                "video": self.video_port,
+                "control": self.control_port,
+                "tcp": self.tcp_port,
+            },
+        }
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    # -- loading ----------------------------------------------------------------------
+    @classmethod
+    def knobs(cls) -> list[dataclasses.Field[Any]]:
+        return list(fields(cls))
+
+    @classmethod
+    def load(
+        cls,
+        *,
+        config_file: str | os.PathLike[str] | None = None,
+        env: Mapping[str, str] | None = None,
+        overrides: Mapping[str, Any] | None = None,
+    ) -> Settings:
+        """Defaults < TOML file < environment < overrides (CLI flags)."""
+        env = os.environ if env is None else env
+        values: dict[str, Any] = {}
+        path = config_file or env.get(CONFIG_ENV)
+        if path:
+            values.update(_read_toml(Path(path)))
+        known = {f.name: f for f in fields(cls)}
+        for f in known.values():
+            raw = env.get(ENV_PREFIX + f.name.upper())
+            if raw is not None:
+                values[f.name] = _coerce(f, raw, source=ENV_PREFIX + f.name.upper())
+        for name, value in (overrides or {}).items():
+            if value is not None:
+                values[name] = value
+        unknown = sorted(set(values) - set(known))
+        if unknown:
+            raise ConfigError(f"unknown setting(s) {unknown}; known: {sorted(known)}")
+        for name, value in values.items():
+            values[name] = _check_type(known[name], value)
+        return cls(**values)
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as fh:
+            data = tomllib.load(fh)
+    except FileNotFoundError as exc:
+        raise ConfigError(f"config file {path} does not exist") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config file {path} is not valid TOML: {exc}") from exc
+    # Accept both a flat file and one with an [ambient_flow] table.
+    table = data.get("ambient_flow", data)
+    return {k.replace("-", "_"): v for k, v in table.items()}
+
+
+def _field_type(f: dataclasses.Field[Any]) -> type:
+    return {"str": str, "int": int, "float": float, "bool": bool}[str(f.type)]
+
+
+def _coerce(f: dataclasses.Field[Any], raw: str, *, source: str) -> Any:
+    kind = _field_type(f)
+    try:
+        if kind is bool:
+            lowered = raw.strip().lower()
+            if lowered in ("1", "true", "yes", "on"):
+                return True
+            if lowered in ("0", "false", "no", "off", ""):
+                return False
+            raise ValueError(raw)
+        return kind(raw)
+    except ValueError as exc:
+        raise ConfigError(f"{source}={raw!r} is not a valid {kind.__name__}") from exc
+
+
+def _check_type(f: dataclasses.Field[Any], value: Any) -> Any:
+    kind = _field_type(f)
+    if kind is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if kind is not bool and isinstance(value, bool) or not isinstance(value, kind):
+        raise ConfigError(f"{f.name}={value!r} must be a {kind.__name__}")
+    return value

@@ -1,0 +1,277 @@
+"""Bytes <-> messages for protocol v1. Pure functions, no I/O.
+
+A data message is either two ZeroMQ frames `[JSON header][payload]` or one frame
+holding the envelope `[u32 BE header_len][u32 BE payload_len][header][payload]`;
+the same envelopes back to back form the raw-TCP stream (`EnvelopeStream`).
+"""
+
+from __future__ import annotations
+
+import json
+import struct
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from ambient_flow.errors import ProtocolError
+from ambient_flow.protocol import constants as C
+from ambient_flow.protocol.messages import AudioChunk, VideoFrame
+
+__all__ = [
+    "EnvelopeStream",
+    "audio_header",
+    "decode_envelope",
+    "encode_envelope",
+    "encode_header",
+    "encode_multipart",
+    "parse_audio",
+    "parse_header",
+    "parse_video",
+    "split_frames",
+    "video_header",
+]
+
+_PREFIX = struct.Struct(">II")
+
+
+def encode_header(header: Mapping[str, Any]) -> bytes:
+    """Compact UTF-8 JSON, keys in the order given (what the vectors pin down)."""
+    return json.dumps(dict(header), separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+
+
+def encode_envelope(header: Mapping[str, Any] | bytes, payload: bytes) -> bytes:
+    """One frame: `[u32 BE header_len][u32 BE payload_len][header][payload]`."""
+    head = header if isinstance(header, bytes) else encode_header(header)
+    return _PREFIX.pack(len(head), len(payload)) + head + payload
+
+
+def encode_multipart(header: Mapping[str, Any] | bytes, payload: bytes) -> list[bytes]:
+    """Two frames: `[header][payload]`."""
+    head = header if isinstance(header, bytes) else encode_header(header)
+    return [head, payload]
+
+
+def audio_header(
+    ts: int,
+    seq: int,
+    *,
+    sr: int = C.AUDIO_SAMPLE_RATE,
+    ch: int = C.AUDIO_CHANNELS,
+    fmt: str = C.AUDIO_FORMAT,
+    **extra: Any,
+) -> dict[str, Any]:
+    return {"type": "audio", "ts": ts, "seq": seq, "sr": sr, "ch": ch, "fmt": fmt, **extra}
+
+
+def video_header(
+    ts: int,
+    seq: int,
+    *,
+    w: int = C.VIDEO_WIDTH,
+    h: int = C.VIDEO_HEIGHT,
+    fmt: str = C.VIDEO_FORMAT,
+    quality: int | None = C.VIDEO_QUALITY,
+    **extra: Any,
+) -> dict[str, Any]:
+    head: dict[str, Any] = {"type": "video", "ts": ts, "seq": seq, "w": w, "h": h, "fmt": fmt}
+    if quality is not None:
+        head["quality"] = quality
+    head.update(extra)
+    return head
+
+
+def decode_envelope(buf: bytes) -> tuple[bytes, bytes]:
+    """Split one envelope into (header bytes, payload); the lengths must add up exactly."""
+    if len(buf) < C.ENVELOPE_PREFIX_BYTES:
+        raise ProtocolError("envelope_short", f"{len(buf)} bytes, the prefix alone is 8")
+    header_len, payload_len = _PREFIX.unpack_from(buf)
+    expected = C.ENVELOPE_PREFIX_BYTES + header_len + payload_len
+    if len(buf) < expected:
+        raise ProtocolError(
+            "envelope_short",
+            f"prefix announces {header_len}+{payload_len} bytes, frame has {len(buf) - 8}",
+        )
+    if len(buf) > expected:
+        raise ProtocolError(
+            "envelope_trailing",
+            f"{len(buf) - expected} bytes after header ({header_len}) and payload ({payload_len})",
+        )
+    return buf[8 : 8 + header_len], buf[8 + header_len :]
+
+
+def split_frames(frames: Sequence[bytes]) -> tuple[bytes, bytes]:
+    """Accept both encodings: 2 frames (header, payload) or 1 envelope frame."""
+    if len(frames) == 2:
+        return frames[0], frames[1]
+    if len(frames) == 1:
+        return decode_envelope(frames[0])
+    raise ProtocolError("frame_count", f"{len(frames)} frames; expected 1 (envelope) or 2")
+
+
+def parse_header(raw: bytes) -> dict[str, Any]:
+    """Decode the JSON header; it must be an object."""
+    if len(raw) > C.MAX_HEADER_BYTES:
+        raise ProtocolError("header_too_large", f"{len(raw)} bytes > {C.MAX_HEADER_BYTES}")
+    try:
+        header = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise ProtocolError("not_json", f"header is not UTF-8 JSON ({exc})") from exc
+    if not isinstance(header, dict):
+        raise ProtocolError("header_not_object", f"header is a JSON {type(header).__name__}")
+    return header
+
+
+def _int_field(header: Mapping[str, Any], key: str, *, minimum: int = 0) -> int:
+    if key not in header:
+        raise ProtocolError("missing_field", f"header has no {key!r}")
+    value = header[key]
+    # bool is an int subclass in Python; `true` is not a timestamp.
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ProtocolError("bad_field", f"{key!r} must be an integer, got {value!r:.40}")
+    if value < minimum:
+        raise ProtocolError("bad_field", f"{key!r} must be >= {minimum}, got {value}")
+    return value
+
+
+def _opt_str(header: Mapping[str, Any], key: str) -> str | None:
+    value = header.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise ProtocolError("bad_field", f"{key!r} must be a string, got {value!r:.40}")
+    return value
+
+
+def message_type(header: Mapping[str, Any]) -> str:
+    kind = header.get("type")
+    if kind not in C.MESSAGE_TYPES:
+        raise ProtocolError("unknown_type", f"type {kind!r:.40} is not one of {C.MESSAGE_TYPES}")
+    return str(kind)
+
+
+def parse_audio(
+    header: Mapping[str, Any],
+    payload: bytes,
+    *,
+    client: str,
+    received_ns: int,
+    max_payload: int = C.MAX_MESSAGE_BYTES,
+) -> AudioChunk:
+    """Validate an audio message; stereo is downmixed here, the rate converted later."""
+    ts = _int_field(header, "ts")
+    seq = _int_field(header, "seq")
+    sr = header.get("sr", C.AUDIO_SAMPLE_RATE)
+    ch = header.get("ch", C.AUDIO_CHANNELS)
+    fmt = header.get("fmt", C.AUDIO_FORMAT)
+    if fmt != "int16":
+        raise ProtocolError("unsupported_fmt", f"audio fmt {fmt!r:.40}; only 'int16' is accepted")
+    if isinstance(sr, bool) or sr not in C.ACCEPTED_SAMPLE_RATES:
+        raise ProtocolError("unsupported_sr", f"sr {sr!r:.40} not in {C.ACCEPTED_SAMPLE_RATES}")
+    if isinstance(ch, bool) or ch not in C.ACCEPTED_CHANNELS:
+        raise ProtocolError("unsupported_ch", f"ch {ch!r:.40}; 1 or 2 channels are accepted")
+    if len(payload) > max_payload:
+        raise ProtocolError("payload_too_large", f"{len(payload)} bytes > {max_payload}")
+    if not payload:
+        raise ProtocolError("empty_payload", "audio message with no samples")
+    if len(payload) % (2 * ch):
+        raise ProtocolError(
+            "odd_pcm", f"{len(payload)} bytes is not a whole number of {ch}-channel int16 frames"
+        )
+    pcm = np.frombuffer(payload, dtype="<i2")
+    samples = pcm.astype(np.float32) * np.float32(1.0 / 32768.0)
+    if ch == 2:
+        samples = samples.reshape(-1, 2).mean(axis=1, dtype=np.float32)
+    return AudioChunk(
+        client=client,
+        timestamp_ms=ts,
+        sequence=seq,
+        sample_rate=int(sr),
+        channels=1,
+        samples=samples,
+        received_ns=received_ns,
+        session=_opt_str(header, "session"),
+        source=_opt_str(header, "source"),
+        source_channels=int(ch),
+    )
+
+
+def parse_video(
+    header: Mapping[str, Any],
+    payload: bytes,
+    *,
+    client: str,
+    received_ns: int,
+    max_payload: int = C.MAX_MESSAGE_BYTES,
+) -> VideoFrame:
+    """Validate a video message without decoding the image."""
+    ts = _int_field(header, "ts")
+    seq = _int_field(header, "seq")
+    w = _int_field(header, "w", minimum=1)
+    h = _int_field(header, "h", minimum=1)
+    if w > C.MAX_VIDEO_SIDE or h > C.MAX_VIDEO_SIDE:
+        raise ProtocolError("bad_field", f"{w}x{h} exceeds {C.MAX_VIDEO_SIDE} per side")
+    fmt = header.get("fmt", C.VIDEO_FORMAT)
+    if fmt not in C.VIDEO_FORMATS:
+        raise ProtocolError("unsupported_fmt", f"video fmt {fmt!r:.40} not in {C.VIDEO_FORMATS}")
+    quality = header.get("quality")
+    if quality is not None and (isinstance(quality, bool) or not isinstance(quality, int)):
+        raise ProtocolError("bad_field", f"'quality' must be an integer, got {quality!r:.40}")
+    if len(payload) > max_payload:
+        raise ProtocolError("payload_too_large", f"{len(payload)} bytes > {max_payload}")
+    if not payload:
+        raise ProtocolError("empty_payload", "video message with no image")
+    if fmt == "jpeg" and not payload.startswith(b"\xff\xd8"):
+        raise ProtocolError("bad_jpeg", f"JPEG must start with FF D8, starts with {payload[:2].hex()}")
+    if fmt == "rgb" and len(payload) != w * h * 3:
+        raise ProtocolError("rgb_size", f"rgb {w}x{h} needs {w * h * 3} bytes, got {len(payload)}")
+    return VideoFrame(
+        client=client,
+        timestamp_ms=ts,
+        sequence=seq,
+        width=w,
+        height=h,
+        format=str(fmt),
+        payload=bytes(payload),
+        received_ns=received_ns,
+        quality=quality,
+        session=_opt_str(header, "session"),
+        source=_opt_str(header, "source"),
+    )
+
+
+class EnvelopeStream:
+    """Incremental decoder for the raw-TCP transport: envelopes back to back.
+
+    `feed()` returns every complete envelope (prefix included, exactly as sent).
+    Lengths that can never be valid raise `ProtocolError`; the caller closes that
+    connection, since a byte stream cannot be resynchronised after a bad prefix.
+    """
+
+    def __init__(self, max_message: int = C.MAX_MESSAGE_BYTES) -> None:
+        self._buf = bytearray()
+        self._max = max_message
+
+    @property
+    def pending(self) -> int:
+        """Bytes received that do not yet form a whole envelope."""
+        return len(self._buf)
+
+    def feed(self, data: bytes) -> list[bytes]:
+        self._buf += data
+        return list(self._drain())
+
+    def _drain(self) -> Iterator[bytes]:
+        while len(self._buf) >= C.ENVELOPE_PREFIX_BYTES:
+            header_len, payload_len = _PREFIX.unpack_from(self._buf)
+            if header_len == 0 or header_len > C.MAX_HEADER_BYTES:
+                raise ProtocolError("header_too_large" if header_len else "envelope_short",
+                                    f"impossible header length {header_len}")
+            if payload_len > self._max:
+                raise ProtocolError("payload_too_large", f"payload length {payload_len} > {self._max}")
+            total = C.ENVELOPE_PREFIX_BYTES + header_len + payload_len
+            if len(self._buf) < total:
+                return
+            record = bytes(self._buf[:total])
+            del self._buf[:total]
+            yield record

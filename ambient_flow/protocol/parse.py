@@ -1,0 +1,91 @@
+"""Raw frames -> typed message: the first step of every flow, live or replayed."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ambient_flow.errors import ProtocolError
+from ambient_flow.protocol import constants as C
+from ambient_flow.protocol.codec import (
+    decode_envelope,
+    message_type,
+    parse_audio,
+    parse_header,
+    parse_video,
+    split_frames,
+)
+from ambient_flow.protocol.control import FLOW_COMMANDS, parse_control
+from ambient_flow.protocol.identity import sanitize_client_name
+from ambient_flow.protocol.messages import ControlEvent, Parsed, RawMessage, Rejected
+
+__all__ = ["header_client", "parse_raw"]
+
+
+def header_client(header: dict[str, Any]) -> str | None:
+    """The sanitized `client` a header names, or None (legacy clients send none)."""
+    name = header.get("client")
+    if isinstance(name, str) and name:
+        return sanitize_client_name(name)
+    return None
+
+
+def parse_raw(
+    raw: RawMessage, *, fallback_client: str, max_payload: int = C.MAX_MESSAGE_BYTES
+) -> Parsed:
+    """Parse one raw message; never raises for bad input, returns `Rejected` instead.
+
+    `fallback_client` names the sender when the header has no `client` field
+    (its connection identity, see `operators.identify`).
+    """
+    header: dict[str, Any] = {}
+    try:
+        if raw.channel == "control":
+            if len(raw.frames) != 1:
+                raise ProtocolError("frame_count", f"control request has {len(raw.frames)} frames")
+            request = parse_control(raw.frames[0])
+            return _control_event(request.body, request.command, raw, fallback_client)
+        if raw.channel == "tcp":
+            head, payload = decode_envelope(raw.frames[0])
+        else:
+            head, payload = split_frames(raw.frames)
+        header = parse_header(head)
+        if raw.channel == "tcp" and header.get("type") == "control":
+            request = parse_control(head)
+            return _control_event(request.body, request.command, raw, fallback_client)
+        kind = message_type(header)
+        client = header_client(header) or fallback_client
+        if kind == "audio" and raw.channel in ("audio", "tcp"):
+            return parse_audio(
+                header, payload, client=client, received_ns=raw.received_ns, max_payload=max_payload
+            )
+        if kind == "video" and raw.channel in ("video", "tcp"):
+            return parse_video(
+                header, payload, client=client, received_ns=raw.received_ns, max_payload=max_payload
+            )
+        raise ProtocolError("unknown_type", f"{kind} message on the {raw.channel} port")
+    except ProtocolError as exc:
+        return Rejected(
+            reason=exc.reason,
+            detail=exc.detail,
+            channel=raw.channel,
+            peer=raw.peer,
+            received_ns=raw.received_ns,
+            size=raw.size,
+            client=header_client(header) or fallback_client,
+        )
+
+
+def _control_event(
+    body: dict[str, Any], command: str, raw: RawMessage, fallback_client: str
+) -> ControlEvent:
+    return ControlEvent(
+        client=header_client(body) or fallback_client,
+        command=command,
+        body=body,
+        received_ns=raw.received_ns,
+        channel=raw.channel,
+    )
+
+
+def is_flow_command(command: str) -> bool:
+    return command in FLOW_COMMANDS
