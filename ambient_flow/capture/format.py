@@ -72,9 +72,12 @@ def _decode_body(body: bytes) -> RawMessage:
         pos += n
     if pos != len(body) or code >= len(CHANNELS):
         raise ValueError("frame lengths do not add up to the body")
-    host, _, conn = peer.rpartition("#")
+    # The writer stores `host#conn`; split at the last `#` (a host may be empty or hold `#`).
+    host, sep, conn = peer.rpartition("#")
+    if not sep:
+        host, conn = peer, ""
     channel: Channel = CHANNELS[code]  # type: ignore[assignment]
-    return RawMessage(channel, tuple(frames), received_ns, monotonic_ns, host or peer, conn)
+    return RawMessage(channel, tuple(frames), received_ns, monotonic_ns, host, conn)
 
 
 class CaptureWriter:

@@ -16,6 +16,7 @@ EventKind = Literal[
     "duplicate",  # data: channel, seq
     "reordered",  # data: channel, seq (arrived late, put back in order)
     "late",  # data: channel, seq (arrived after its place was filled; dropped, counted)
+    "rejects",  # data: by_reason (summary of this session's rejected messages, at its end)
     "restart",  # data: channel, from_seq, to_seq (sequence went back, e.g. to 0)
     "converted",  # data: sr, ch (once per client: audio is resampled / downmixed)
     "stale",  # data: silent_for_s (nothing for stale_after heartbeats)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import struct
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -115,7 +115,8 @@ def parse_header(raw: bytes) -> dict[str, Any]:
         raise ProtocolError("header_too_large", f"{len(raw)} bytes > {C.MAX_HEADER_BYTES}")
     try:
         header = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError) as exc:
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
+        # RecursionError: JSON nested deeper than the interpreter's stack (`[[[[...`).
         raise ProtocolError("not_json", f"header is not UTF-8 JSON ({exc})") from exc
     if not isinstance(header, dict):
         raise ProtocolError("header_not_object", f"header is a JSON {type(header).__name__}")
@@ -243,35 +244,50 @@ def parse_video(
 class EnvelopeStream:
     """Incremental decoder for the raw-TCP transport: envelopes back to back.
 
-    `feed()` returns every complete envelope (prefix included, exactly as sent).
-    Lengths that can never be valid raise `ProtocolError`; the caller closes that
-    connection, since a byte stream cannot be resynchronised after a bad prefix.
+    `feed()` returns every complete envelope (prefix included, exactly as sent) and
+    never raises. A prefix whose lengths can never be valid breaks the stream:
+    `error` is set (a `ProtocolError`), `feed()` returns nothing more, and the
+    caller closes that connection, since a byte stream cannot be resynchronised
+    after a bad prefix. Envelopes completed before the bad prefix are still returned.
     """
 
     def __init__(self, max_message: int = C.MAX_MESSAGE_BYTES) -> None:
         self._buf = bytearray()
         self._max = max_message
+        self.error: ProtocolError | None = None
 
     @property
     def pending(self) -> int:
         """Bytes received that do not yet form a whole envelope."""
         return len(self._buf)
 
-    def feed(self, data: bytes) -> list[bytes]:
-        self._buf += data
-        return list(self._drain())
+    def peek(self, n: int = 64) -> bytes:
+        """The first `n` buffered bytes (what broke the stream, for the record)."""
+        return bytes(self._buf[:n])
 
-    def _drain(self) -> Iterator[bytes]:
+    def feed(self, data: bytes) -> list[bytes]:
+        if self.error is not None:
+            return []
+        self._buf += data
+        records: list[bytes] = []
         while len(self._buf) >= C.ENVELOPE_PREFIX_BYTES:
             header_len, payload_len = _PREFIX.unpack_from(self._buf)
-            if header_len == 0 or header_len > C.MAX_HEADER_BYTES:
-                raise ProtocolError("header_too_large" if header_len else "envelope_short",
-                                    f"impossible header length {header_len}")
+            if header_len == 0:
+                self.error = ProtocolError("envelope_short", "header length 0: no JSON header")
+                break
+            if header_len > C.MAX_HEADER_BYTES:
+                self.error = ProtocolError(
+                    "header_too_large", f"header length {header_len} > {C.MAX_HEADER_BYTES}"
+                )
+                break
             if payload_len > self._max:
-                raise ProtocolError("payload_too_large", f"payload length {payload_len} > {self._max}")
+                self.error = ProtocolError(
+                    "payload_too_large", f"payload length {payload_len} > {self._max}"
+                )
+                break
             total = C.ENVELOPE_PREFIX_BYTES + header_len + payload_len
             if len(self._buf) < total:
-                return
-            record = bytes(self._buf[:total])
+                break
+            records.append(bytes(self._buf[:total]))
             del self._buf[:total]
-            yield record
+        return records

@@ -65,6 +65,7 @@ REJECT_REASONS: Final = (
     "rgb_size",  # rgb payload is not w*h*3 bytes
     "empty_payload",
     "unknown_command",  # control request with a cmd the server does not know
+    "too_many_clients",  # max_clients distinct clients are already tracked
 )
 
 #: Channels a raw message can arrive on (and the channel column of a capture record).

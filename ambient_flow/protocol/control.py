@@ -31,7 +31,8 @@ def parse_control(raw: bytes) -> ControlRequest:
     """Parse one request; `cmd` must be a known command."""
     try:
         body = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError) as exc:
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
+        # RecursionError: JSON nested deeper than the interpreter's stack (`[[[[...`).
         raise ProtocolError("not_json", f"request is not UTF-8 JSON ({exc})") from exc
     if not isinstance(body, dict):
         raise ProtocolError("header_not_object", f"request is a JSON {type(body).__name__}")

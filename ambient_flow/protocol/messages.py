@@ -65,8 +65,9 @@ class AudioChunk:
 
     After the parse step `samples` is mono at `sample_rate` (stereo is already
     downmixed). After per-client ingest it is 16 kHz, `start_sample` is its
-    absolute position on the client's sample clock and `converted` says whether
-    the sender's rate or channel count had to be converted.
+    absolute position on the client's sample clock, `converted` says whether the
+    sender's rate or channel count had to be converted, and `filled` marks silence
+    that ingest inserted for audio that never arrived (a sequence gap).
     """
 
     client: str
@@ -81,6 +82,7 @@ class AudioChunk:
     source_channels: int = 1
     start_sample: int | None = None
     converted: bool = False
+    filled: bool = False
 
     @property
     def num_samples(self) -> int:
@@ -108,6 +110,7 @@ class AudioChunk:
             "samples": self.num_samples,
             "start_sample": self.start_sample,
             "converted": self.converted,
+            "filled": self.filled,
             "received_ns": self.received_ns,
             "crc32": _crc32(pcm),
         }

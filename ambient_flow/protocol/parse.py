@@ -45,6 +45,8 @@ def parse_raw(
             request = parse_control(raw.frames[0])
             return _control_event(request.body, request.command, raw, fallback_client)
         if raw.channel == "tcp":
+            if len(raw.frames) != 1:
+                raise ProtocolError("frame_count", f"TCP record has {len(raw.frames)} frames")
             head, payload = decode_envelope(raw.frames[0])
         else:
             head, payload = split_frames(raw.frames)

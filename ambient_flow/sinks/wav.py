@@ -1,0 +1,243 @@
+"""WAV files that survive a crash: written as the audio streams, read back even if unfinished.
+
+`StreamingWavWriter` writes a canonical 44-byte header whose sizes are placeholders
+(`0xFFFFFFFF`, "length unknown", as streaming tools write it), appends 16-bit PCM,
+and rewrites the sizes on every `flush()` and at `close()`. A process killed with
+SIGKILL therefore leaves a file that every reader understands up to the last flush,
+and `read_wav` recovers even a file whose header was never updated by trusting the
+file's real length.
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+from pathlib import Path
+from types import TracebackType
+from typing import Any, BinaryIO, Final
+
+import numpy as np
+import numpy.typing as npt
+
+__all__ = ["SIZE_PLACEHOLDER", "StreamingWavWriter", "float_to_pcm16", "read_wav"]
+
+#: What the RIFF and data sizes hold until they are known (and past 4 GiB).
+SIZE_PLACEHOLDER: Final = 0xFFFFFFFF
+
+_HEADER_BYTES: Final = 44
+_RIFF_SIZE_AT: Final = 4
+_DATA_SIZE_AT: Final = 40
+_BITS: Final = 16
+_SAMPLE_BYTES: Final = _BITS // 8
+_WAVE_FORMAT_PCM: Final = 1
+_WAVE_FORMAT_EXTENSIBLE: Final = 0xFFFE
+#: Largest data size a 32-bit RIFF size can still describe (RIFF size = 36 + data).
+_MAX_DATA_BYTES: Final = SIZE_PLACEHOLDER - 36 - 1
+
+
+def float_to_pcm16(samples: npt.NDArray[np.floating[Any]]) -> bytes:
+    """Float samples in [-1, 1) to little-endian int16 bytes.
+
+    The one conversion used everywhere (`AudioChunk.to_record` checksums the same
+    bytes): scale by 32768, clip, truncate toward zero.
+    """
+    return np.clip(samples * 32768.0, -32768, 32767).astype("<i2").tobytes()
+
+
+def _header(sample_rate: int, data_bytes: int) -> bytes:
+    byte_rate = sample_rate * _SAMPLE_BYTES
+    return b"".join(
+        (
+            b"RIFF",
+            struct.pack("<I", _riff_size(data_bytes)),
+            b"WAVE",
+            b"fmt ",
+            struct.pack(
+                "<IHHIIHH", 16, _WAVE_FORMAT_PCM, 1, sample_rate, byte_rate, _SAMPLE_BYTES, _BITS
+            ),
+            b"data",
+            struct.pack("<I", _data_size(data_bytes)),
+        )
+    )
+
+
+def _riff_size(data_bytes: int) -> int:
+    return SIZE_PLACEHOLDER if data_bytes < 0 or data_bytes > _MAX_DATA_BYTES else 36 + data_bytes
+
+
+def _data_size(data_bytes: int) -> int:
+    return SIZE_PLACEHOLDER if data_bytes < 0 or data_bytes > _MAX_DATA_BYTES else data_bytes
+
+
+class StreamingWavWriter:
+    """Append mono 16-bit PCM to a WAV file that stays readable if the process dies.
+
+    Why not `wave`: the stdlib writer only fixes the header at `close()`, so a
+    killed recorder leaves sizes that claim less audio than the file holds. Here
+    the header starts as "unknown length" and is brought up to date at every
+    `flush()`; after a crash, at most what was written since the last flush is
+    missing from the header (and `read_wav` still finds it on disk).
+
+    Files longer than 4 GiB of PCM (about 37 hours at 16 kHz) keep the
+    placeholder sizes, which `read_wav` and most tools read as "to end of file".
+
+    Args:
+        path: File to create (truncated if it exists).
+        sample_rate: Samples per second written in the header.
+
+    Raises:
+        ValueError: `sample_rate` is not positive.
+        OSError: The file cannot be created.
+    """
+
+    def __init__(self, path: str | os.PathLike[str], sample_rate: int = 16000) -> None:
+        if isinstance(sample_rate, bool) or not isinstance(sample_rate, int) or sample_rate <= 0:
+            raise ValueError(f"sample_rate={sample_rate!r} must be a positive int")
+        self._path = Path(path)
+        self._sample_rate = sample_rate
+        self._data_bytes = 0
+        self._flushed_bytes = -1  # the header says "unknown" until the first flush
+        self._fh: BinaryIO | None = open(self._path, "wb")  # noqa: SIM115 - closed in close()
+        self._fh.write(_header(sample_rate, -1))
+
+    @property
+    def path(self) -> Path:
+        return self._path
+
+    @property
+    def sample_rate(self) -> int:
+        return self._sample_rate
+
+    @property
+    def samples_written(self) -> int:
+        return self._data_bytes // _SAMPLE_BYTES
+
+    @property
+    def closed(self) -> bool:
+        return self._fh is None
+
+    def write(self, samples: npt.NDArray[np.floating[Any]] | npt.NDArray[np.int16]) -> int:
+        """Append samples: float in [-1, 1) (converted by `float_to_pcm16`) or int16.
+
+        Returns:
+            The number of samples appended.
+
+        Raises:
+            ValueError: The array is not one-dimensional or the writer is closed.
+        """
+        fh = self._open_fh()
+        arr = np.asarray(samples)
+        if arr.ndim != 1:
+            raise ValueError(f"expected mono samples (1-D), got shape {arr.shape}")
+        if arr.dtype == np.int16:
+            data = arr.astype("<i2", copy=False).tobytes()
+        elif np.issubdtype(arr.dtype, np.floating):
+            data = float_to_pcm16(arr)
+        else:
+            raise ValueError(f"expected float or int16 samples, got {arr.dtype}")
+        fh.write(data)
+        self._data_bytes += len(data)
+        return len(data) // _SAMPLE_BYTES
+
+    def write_silence(self, num_samples: int) -> None:
+        """Append `num_samples` zero samples (to keep the file on the stream's sample clock)."""
+        if num_samples > 0:
+            self._open_fh().write(bytes(num_samples * _SAMPLE_BYTES))
+            self._data_bytes += num_samples * _SAMPLE_BYTES
+
+    def flush(self) -> None:
+        """Push buffered PCM to the OS and bring the header sizes up to date.
+
+        This survives the process being killed; it does not `fsync` (a power cut
+        can still lose what the OS had not written).
+        """
+        fh = self._open_fh()
+        if self._data_bytes != self._flushed_bytes:
+            fh.flush()  # PCM first: the header never claims bytes that are not there
+            self._write_sizes(fh)
+            self._flushed_bytes = self._data_bytes
+        fh.flush()
+
+    def close(self) -> None:
+        """Write the final sizes and close the file. Idempotent."""
+        if self._fh is None:
+            return
+        try:
+            self.flush()
+        finally:
+            fh, self._fh = self._fh, None
+            fh.close()
+
+    def _write_sizes(self, fh: BinaryIO) -> None:
+        fh.seek(_RIFF_SIZE_AT)
+        fh.write(struct.pack("<I", _riff_size(self._data_bytes)))
+        fh.seek(_DATA_SIZE_AT)
+        fh.write(struct.pack("<I", _data_size(self._data_bytes)))
+        fh.seek(0, os.SEEK_END)
+
+    def _open_fh(self) -> BinaryIO:
+        if self._fh is None:
+            raise ValueError(f"{self._path}: writer is closed")
+        return self._fh
+
+    def __enter__(self) -> StreamingWavWriter:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+def read_wav(path: str | os.PathLike[str]) -> tuple[npt.NDArray[np.float32], int]:
+    """Read a 16-bit PCM WAV as float32 mono in [-1, 1), even if it was never finished.
+
+    Tolerates what a crashed `StreamingWavWriter` (or any streaming recorder)
+    leaves: a data size that is a placeholder (0 or `0xFFFFFFFF`) or larger than
+    the file is replaced by "to the end of the file", a wrong RIFF size is ignored,
+    and a trailing partial sample is dropped. Several channels are averaged to mono.
+
+    Returns:
+        `(samples, sample_rate)`.
+
+    Raises:
+        ValueError: Not a RIFF/WAVE file, no `fmt ` before `data`, or not 16-bit PCM.
+        OSError: The file cannot be read.
+    """
+    raw = Path(path).read_bytes()
+    if len(raw) < 12 or raw[:4] != b"RIFF" or raw[8:12] != b"WAVE":
+        raise ValueError(f"{path}: not a RIFF/WAVE file")
+    pos = 12
+    channels = sample_rate = 0
+    while pos + 8 <= len(raw):
+        chunk_id = raw[pos : pos + 4]
+        (size,) = struct.unpack_from("<I", raw, pos + 4)
+        body = pos + 8
+        if chunk_id == b"fmt ":
+            if size < 16 or body + 16 > len(raw):
+                raise ValueError(f"{path}: fmt chunk is truncated")
+            fmt_tag, channels, sample_rate, _, _, bits = struct.unpack_from("<HHIIHH", raw, body)
+            if fmt_tag not in (_WAVE_FORMAT_PCM, _WAVE_FORMAT_EXTENSIBLE) or bits != _BITS:
+                raise ValueError(
+                    f"{path}: only 16-bit PCM is supported (tag {fmt_tag}, {bits} bit)"
+                )
+            if channels < 1 or sample_rate < 1:
+                raise ValueError(f"{path}: {channels} channels at {sample_rate} Hz")
+        elif chunk_id == b"data":
+            if not channels:
+                raise ValueError(f"{path}: data chunk before fmt chunk")
+            available = len(raw) - body
+            if size in (0, SIZE_PLACEHOLDER) or size > available:
+                size = available  # unfinished file: trust what is on disk
+            frame_bytes = _SAMPLE_BYTES * channels
+            size -= size % frame_bytes
+            pcm = np.frombuffer(raw, dtype="<i2", count=size // _SAMPLE_BYTES, offset=body)
+            samples = pcm.astype(np.float32) / np.float32(32768.0)
+            if channels > 1:
+                samples = samples.reshape(-1, channels).mean(axis=1, dtype=np.float32)
+            return samples, sample_rate
+        pos = body + size + (size & 1)  # chunks are padded to even sizes
+    raise ValueError(f"{path}: no data chunk")

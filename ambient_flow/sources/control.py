@@ -1,0 +1,185 @@
+"""The control channel: ZeroMQ REP :5557, answered in the source itself.
+
+A REP socket must answer every request or it stops serving, so replies are made
+here, from the server's settings and live telemetry, never left to the flow. The
+raw request is also emitted as an item, so hello/heartbeat/bye reach the per-client
+state (liveness) and the capture like any other message.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import zmq
+from bytewax.inputs import FixedPartitionedSource, StatefulSourcePartition
+from typing_extensions import override
+
+from ambient_flow.errors import ProtocolError, StartupError
+from ambient_flow.protocol.control import error_reply, parse_control
+from ambient_flow.protocol.messages import RawMessage
+from ambient_flow.sources.runtime import HostRuntime
+from ambient_flow.sources.zmq_pull import MAX_BATCH, _peer_address, bind_or_explain
+from ambient_flow.telemetry import RateLimitedLog
+
+__all__ = ["ControlResponder", "ControlSource", "StatusPublisher"]
+
+logger = logging.getLogger(__name__)
+
+
+class ControlResponder:
+    """Builds the reply to one control request (shared by the REP and TCP paths)."""
+
+    def __init__(self, runtime: HostRuntime) -> None:
+        self._runtime = runtime
+        self._bad = RateLimitedLog(logger)
+
+    def reply(self, request: bytes, peer: str) -> dict[str, Any]:
+        runtime = self._runtime
+        runtime.telemetry.control()
+        try:
+            req = parse_control(request)
+        except ProtocolError as exc:
+            runtime.telemetry.reject(exc.reason, "control")
+            self._bad.log(logging.WARNING, exc.reason, "control request from %s rejected: %s",
+                          peer, exc)  # fmt: skip
+            return error_reply(str(exc))
+        settings = runtime.settings
+        if req.command in ("hello", "get_config"):
+            return {"status": "ok", "config": settings.client_config()}
+        if req.command == "heartbeat":
+            return {"status": "ok", "ts": runtime.clock() // 1_000_000}
+        if req.command == "stats":
+            return {"status": "ok", "stats": runtime.telemetry.status()}
+        return {"status": "ok"}  # bye
+
+
+class StatusPublisher:
+    """Writes `status.json` atomically every `status_interval` seconds (called from a source)."""
+
+    def __init__(self, runtime: HostRuntime) -> None:
+        self._runtime = runtime
+        self._path = Path(runtime.settings.data_dir) / "status.json"
+        self._next = 0.0
+        self._warned = False
+
+    def maybe_write(self, force: bool = False) -> None:
+        now = time.monotonic()
+        if not force and now < self._next:
+            return
+        self._next = now + self._runtime.settings.status_interval
+        try:
+            self._path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = self._path.with_suffix(".json.tmp")
+            tmp.write_text(json.dumps(self._runtime.telemetry.status(), indent=1, default=str))
+            os.replace(tmp, self._path)
+        except OSError as exc:
+            if not self._warned:  # a full disk must not stop ingest; say it once
+                logger.error("cannot write %s: %s (status stays available via stats)",
+                             self._path, exc)  # fmt: skip
+                self._warned = True
+
+
+class _ControlPartition(StatefulSourcePartition[RawMessage, None]):
+    def __init__(self, runtime: HostRuntime, endpoint: str) -> None:
+        self._runtime = runtime
+        self._responder = ControlResponder(runtime)
+        self._status = StatusPublisher(runtime)
+        self._metrics: Any = None
+        sock = runtime.context.socket(zmq.REP)
+        sock.setsockopt(zmq.LINGER, 0)
+        sock.setsockopt(zmq.MAXMSGSIZE, 1024 * 1024)
+        bind_or_explain(sock, endpoint, "control")
+        self._sock = sock
+        port = runtime.settings.metrics_port
+        if port:
+            self._metrics = _start_metrics(runtime, port, sock)
+        logger.info("answering control on %s (ZeroMQ REP)", endpoint)
+
+    @override
+    def next_batch(self) -> list[RawMessage]:
+        if self._runtime.stop.is_set():
+            self._status.maybe_write(force=True)
+            raise StopIteration
+        batch: list[RawMessage] = []
+        for _ in range(MAX_BATCH):
+            try:
+                frames = self._sock.recv_multipart(zmq.NOBLOCK, copy=False)
+            except zmq.Again:
+                break
+            raw = RawMessage(
+                channel="control",
+                frames=tuple(f.bytes for f in frames[:3]),
+                received_ns=time.time_ns(),
+                monotonic_ns=time.monotonic_ns(),
+                peer_host=_peer_address(frames[0]),
+                peer_conn=f"fd{frames[0].get(zmq.SRCFD)}",
+            )
+            self._runtime.telemetry.raw("control", raw.size)
+            if len(frames) == 1:
+                reply = self._responder.reply(raw.frames[0], raw.peer)
+            else:
+                self._runtime.telemetry.reject("frame_count", "control")
+                reply = error_reply(f"frame_count: a control request is 1 frame, got {len(frames)}")
+            self._sock.send(json.dumps(reply, default=str).encode("utf-8"))
+            batch.append(raw)
+        self._status.maybe_write()
+        return batch
+
+    @override
+    def next_awake(self) -> datetime | None:
+        return None
+
+    @override
+    def snapshot(self) -> None:
+        return None
+
+    @override
+    def close(self) -> None:
+        self._sock.close(linger=0)
+        if self._metrics is not None:
+            server, thread = self._metrics
+            server.shutdown()
+            server.server_close()
+            thread.join(timeout=2)
+
+
+def _start_metrics(runtime: HostRuntime, port: int, sock: zmq.Socket[Any]) -> Any:
+    from prometheus_client import start_http_server
+
+    host = "0.0.0.0" if runtime.settings.bind == "*" else runtime.settings.bind
+    try:
+        server = start_http_server(port, addr=host, registry=runtime.telemetry.registry)
+    except OSError as exc:
+        sock.close(linger=0)
+        raise StartupError(
+            f"cannot serve Prometheus metrics on {host}:{port}: {exc.strerror}; choose another "
+            "port with --metrics-port / AMBIENT_FLOW_METRICS_PORT, or 0 to turn metrics off"
+        ) from exc
+    logger.info("Prometheus metrics on http://%s:%d/metrics", host, port)
+    return server
+
+
+class ControlSource(FixedPartitionedSource[RawMessage, None]):
+    """Control requests from a ZeroMQ REP socket, answered immediately, emitted raw.
+
+    One partition (the REP socket), built on one worker. That worker also writes
+    `status.json` and serves Prometheus metrics for this process.
+    """
+
+    def __init__(self, runtime: HostRuntime, endpoint: str) -> None:
+        self._runtime = runtime
+        self._endpoint = endpoint
+
+    @override
+    def list_parts(self) -> list[str]:
+        return ["control"]
+
+    @override
+    def build_part(self, step_id: str, for_part: str, resume_state: None) -> _ControlPartition:
+        return _ControlPartition(self._runtime, self._endpoint)

@@ -1,0 +1,69 @@
+"""What the sources, operators and sinks of one process share: settings, telemetry,
+one `zmq.Context`, a stop signal and the clock. Created by the flow, passed down."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+import zmq
+
+from ambient_flow.config import Settings
+from ambient_flow.telemetry import Telemetry
+
+__all__ = ["HostRuntime"]
+
+
+@dataclass(eq=False)
+class HostRuntime:
+    """Per-process context of a running flow (never a module global).
+
+    Attributes:
+        settings: The host's configuration.
+        telemetry: Counters and status of this process.
+        stop: Set it to end the flow: live sources end at their next batch, so the
+            flow reaches EOF and every stateful step flushes (how tests and the CLI stop).
+        clock: Wall clock in unix ns; only liveness timers read it (fake it in tests).
+        replay: True when items come from a capture; timers then follow the
+            recorded arrival times instead of the wall clock, so output is deterministic.
+    """
+
+    settings: Settings = field(default_factory=Settings)
+    telemetry: Telemetry = field(default_factory=Telemetry)
+    stop: threading.Event = field(default_factory=threading.Event)
+    clock: Callable[[], int] = time.time_ns
+    replay: bool = False
+    _context: zmq.Context[Any] | None = field(default=None, init=False, repr=False)
+    _executors: dict[str, ThreadPoolExecutor] = field(default_factory=dict, init=False, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
+
+    @property
+    def context(self) -> zmq.Context[Any]:
+        """The process's one ZeroMQ context, created on first use (on a worker, not at import)."""
+        with self._lock:
+            if self._context is None:
+                self._context = zmq.Context()
+            return self._context
+
+    def executor(self, name: str, workers: int = 1) -> ThreadPoolExecutor:
+        """A named thread pool for work that must not run on a Bytewax worker thread."""
+        with self._lock:
+            pool = self._executors.get(name)
+            if pool is None:
+                pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix=f"af-{name}")
+                self._executors[name] = pool
+            return pool
+
+    def close(self) -> None:
+        """Release the context and pools; call once the flow has returned."""
+        with self._lock:
+            pools, self._executors = list(self._executors.values()), {}
+            ctx, self._context = self._context, None
+        for pool in pools:
+            pool.shutdown(wait=True, cancel_futures=True)
+        if ctx is not None:
+            ctx.term()

@@ -1,0 +1,136 @@
+"""ZeroMQ PULL inputs: audio :5555 and video :5556, one partition per endpoint."""
+
+from __future__ import annotations
+
+import errno
+import logging
+import time
+from datetime import datetime
+from typing import Any
+
+import zmq
+from bytewax.inputs import FixedPartitionedSource, StatefulSourcePartition
+from typing_extensions import override
+
+from ambient_flow.errors import StartupError
+from ambient_flow.protocol.messages import Channel, RawMessage
+from ambient_flow.sources.runtime import HostRuntime
+
+__all__ = ["ZmqPullSource", "bind_or_explain"]
+
+logger = logging.getLogger(__name__)
+
+#: Most messages one `next_batch` takes, so one busy socket cannot starve the worker.
+MAX_BATCH = 512
+#: Frames kept of a message with too many; the rest are read and discarded so the
+#: socket stays in sync, and the message is rejected downstream as `frame_count`.
+MAX_FRAMES = 3
+
+_FLAGS = {"audio": "--audio-port", "video": "--video-port", "control": "--control-port"}
+
+
+def bind_or_explain(sock: zmq.Socket[Any], endpoint: str, channel: str) -> None:
+    """Bind, turning the usual failure into an error that says what to do."""
+    try:
+        sock.bind(endpoint)
+    except zmq.ZMQError as exc:
+        sock.close(linger=0)
+        flag = _FLAGS.get(channel, "--bind")
+        env = "AMBIENT_FLOW_" + flag.lstrip("-").replace("-", "_").upper()
+        if exc.errno == errno.EADDRINUSE:
+            hint = (f"another program (another ambient-flow?) already uses it; stop it, "
+                    f"or choose another port with {flag} or {env}")  # fmt: skip
+        else:
+            hint = "check --bind / AMBIENT_FLOW_BIND (an interface address of this host, or *)"
+        raise StartupError(f"cannot bind the {channel} port {endpoint}: {exc.strerror}; {hint}") from exc
+
+
+class _ZmqPullPartition(StatefulSourcePartition[RawMessage, None]):
+    def __init__(self, runtime: HostRuntime, channel: Channel, endpoint: str) -> None:
+        settings = runtime.settings
+        self._runtime = runtime
+        self._channel = channel
+        self._telemetry = runtime.telemetry
+        sock = runtime.context.socket(zmq.PULL)
+        sock.setsockopt(zmq.LINGER, 0)
+        sock.setsockopt(zmq.RCVHWM, settings.rcvhwm)
+        # Twice the accepted size: messages between the two limits reach the parser and
+        # are counted as payload_too_large; libzmq drops the connection beyond it.
+        sock.setsockopt(zmq.MAXMSGSIZE, 2 * settings.max_message_bytes + 65536)
+        bind_or_explain(sock, endpoint, channel)
+        self._sock = sock
+        logger.info("listening for %s on %s (ZeroMQ PULL)", channel, endpoint)
+
+    @override
+    def next_batch(self) -> list[RawMessage]:
+        if self._runtime.stop.is_set():
+            raise StopIteration
+        batch: list[RawMessage] = []
+        sock = self._sock
+        for _ in range(MAX_BATCH):
+            try:
+                first = sock.recv(zmq.NOBLOCK, copy=False)
+            except zmq.Again:
+                break
+            frames = [first.bytes]
+            more = first.more
+            while more:
+                frame = sock.recv(copy=False)  # the rest of a multipart is already here
+                if len(frames) < MAX_FRAMES:
+                    frames.append(frame.bytes)
+                more = frame.more
+            raw = RawMessage(
+                channel=self._channel,
+                frames=tuple(frames),
+                received_ns=time.time_ns(),
+                monotonic_ns=time.monotonic_ns(),
+                peer_host=_peer_address(first),
+                peer_conn=f"fd{first.get(zmq.SRCFD)}",
+            )
+            self._telemetry.raw(self._channel, raw.size)
+            batch.append(raw)
+        return batch
+
+    @override
+    def next_awake(self) -> datetime | None:
+        return None  # Bytewax parks the worker ~1 ms between empty batches: no spin.
+
+    @override
+    def snapshot(self) -> None:
+        return None  # live data cannot be re-read; recovery resumes with what arrives next
+
+    @override
+    def close(self) -> None:
+        self._sock.close(linger=0)
+
+
+def _peer_address(frame: zmq.Frame) -> str:
+    try:
+        return str(frame.get("Peer-Address"))
+    except zmq.ZMQError:
+        return "local"  # inproc/ipc transports have no peer address
+
+
+class ZmqPullSource(FixedPartitionedSource[RawMessage, None]):
+    """Raw frames from ZeroMQ PULL sockets, one partition per bound endpoint.
+
+    Unit of parallelism: the endpoint. Bytewax builds each partition on exactly one
+    worker in the cluster, so each port is bound once. Delivery: at most once
+    (ZeroMQ does not replay); everything received is emitted, malformed or not, with
+    arrival time and peer, and parsing happens in the flow.
+    """
+
+    def __init__(self, runtime: HostRuntime, endpoints: dict[Channel, str]) -> None:
+        if not endpoints:
+            raise ValueError("ZmqPullSource needs at least one endpoint")
+        self._runtime = runtime
+        self._endpoints = dict(endpoints)
+
+    @override
+    def list_parts(self) -> list[str]:
+        return list(self._endpoints)
+
+    @override
+    def build_part(self, step_id: str, for_part: str, resume_state: None) -> _ZmqPullPartition:
+        channel: Channel = for_part  # type: ignore[assignment]
+        return _ZmqPullPartition(self._runtime, channel, self._endpoints[channel])

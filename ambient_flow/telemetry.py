@@ -1,0 +1,184 @@
+"""Counters and status of one host process: what `stats`, `status.json` and /metrics show.
+
+One `Telemetry` per process (made by the flow's `HostRuntime`, never a module
+global). Bytewax workers are threads of that process, so updates take a lock.
+Per-client figures are not Prometheus labels (two thousand clients would make two
+thousand series per metric); they live in the status document's `clients` section.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import time
+from collections.abc import Mapping
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+__all__ = ["RateLimitedLog", "Telemetry"]
+
+_LATENCY_BUCKETS = (0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0)
+
+
+class RateLimitedLog:
+    """Log at most one line per key per `interval` seconds, saying how many were held back.
+
+    Bad input can arrive thousands of times a second; the log must stay readable.
+    """
+
+    def __init__(self, logger: logging.Logger, interval: float = 5.0) -> None:
+        self._logger = logger
+        self._interval = interval
+        self._last: dict[str, float] = {}
+        self._held: dict[str, int] = {}
+        self._lock = threading.Lock()
+
+    def log(self, level: int, key: str, msg: str, *args: object) -> None:
+        now = time.monotonic()
+        with self._lock:
+            if now - self._last.get(key, -1e18) < self._interval:
+                self._held[key] = self._held.get(key, 0) + 1
+                return
+            held = self._held.pop(key, 0)
+            self._last[key] = now
+        suffix = f" (+{held} more like this in the last {self._interval:g} s)" if held else ""
+        self._logger.log(level, msg + suffix, *args)
+
+
+class Telemetry:
+    """Thread-safe counters, a per-client table, and the Prometheus registry behind them."""
+
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry or CollectorRegistry()
+        self.started_at = time.time()
+        self._lock = threading.Lock()
+        self._totals: dict[str, dict[str, Any]] = {
+            "audio": {"chunks_received": 0, "bytes_received": 0, "last_ts": None,
+                      "samples": 0, "gap_samples": 0},
+            "video": {"frames_received": 0, "bytes_received": 0, "last_ts": None},
+            "control": {"requests": 0},
+        }  # fmt: skip
+        self._raw: dict[str, int] = {}
+        self._rejects: dict[str, int] = {}
+        self._drops: dict[str, int] = {}
+        self._queues: dict[str, int] = {}
+        self._clients: dict[str, dict[str, Any]] = {}
+        self._extra: dict[str, dict[str, Any]] = {}
+
+        r = self.registry
+        self.m_raw = Counter("ambient_raw_messages", "Raw messages received", ["channel"], registry=r)
+        self.m_raw_bytes = Counter("ambient_raw_bytes", "Raw bytes received", ["channel"], registry=r)
+        self.m_messages = Counter("ambient_messages", "Valid messages", ["type"], registry=r)
+        self.m_bytes = Counter("ambient_payload_bytes", "Valid payload bytes", ["type"], registry=r)
+        self.m_rejects = Counter(
+            "ambient_rejects", "Rejected messages", ["reason", "channel"], registry=r
+        )
+        self.m_drops = Counter("ambient_drops", "Dropped or repaired data", ["reason"], registry=r)
+        self.m_latency = Histogram(
+            "ambient_arrival_latency_seconds",
+            "Arrival time minus the client's ts",
+            ["type"],
+            buckets=_LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.m_clients = Gauge("ambient_clients", "Clients with an open session", registry=r)
+        self.m_stale = Gauge("ambient_stale_clients", "Clients gone quiet", registry=r)
+        self.m_tcp = Gauge("ambient_tcp_connections", "Open raw-TCP connections", registry=r)
+
+    # -- updates (hot path: keep them cheap) -------------------------------------------
+    def raw(self, channel: str, nbytes: int) -> None:
+        with self._lock:
+            self._raw[channel] = self._raw.get(channel, 0) + 1
+        self.m_raw.labels(channel).inc()
+        self.m_raw_bytes.labels(channel).inc(nbytes)
+
+    def audio(self, nbytes: int, samples: int, ts: int, latency_s: float) -> None:
+        with self._lock:
+            a = self._totals["audio"]
+            a["chunks_received"] += 1
+            a["bytes_received"] += nbytes
+            a["samples"] += samples
+            a["last_ts"] = ts
+        self.m_messages.labels("audio").inc()
+        self.m_bytes.labels("audio").inc(nbytes)
+        self.m_latency.labels("audio").observe(max(latency_s, 0.0))
+
+    def video(self, nbytes: int, ts: int, latency_s: float) -> None:
+        with self._lock:
+            v = self._totals["video"]
+            v["frames_received"] += 1
+            v["bytes_received"] += nbytes
+            v["last_ts"] = ts
+        self.m_messages.labels("video").inc()
+        self.m_bytes.labels("video").inc(nbytes)
+        self.m_latency.labels("video").observe(max(latency_s, 0.0))
+
+    def control(self) -> None:
+        with self._lock:
+            self._totals["control"]["requests"] += 1
+        self.m_messages.labels("control").inc()
+
+    def reject(self, reason: str, channel: str) -> None:
+        with self._lock:
+            self._rejects[reason] = self._rejects.get(reason, 0) + 1
+        self.m_rejects.labels(reason, channel).inc()
+
+    def drop(self, reason: str, n: int = 1) -> None:
+        """Count data lost or repaired, by reason (`gap_chunks`, `late`, `video_latest`, ...)."""
+        with self._lock:
+            self._drops[reason] = self._drops.get(reason, 0) + n
+        self.m_drops.labels(reason).inc(n)
+
+    def queue(self, name: str, size: int) -> None:
+        with self._lock:
+            self._queues[name] = size
+
+    def client(self, name: str, section: Mapping[str, Any] | None) -> None:
+        """Replace one client's section (None removes it)."""
+        with self._lock:
+            if section is None:
+                self._clients.pop(name, None)
+            else:
+                self._clients[name] = dict(section)
+            open_ = sum(1 for c in self._clients.values() if c.get("open"))
+            stale = sum(1 for c in self._clients.values() if c.get("stale"))
+        self.m_clients.set(open_)
+        self.m_stale.set(stale)
+
+    def section(self, name: str, values: Mapping[str, Any]) -> None:
+        """Publish a named section (e.g. `tcp`, `replay`, `sessions`) into the document."""
+        with self._lock:
+            self._extra[name] = dict(values)
+        if name == "tcp" and "connections" in values:
+            self.m_tcp.set(values["connections"])
+
+    # -- reads -------------------------------------------------------------------------
+    def client_count(self) -> int:
+        with self._lock:
+            return len(self._clients)
+
+    def status(self) -> dict[str, Any]:
+        """The status document (keys of the seed receiver kept: `audio.chunks_received`...)."""
+        with self._lock:
+            doc: dict[str, Any] = {
+                "host": socket.gethostname(),
+                "pid": os.getpid(),
+                "time": time.time(),
+                "uptime_s": round(time.time() - self.started_at, 3),
+                "audio": dict(self._totals["audio"]),
+                "video": dict(self._totals["video"]),
+                "control": dict(self._totals["control"]),
+                "raw": dict(self._raw),
+                "rejects": dict(self._rejects),
+                "drops": dict(self._drops),
+                "queues": dict(self._queues),
+                "clients": {k: dict(v) for k, v in sorted(self._clients.items())},
+            }
+            for name, values in self._extra.items():
+                doc[name] = dict(values)
+        doc["client_count"] = len(doc["clients"])
+        doc["stale_clients"] = sorted(k for k, v in doc["clients"].items() if v.get("stale"))
+        return doc

@@ -1,0 +1,1 @@
+"""Bytewax entry points. They only wire: `live` and `replay` differ only in their source."""

@@ -1,0 +1,103 @@
+"""The ingest graph shared by the live and replay flows.
+
+```
+sources (raw) --> [record] --> key by host --> identify (parse, name the client)
+  --> key by client --> ingest (order, fill gaps, sessions, liveness)
+  --> sessions sink (audio.wav, metadata.json, events.jsonl)
+  --> streams for the next stages: audio, video, events, rejects
+```
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import bytewax.operators as op
+from bytewax.dataflow import Dataflow, Stream
+from bytewax.inputs import Source
+
+from ambient_flow.operators.events import ClientEvent
+from ambient_flow.operators.identify import IdentifyLogic
+from ambient_flow.operators.ingest import IngestItem, IngestLogic, IngestOptions
+from ambient_flow.protocol.messages import AudioChunk, RawMessage, Rejected, VideoFrame
+from ambient_flow.sinks.capture import CaptureSink
+from ambient_flow.sinks.session import SessionSink
+from ambient_flow.sources.runtime import HostRuntime
+
+__all__ = ["IngestStreams", "build_ingest"]
+
+
+@dataclass(frozen=True)
+class IngestStreams:
+    """What the next stages consume, each keyed by client."""
+
+    items: Stream[tuple[str, IngestItem]]
+    audio: Stream[tuple[str, AudioChunk]]
+    video: Stream[tuple[str, VideoFrame]]
+    events: Stream[tuple[str, ClientEvent]]
+    rejects: Stream[tuple[str, Rejected]]
+
+
+def build_ingest(
+    flow: Dataflow,
+    runtime: HostRuntime,
+    sources: dict[str, Source[RawMessage]],
+    *,
+    write_sessions: bool = True,
+) -> IngestStreams:
+    settings = runtime.settings
+    raws = [op.input(name, flow, src) for name, src in sources.items()]
+    raw = raws[0] if len(raws) == 1 else op.merge("raw", *raws)
+
+    if settings.record and not runtime.replay:
+        meta = {"config": settings.to_dict()}
+        op.output("record", op.key_on("capture_key", raw, lambda _m: "capture"),
+                  CaptureSink(settings.record, meta))  # fmt: skip
+
+    by_host = op.key_on("by_host", raw, lambda m: m.peer_host)
+    ttl_ns = int(settings.stale_after_seconds * 1e9)
+    identified = op.stateful(
+        "identify",
+        by_host,
+        lambda state: IdentifyLogic(
+            state, max_payload=settings.max_message_bytes, conn_ttl_ns=ttl_ns
+        ),
+    )
+    by_client = op.map("by_client", identified, _second)
+
+    options = IngestOptions.from_settings(settings, replay=runtime.replay)
+    ingested = op.stateful(
+        "ingest",
+        by_client,
+        _ingest_builder(runtime, options),
+    )
+    if write_sessions:
+        op.output("sessions", ingested, SessionSink(settings.data_dir, settings.save_frames))
+
+    return IngestStreams(
+        items=ingested,
+        audio=op.filter_map_value("audio", ingested, _only(AudioChunk)),
+        video=op.filter_map_value("video", ingested, _only(VideoFrame)),
+        events=op.filter_map_value("events", ingested, _only(ClientEvent)),
+        rejects=op.filter_map_value("rejects", ingested, _only(Rejected)),
+    )
+
+
+def _second(kv: tuple[str, tuple[str, Any]]) -> tuple[str, Any]:
+    return kv[1]
+
+
+def _only(kind: type) -> Callable[[Any], Any]:
+    def pick(item: Any) -> Any:
+        return item if isinstance(item, kind) else None
+
+    return pick
+
+
+def _ingest_builder(runtime: HostRuntime, options: IngestOptions) -> Callable[[Any], IngestLogic]:
+    def build(state: Any) -> IngestLogic:
+        return IngestLogic(state, runtime, options)
+
+    return build
