@@ -73,17 +73,26 @@ class Settings:
         for name, port in ports.items():
             if not 1 <= port <= 65535:
                 raise ConfigError(f"{name}={port}: a port is 1..65535")
-        nonzero = [p for p in ports.values()]
+        nonzero = list(ports.values())
         if len(set(nonzero)) != len(nonzero):
             raise ConfigError(f"two channels share a port: {ports}")
         if self.metrics_port and not 1 <= self.metrics_port <= 65535:
             raise ConfigError(f"metrics_port={self.metrics_port}: a port is 1..65535 (0 = off)")
         positive = (
-            "max_message_bytes", "rcvhwm", "max_tcp_connections", "max_clients",
-            "buffer_seconds", "heartbeat_interval", "stale_after", "audio_chunk_ms",
-            "video_fps", "video_width", "video_height", "status_interval",
+            "max_message_bytes",
+            "rcvhwm",
+            "max_tcp_connections",
+            "max_clients",
+            "buffer_seconds",
+            "heartbeat_interval",
+            "stale_after",
+            "audio_chunk_ms",
+            "video_fps",
+            "video_width",
+            "video_height",
+            "status_interval",
             "audio_backlog_seconds",
-        )  # fmt: skip
+        )
         for name in positive:
             if getattr(self, name) <= 0:
                 raise ConfigError(f"{name}={getattr(self, name)} must be > 0")
@@ -198,6 +207,6 @@ def _check_type(f: dataclasses.Field[Any], value: Any) -> Any:
     kind = _field_type(f)
     if kind is float and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
-    if kind is not bool and isinstance(value, bool) or not isinstance(value, kind):
+    if (kind is not bool and isinstance(value, bool)) or not isinstance(value, kind):
         raise ConfigError(f"{f.name}={value!r} must be a {kind.__name__}")
     return value

@@ -13,12 +13,14 @@ import os
 import socket
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
-__all__ = ["RateLimitedLog", "Telemetry"]
+__all__ = ["ClientSection", "RateLimitedLog", "Telemetry"]
+
+ClientSection = Mapping[str, Any] | Callable[[], dict[str, Any]]
 
 _LATENCY_BUCKETS = (0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0)
 
@@ -56,21 +58,30 @@ class Telemetry:
         self.started_at = time.time()
         self._lock = threading.Lock()
         self._totals: dict[str, dict[str, Any]] = {
-            "audio": {"chunks_received": 0, "bytes_received": 0, "last_ts": None,
-                      "samples": 0, "gap_samples": 0},
+            "audio": {
+                "chunks_received": 0,
+                "bytes_received": 0,
+                "last_ts": None,
+                "samples": 0,
+                "gap_samples": 0,
+            },
             "video": {"frames_received": 0, "bytes_received": 0, "last_ts": None},
             "control": {"requests": 0},
-        }  # fmt: skip
+        }
         self._raw: dict[str, int] = {}
         self._rejects: dict[str, int] = {}
         self._drops: dict[str, int] = {}
         self._queues: dict[str, int] = {}
-        self._clients: dict[str, dict[str, Any]] = {}
+        self._clients: dict[str, ClientSection] = {}
         self._extra: dict[str, dict[str, Any]] = {}
 
         r = self.registry
-        self.m_raw = Counter("ambient_raw_messages", "Raw messages received", ["channel"], registry=r)
-        self.m_raw_bytes = Counter("ambient_raw_bytes", "Raw bytes received", ["channel"], registry=r)
+        self.m_raw = Counter(
+            "ambient_raw_messages", "Raw messages received", ["channel"], registry=r
+        )
+        self.m_raw_bytes = Counter(
+            "ambient_raw_bytes", "Raw bytes received", ["channel"], registry=r
+        )
         self.m_messages = Counter("ambient_messages", "Valid messages", ["type"], registry=r)
         self.m_bytes = Counter("ambient_payload_bytes", "Valid payload bytes", ["type"], registry=r)
         self.m_rejects = Counter(
@@ -136,17 +147,25 @@ class Telemetry:
         with self._lock:
             self._queues[name] = size
 
-    def client(self, name: str, section: Mapping[str, Any] | None) -> None:
-        """Replace one client's section (None removes it)."""
+    def client(self, name: str, section: ClientSection | None) -> None:
+        """Set one client's section: a dict, or a function that makes it (None removes it).
+
+        A function is called whenever the status is read, so the document is never
+        older than the read and the ingest hot path pays nothing for it.
+        """
         with self._lock:
             if section is None:
                 self._clients.pop(name, None)
             else:
-                self._clients[name] = dict(section)
-            open_ = sum(1 for c in self._clients.values() if c.get("open"))
-            stale = sum(1 for c in self._clients.values() if c.get("stale"))
-        self.m_clients.set(open_)
-        self.m_stale.set(stale)
+                self._clients[name] = section if callable(section) else dict(section)
+
+    def _client_sections(self) -> dict[str, dict[str, Any]]:
+        with self._lock:
+            entries = sorted(self._clients.items())
+        sections = {name: (s() if callable(s) else dict(s)) for name, s in entries}
+        self.m_clients.set(sum(1 for c in sections.values() if c.get("open")))
+        self.m_stale.set(sum(1 for c in sections.values() if c.get("stale")))
+        return sections
 
     def section(self, name: str, values: Mapping[str, Any]) -> None:
         """Publish a named section (e.g. `tcp`, `replay`, `sessions`) into the document."""
@@ -175,10 +194,10 @@ class Telemetry:
                 "rejects": dict(self._rejects),
                 "drops": dict(self._drops),
                 "queues": dict(self._queues),
-                "clients": {k: dict(v) for k, v in sorted(self._clients.items())},
             }
             for name, values in self._extra.items():
                 doc[name] = dict(values)
+        doc["clients"] = self._client_sections()
         doc["client_count"] = len(doc["clients"])
         doc["stale_clients"] = sorted(k for k, v in doc["clients"].items() if v.get("stale"))
         return doc

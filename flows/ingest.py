@@ -53,8 +53,11 @@ def build_ingest(
 
     if settings.record and not runtime.replay:
         meta = {"config": settings.to_dict()}
-        op.output("record", op.key_on("capture_key", raw, lambda _m: "capture"),
-                  CaptureSink(settings.record, meta))  # fmt: skip
+        op.output(
+            "record",
+            op.key_on("capture_key", raw, lambda _m: "capture"),
+            CaptureSink(settings.record, meta),
+        )
 
     by_host = op.key_on("by_host", raw, lambda m: m.peer_host)
     ttl_ns = int(settings.stale_after_seconds * 1e9)

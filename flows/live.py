@@ -14,6 +14,7 @@ from bytewax.inputs import Source
 from ambient_flow.config import Settings
 from ambient_flow.protocol.messages import RawMessage
 from ambient_flow.sources import ControlSource, HostRuntime, TcpSource, ZmqPullSource
+from ambient_flow.sources.preflight import check_ports
 from flows.ingest import IngestStreams, build_ingest
 
 __all__ = ["build", "flow", "live_sources"]
@@ -47,5 +48,6 @@ def flow(config: str | None = None) -> Dataflow:
             level=settings.log_level.upper(),
             format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         )
+    check_ports(settings)  # one clear line now instead of a wrapped error from a worker
     dataflow, _ = build(HostRuntime(settings=settings))
     return dataflow

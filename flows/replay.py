@@ -46,15 +46,20 @@ def flow(
     base = Settings.load(config_file=config)
     settings = dataclasses.replace(replay_settings(path, base, data_dir), realtime=realtime)
     if not logging.getLogger().handlers:
-        logging.basicConfig(level=settings.log_level.upper(),
-                            format="%(asctime)s %(levelname)s %(name)s: %(message)s")  # fmt: skip
+        logging.basicConfig(
+            level=settings.log_level.upper(),
+            format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        )
     dataflow, _ = build(HostRuntime(settings=settings, replay=True), path)
     return dataflow
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m flows.replay", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
+    parser = argparse.ArgumentParser(
+        prog="python -m flows.replay",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("capture", help="a .zmqcap file")
     parser.add_argument("--realtime", action="store_true", help="pace by recorded arrival times")
     parser.add_argument("--data-dir", help="where session directories go")

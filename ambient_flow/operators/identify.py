@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from bytewax.operators import StatefulLogic
 from typing_extensions import override
 
+from ambient_flow.protocol.control import FLOW_COMMANDS
 from ambient_flow.protocol.identity import sanitize_client_name
 from ambient_flow.protocol.messages import ControlEvent, Parsed, RawMessage
 from ambient_flow.protocol.parse import parse_raw
@@ -61,6 +62,8 @@ class IdentifyLogic(StatefulLogic[RawMessage, tuple[str, Parsed], HostState]):
         if not self.state.host:
             self.state.host = value.peer_host
         parsed = parse_raw(value, fallback_client=_UNNAMED, max_payload=self._max_payload)
+        if isinstance(parsed, ControlEvent) and parsed.command not in FLOW_COMMANDS:
+            return [], StatefulLogic.RETAIN  # get_config/stats ask the server; no client state
         is_hello = isinstance(parsed, ControlEvent) and parsed.command == "hello"
         if parsed.client != _UNNAMED and not is_hello:
             return [(str(parsed.client), parsed)], StatefulLogic.RETAIN

@@ -20,7 +20,7 @@ import logging
 from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
@@ -44,7 +44,6 @@ IngestItem = AudioChunk | VideoFrame | ClientEvent | Rejected
 #: Sequence numbers remembered per channel to tell duplicates and late arrivals apart.
 RECENT_SEQS = 256
 LATENCY_WINDOW = 512
-PUBLISH_EVERY_NS = 1_000_000_000
 
 
 @dataclass(frozen=True)
@@ -70,7 +69,7 @@ class IngestOptions:
 
 def session_dir_name(client: str, at_ns: int) -> str:
     """`<YYYYmmdd_HHMMSS>_<client>_<id8>` (UTC), derived from data so replays agree."""
-    stamp = datetime.fromtimestamp(at_ns / 1e9, tz=timezone.utc).strftime("%Y%m%d_%H%M%S")
+    stamp = datetime.fromtimestamp(at_ns / 1e9, tz=UTC).strftime("%Y%m%d_%H%M%S")
     digest = hashlib.sha1(f"{client}|{at_ns}".encode()).hexdigest()[:8]
     return f"{stamp}_{client}_{digest}"
 
@@ -106,7 +105,6 @@ class ClientState:
     counters: dict[str, int] = field(default_factory=dict)
     rejects: dict[str, int] = field(default_factory=dict)
     latencies_ms: deque[float] = field(default_factory=lambda: deque(maxlen=LATENCY_WINDOW))
-    published_ns: int = 0
 
     def count(self, key: str, n: int = 1) -> None:
         self.counters[key] = self.counters.get(key, 0) + n
@@ -132,6 +130,7 @@ class IngestLogic(StatefulLogic[Parsed, IngestItem, ClientState]):
         self._resampler: Any = None
         self._resampler_rate = AUDIO_SAMPLE_RATE
         self._log = RateLimitedLog(logger)
+        self._published = False
 
     # -- Bytewax hooks ----------------------------------------------------------------
     @override
@@ -157,7 +156,7 @@ class IngestLogic(StatefulLogic[Parsed, IngestItem, ClientState]):
         else:
             out += self._control(value)
             if value.command == "bye":
-                self._publish(force=True, closed=True)
+                self._publish(closed=True)
                 return out, StatefulLogic.DISCARD
         self._publish()
         return out, StatefulLogic.RETAIN
@@ -165,11 +164,11 @@ class IngestLogic(StatefulLogic[Parsed, IngestItem, ClientState]):
     @override
     def on_notify(self) -> tuple[Iterable[IngestItem], bool]:
         st = self.state
-        if st.session is not None and not st.stale:
-            if self._runtime.clock() - st.last_seen_ns >= self._stale_ns:
-                out = self._go_stale()
-                self._publish(force=True)
-                return out, StatefulLogic.RETAIN
+        quiet_ns = self._runtime.clock() - st.last_seen_ns
+        if st.session is not None and not st.stale and quiet_ns >= self._stale_ns:
+            out = self._go_stale()
+            self._publish()
+            return out, StatefulLogic.RETAIN
         return [], StatefulLogic.RETAIN
 
     @override
@@ -177,13 +176,13 @@ class IngestLogic(StatefulLogic[Parsed, IngestItem, ClientState]):
         st = self.state
         if not self._opt.use_timers or st.session is None or st.stale:
             return None
-        return datetime.fromtimestamp((st.last_seen_ns + self._stale_ns) / 1e9, tz=timezone.utc)
+        return datetime.fromtimestamp((st.last_seen_ns + self._stale_ns) / 1e9, tz=UTC)
 
     @override
     def on_eof(self) -> tuple[Iterable[IngestItem], bool]:
         out = self._flush_pending()
         out += self._end_session("eof", self.state.last_seen_ns)
-        self._publish(force=True, closed=True)
+        self._publish(closed=True)
         return out, StatefulLogic.DISCARD
 
     @override
@@ -279,10 +278,17 @@ class IngestLogic(StatefulLogic[Parsed, IngestItem, ClientState]):
             st.announced_conversion
         ):
             st.announced_conversion = True
-            logger.info("client %s sends %d Hz, %d channel(s): converting to 16 kHz mono",
-                        st.client, chunk.sample_rate, chunk.source_channels)  # fmt: skip
-            out.append(self._event("converted", chunk.received_ns, sr=chunk.sample_rate,
-                                   ch=chunk.source_channels))  # fmt: skip
+            logger.info(
+                "client %s sends %d Hz, %d channel(s): converting to 16 kHz mono",
+                st.client,
+                chunk.sample_rate,
+                chunk.source_channels,
+            )
+            out.append(
+                self._event(
+                    "converted", chunk.received_ns, sr=chunk.sample_rate, ch=chunk.source_channels
+                )
+            )
         seq_state = st.audio
         seq = chunk.sequence
         if seq_state.expected is None:
@@ -316,8 +322,15 @@ class IngestLogic(StatefulLogic[Parsed, IngestItem, ClientState]):
             out = self._flush_pending() if channel == "audio" else []
             st.count(f"{channel}_restarts")
             self._tele.drop(f"{channel}_restart")
-            out.append(self._event("restart", msg.received_ns, channel=channel,
-                                   from_seq=seq_state.expected, to_seq=msg.sequence))  # fmt: skip
+            out.append(
+                self._event(
+                    "restart",
+                    msg.received_ns,
+                    channel=channel,
+                    from_seq=seq_state.expected,
+                    to_seq=msg.sequence,
+                )
+            )
             if isinstance(msg, AudioChunk):
                 gap_ms = msg.timestamp_ms - last_ts - 1000 * st.chunk_samples / AUDIO_SAMPLE_RATE
                 if gap_ms > 0 and last_ts >= 0:
@@ -333,8 +346,14 @@ class IngestLogic(StatefulLogic[Parsed, IngestItem, ClientState]):
         # Older than what we already emitted: its place was filled; count, don't reorder time.
         st.count(f"{channel}_late")
         self._tele.drop(f"{channel}_late")
-        self._log.log(logging.WARNING, f"late:{st.client}", "client %s: %s seq %d arrived after "
-                      "its place was filled; dropped", st.client, channel, msg.sequence)  # fmt: skip
+        self._log.log(
+            logging.WARNING,
+            f"late:{st.client}",
+            "client %s: %s seq %d arrived after its place was filled; dropped",
+            st.client,
+            channel,
+            msg.sequence,
+        )
         return [self._event("late", msg.received_ns, channel=channel, seq=msg.sequence)]
 
     def _duplicate(self, channel: str, at_ns: int, seq: int) -> list[IngestItem]:
@@ -353,8 +372,11 @@ class IngestLogic(StatefulLogic[Parsed, IngestItem, ClientState]):
             return []  # the resampler's filter is still filling; its delay is emitted later
         start = st.next_sample
         st.next_sample += int(samples.shape[0])
-        st.chunk_samples = int(samples.shape[0]) if chunk.sample_rate == AUDIO_SAMPLE_RATE else (
-            round(chunk.num_samples * AUDIO_SAMPLE_RATE / chunk.sample_rate))  # fmt: skip
+        st.chunk_samples = (
+            int(samples.shape[0])
+            if chunk.sample_rate == AUDIO_SAMPLE_RATE
+            else (round(chunk.num_samples * AUDIO_SAMPLE_RATE / chunk.sample_rate))
+        )
         self.ring.write(samples)
         converted = chunk.sample_rate != AUDIO_SAMPLE_RATE or chunk.source_channels != 1
         return [
@@ -425,12 +447,25 @@ class IngestLogic(StatefulLogic[Parsed, IngestItem, ClientState]):
         st.count("audio_gaps")
         st.count("audio_missing_chunks", missing)
         self._tele.drop("audio_gap_chunks", missing)
-        self._log.log(logging.INFO, f"gap:{st.client}", "client %s: audio seq %d..%d missing; "
-                      "filled %.2f s with silence", st.client, expected, first - 1,
-                      filled / AUDIO_SAMPLE_RATE)  # fmt: skip
+        self._log.log(
+            logging.INFO,
+            f"gap:{st.client}",
+            "client %s: audio seq %d..%d missing; filled %.2f s with silence",
+            st.client,
+            expected,
+            first - 1,
+            filled / AUDIO_SAMPLE_RATE,
+        )
         out: list[IngestItem] = [
-            self._event("gap", nxt.received_ns, channel="audio", from_seq=expected,
-                        to_seq=first - 1, missing=missing, filled_samples=filled)  # fmt: skip
+            self._event(
+                "gap",
+                nxt.received_ns,
+                channel="audio",
+                from_seq=expected,
+                to_seq=first - 1,
+                missing=missing,
+                filled_samples=filled,
+            )
         ]
         out += self._silence(filled, nxt, "gap")
         seq_state.expected = first
@@ -469,9 +504,17 @@ class IngestLogic(StatefulLogic[Parsed, IngestItem, ClientState]):
             st.count("video_gaps")
             st.count("video_missing_frames", missing)
             self._tele.drop("video_gap_frames", missing)
-            out.append(self._event("gap", frame.received_ns, channel="video",
-                                   from_seq=seq_state.expected, to_seq=seq - 1,
-                                   missing=missing, filled_samples=0))  # fmt: skip
+            out.append(
+                self._event(
+                    "gap",
+                    frame.received_ns,
+                    channel="video",
+                    from_seq=seq_state.expected,
+                    to_seq=seq - 1,
+                    missing=missing,
+                    filled_samples=0,
+                )
+            )
         seq_state.expected = seq + 1
         seq_state.last_ts = frame.timestamp_ms
         seq_state.recent.append(seq)
@@ -486,8 +529,7 @@ class IngestLogic(StatefulLogic[Parsed, IngestItem, ClientState]):
             if isinstance(caps, list):
                 st.capabilities = [str(c) for c in caps][:16]
             session = event.body.get("session")
-            out = self._open(event.received_ns, session if isinstance(session, str) else None,
-                             None)  # fmt: skip
+            out = self._open(event.received_ns, session if isinstance(session, str) else None, None)
             out.append(self._event("hello", event.received_ns, capabilities=list(st.capabilities)))
             return out
         if event.command == "bye":
@@ -503,34 +545,47 @@ class IngestLogic(StatefulLogic[Parsed, IngestItem, ClientState]):
         st = self.state
         st.rejects[rejected.reason] = st.rejects.get(rejected.reason, 0) + 1
         self._tele.reject(rejected.reason, rejected.channel)
-        self._log.log(logging.WARNING, f"reject:{rejected.reason}", "rejected %s message from %s "
-                      "(%s): %s", rejected.channel, rejected.client or rejected.peer,
-                      rejected.reason, rejected.detail)  # fmt: skip
+        self._log.log(
+            logging.WARNING,
+            f"reject:{rejected.reason}",
+            "rejected %s message from %s (%s): %s",
+            rejected.channel,
+            rejected.client or rejected.peer,
+            rejected.reason,
+            rejected.detail,
+        )
         return [rejected]
 
     # -- status -----------------------------------------------------------------------
-    def _publish(self, *, force: bool = False, closed: bool = False) -> None:
+    def _publish(self, *, closed: bool = False) -> None:
+        """Register this client's status section (computed when status is read)."""
+        if closed:
+            self._tele.client(self.state.client, self.status_section(closed=True))
+        elif not self._published:
+            self._published = True
+            self._tele.client(self.state.client, self.status_section)
+
+    def status_section(self, closed: bool = False) -> dict[str, Any]:
+        """This client's part of the status document.
+
+        Called from whichever thread reads the status; it copies state with
+        operations that are atomic under the GIL (`dict()`, `list()`).
+        """
         st = self.state
-        if not force and st.last_seen_ns - st.published_ns < PUBLISH_EVERY_NS:
-            return
-        st.published_ns = st.last_seen_ns
-        lat = np.asarray(st.latencies_ms, dtype=np.float64)
-        p50, p99 = (np.percentile(lat, [50, 99]).round(2).tolist() if lat.size else (None, None))
-        self._tele.client(
-            st.client,
-            {
-                "open": st.session is not None and not closed,
-                "session": st.session,
-                "stale": st.stale,
-                "last_seen": st.last_seen_ns / 1e9,
-                "samples": st.next_sample,
-                "audio_seconds": round(st.next_sample / AUDIO_SAMPLE_RATE, 3),
-                "buffer_seconds": round((self.ring.end - self.ring.start) / AUDIO_SAMPLE_RATE, 3),
-                "latency_ms_p50": p50,
-                "latency_ms_p99": p99,
-                "pending_reorder": len(st.pending),
-                "capabilities": list(st.capabilities),
-                "counters": dict(st.counters),
-                "rejects": dict(st.rejects),
-            },
-        )
+        lat = np.asarray(list(st.latencies_ms), dtype=np.float64)
+        p50, p99 = np.percentile(lat, [50, 99]).round(2).tolist() if lat.size else (None, None)
+        return {
+            "open": st.session is not None and not closed,
+            "session": st.session,
+            "stale": st.stale,
+            "last_seen": st.last_seen_ns / 1e9,
+            "samples": st.next_sample,
+            "audio_seconds": round(st.next_sample / AUDIO_SAMPLE_RATE, 3),
+            "buffer_seconds": round((self.ring.end - self.ring.start) / AUDIO_SAMPLE_RATE, 3),
+            "latency_ms_p50": p50,
+            "latency_ms_p99": p99,
+            "pending_reorder": len(st.pending),
+            "capabilities": list(st.capabilities),
+            "counters": dict(st.counters),
+            "rejects": dict(st.rejects),
+        }

@@ -35,8 +35,12 @@ class _CapturePartition(StatefulSinkPartition[RawMessage, None]):
     @override
     def close(self) -> None:
         self._writer.close()
-        logger.info("capture %s: %d records, %.1f MB", self._writer.path, self._writer.records,
-                    self._writer.bytes / 1e6)  # fmt: skip
+        logger.info(
+            "capture %s: %d records, %.1f MB",
+            self._writer.path,
+            self._writer.records,
+            self._writer.bytes / 1e6,
+        )
 
 
 class CaptureSink(FixedPartitionedSink[RawMessage, None]):

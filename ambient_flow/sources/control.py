@@ -25,7 +25,6 @@ from ambient_flow.protocol.control import error_reply, parse_control
 from ambient_flow.protocol.messages import RawMessage
 from ambient_flow.sources.runtime import HostRuntime
 from ambient_flow.sources.zmq_pull import MAX_BATCH, _peer_address, bind_or_explain
-from ambient_flow.telemetry import RateLimitedLog
 
 __all__ = ["ControlResponder", "ControlSource", "StatusPublisher"]
 
@@ -37,7 +36,6 @@ class ControlResponder:
 
     def __init__(self, runtime: HostRuntime) -> None:
         self._runtime = runtime
-        self._bad = RateLimitedLog(logger)
 
     def reply(self, request: bytes, peer: str) -> dict[str, Any]:
         runtime = self._runtime
@@ -45,9 +43,8 @@ class ControlResponder:
         try:
             req = parse_control(request)
         except ProtocolError as exc:
-            runtime.telemetry.reject(exc.reason, "control")
-            self._bad.log(logging.WARNING, exc.reason, "control request from %s rejected: %s",
-                          peer, exc)  # fmt: skip
+            # Only answered here: the raw request also goes into the flow, where the
+            # parser rejects it again and counts and logs it like any bad message.
             return error_reply(str(exc))
         settings = runtime.settings
         if req.command in ("hello", "get_config"):
@@ -80,8 +77,9 @@ class StatusPublisher:
             os.replace(tmp, self._path)
         except OSError as exc:
             if not self._warned:  # a full disk must not stop ingest; say it once
-                logger.error("cannot write %s: %s (status stays available via stats)",
-                             self._path, exc)  # fmt: skip
+                logger.error(
+                    "cannot write %s: %s (status stays available via stats)", self._path, exc
+                )
                 self._warned = True
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Iterator
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from bytewax.inputs import FixedPartitionedSource, StatefulSourcePartition
@@ -58,7 +58,7 @@ class _ReplayPartition(StatefulSourcePartition[RawMessage, int]):
                 due = self._due(msg)
                 if due > 0:
                     self._held = item
-                    self._awake = datetime.now(timezone.utc) + timedelta(seconds=due)
+                    self._awake = datetime.now(UTC) + timedelta(seconds=due)
                     break
             batch.append(msg)
             self._offset = offset
@@ -77,8 +77,13 @@ class _ReplayPartition(StatefulSourcePartition[RawMessage, int]):
     def _report(self, *, done: bool) -> None:
         problems = self._reader.problems
         for p in problems[self._problems_seen :]:
-            logger.warning("%s: skipped %d damaged bytes at offset %d (%s)",
-                           self._reader.path, p.length, p.offset, p.detail)  # fmt: skip
+            logger.warning(
+                "%s: skipped %d damaged bytes at offset %d (%s)",
+                self._reader.path,
+                p.length,
+                p.offset,
+                p.detail,
+            )
             self._runtime.telemetry.drop("capture_damaged")
         self._problems_seen = len(problems)
         self._runtime.telemetry.section(
@@ -127,4 +132,6 @@ class ReplaySource(FixedPartitionedSource[RawMessage, int]):
 
     @override
     def build_part(self, step_id: str, for_part: str, resume_state: int | None) -> _ReplayPartition:
-        return _ReplayPartition(self._runtime, CaptureReader(self._path), resume_state, self._realtime)
+        return _ReplayPartition(
+            self._runtime, CaptureReader(self._path), resume_state, self._realtime
+        )

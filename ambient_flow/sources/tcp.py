@@ -24,6 +24,7 @@ from ambient_flow.errors import StartupError
 from ambient_flow.protocol.codec import EnvelopeStream, encode_envelope
 from ambient_flow.protocol.messages import RawMessage
 from ambient_flow.sources.control import ControlResponder
+from ambient_flow.sources.preflight import port_hint
 from ambient_flow.sources.runtime import HostRuntime
 from ambient_flow.telemetry import RateLimitedLog
 
@@ -68,10 +69,14 @@ class _TcpPartition(StatefulSourcePartition[RawMessage, None]):
             listener.bind((host, port))
         except OSError as exc:
             listener.close()
-            hint = ("another program (another ambient-flow?) already uses it; stop it, or choose "
-                    "another port with --tcp-port or AMBIENT_FLOW_TCP_PORT (0 turns TCP off)"
-                    if exc.errno == errno.EADDRINUSE else "check --bind / AMBIENT_FLOW_BIND")  # fmt: skip
-            raise StartupError(f"cannot bind the tcp port {host}:{port}: {exc.strerror}; {hint}") from exc
+            hint = (
+                port_hint("tcp")
+                if exc.errno == errno.EADDRINUSE
+                else "check --bind / AMBIENT_FLOW_BIND (an address of this host, or *)"
+            )
+            raise StartupError(
+                f"cannot bind the tcp port {host}:{port}: {exc.strerror}; {hint}"
+            ) from exc
         listener.listen(128)
         listener.setblocking(False)
         self._listener = listener
@@ -112,13 +117,20 @@ class _TcpPartition(StatefulSourcePartition[RawMessage, None]):
         if len(self._conns) >= self._settings.max_tcp_connections:
             self._refused += 1
             self._runtime.telemetry.drop("tcp_refused")
-            self._log.log(logging.WARNING, "refused", "refused TCP connection from %s: %d open "
-                          "(max_tcp_connections)", addr[0], len(self._conns))  # fmt: skip
+            self._log.log(
+                logging.WARNING,
+                "refused",
+                "refused TCP connection from %s: %d open (max_tcp_connections)",
+                addr[0],
+                len(self._conns),
+            )
             sock.close()
             return
         sock.setblocking(False)
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        conn = _Conn(sock, str(addr[0]), int(addr[1]), EnvelopeStream(self._settings.max_message_bytes))
+        conn = _Conn(
+            sock, str(addr[0]), int(addr[1]), EnvelopeStream(self._settings.max_message_bytes)
+        )
         self._conns[sock.fileno()] = conn
         self._sel.register(sock, selectors.EVENT_READ, conn)
         self._accepted += 1
@@ -191,14 +203,25 @@ class _TcpPartition(StatefulSourcePartition[RawMessage, None]):
         self._closed_by_reason[reason] = self._closed_by_reason.get(reason, 0) + 1
         if reason not in ("eof", "reset"):
             self._runtime.telemetry.drop(f"tcp_closed_{reason}")
-            self._log.log(logging.WARNING, reason, "closed TCP connection %s:%d: %s (%s)",
-                          conn.host, conn.port, reason, detail)  # fmt: skip
+            self._log.log(
+                logging.WARNING,
+                reason,
+                "closed TCP connection %s:%d: %s (%s)",
+                conn.host,
+                conn.port,
+                reason,
+                detail,
+            )
         else:
             pending = conn.stream.pending
             if pending:  # a record cut off by the disconnect
                 self._runtime.telemetry.drop("tcp_partial_record")
-                logger.info("TCP %s:%d closed mid-record (%d bytes discarded)", conn.host,
-                            conn.port, pending)  # fmt: skip
+                logger.info(
+                    "TCP %s:%d closed mid-record (%d bytes discarded)",
+                    conn.host,
+                    conn.port,
+                    pending,
+                )
 
     def _publish(self) -> None:
         self._runtime.telemetry.section(

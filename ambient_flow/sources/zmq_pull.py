@@ -14,6 +14,7 @@ from typing_extensions import override
 
 from ambient_flow.errors import StartupError
 from ambient_flow.protocol.messages import Channel, RawMessage
+from ambient_flow.sources.preflight import port_hint
 from ambient_flow.sources.runtime import HostRuntime
 
 __all__ = ["ZmqPullSource", "bind_or_explain"]
@@ -26,8 +27,6 @@ MAX_BATCH = 512
 #: socket stays in sync, and the message is rejected downstream as `frame_count`.
 MAX_FRAMES = 3
 
-_FLAGS = {"audio": "--audio-port", "video": "--video-port", "control": "--control-port"}
-
 
 def bind_or_explain(sock: zmq.Socket[Any], endpoint: str, channel: str) -> None:
     """Bind, turning the usual failure into an error that says what to do."""
@@ -35,14 +34,14 @@ def bind_or_explain(sock: zmq.Socket[Any], endpoint: str, channel: str) -> None:
         sock.bind(endpoint)
     except zmq.ZMQError as exc:
         sock.close(linger=0)
-        flag = _FLAGS.get(channel, "--bind")
-        env = "AMBIENT_FLOW_" + flag.lstrip("-").replace("-", "_").upper()
-        if exc.errno == errno.EADDRINUSE:
-            hint = (f"another program (another ambient-flow?) already uses it; stop it, "
-                    f"or choose another port with {flag} or {env}")  # fmt: skip
-        else:
-            hint = "check --bind / AMBIENT_FLOW_BIND (an interface address of this host, or *)"
-        raise StartupError(f"cannot bind the {channel} port {endpoint}: {exc.strerror}; {hint}") from exc
+        hint = (
+            port_hint(channel)
+            if exc.errno == errno.EADDRINUSE
+            else "check --bind / AMBIENT_FLOW_BIND (an address of this host, or *)"
+        )
+        raise StartupError(
+            f"cannot bind the {channel} port {endpoint}: {exc.strerror}; {hint}"
+        ) from exc
 
 
 class _ZmqPullPartition(StatefulSourcePartition[RawMessage, None]):

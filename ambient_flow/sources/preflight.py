@@ -1,0 +1,73 @@
+"""Check that the ports are free before a flow starts, so the error is one clear line.
+
+Sources bind in `build_part` on a worker; a failure there reaches the user wrapped
+in Bytewax's runtime error. Checking first turns the common case (a port in use)
+into a `StartupError` that names the port and the fix.
+"""
+
+from __future__ import annotations
+
+import errno
+import socket
+
+from ambient_flow.config import Settings
+from ambient_flow.errors import AmbientFlowError, StartupError
+
+__all__ = ["check_ports", "port_hint", "startup_cause"]
+
+_FLAGS = {
+    "audio": "--audio-port",
+    "video": "--video-port",
+    "control": "--control-port",
+    "tcp": "--tcp-port",
+    "metrics": "--metrics-port",
+}
+
+
+def port_hint(channel: str) -> str:
+    flag = _FLAGS.get(channel, "--bind")
+    env = "AMBIENT_FLOW_" + flag.lstrip("-").replace("-", "_").upper()
+    off = " (0 turns it off)" if channel in ("tcp", "metrics") else ""
+    return (
+        f"another program (another ambient-flow?) already uses it; stop it, or choose another "
+        f"port with {flag} or {env}{off}"
+    )
+
+
+def check_ports(settings: Settings) -> None:
+    """Raise `StartupError` for the first port of `settings` that cannot be bound."""
+    host = "0.0.0.0" if settings.bind == "*" else settings.bind
+    ports = {
+        "audio": settings.audio_port,
+        "video": settings.video_port,
+        "control": settings.control_port,
+        "tcp": settings.tcp_port,
+        "metrics": settings.metrics_port,
+    }
+    for channel, port in ports.items():
+        if not port:
+            continue
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        with socket.socket(family, socket.SOCK_STREAM) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                probe.bind((host, port))
+            except OSError as exc:
+                why = (
+                    port_hint(channel)
+                    if exc.errno == errno.EADDRINUSE
+                    else "check --bind / AMBIENT_FLOW_BIND (an address of this host, or *)"
+                )
+                raise StartupError(
+                    f"cannot bind the {channel} port {host}:{port}: {exc.strerror}; {why}"
+                ) from exc
+
+
+def startup_cause(exc: BaseException) -> AmbientFlowError | None:
+    """Our own error inside Bytewax's wrapping (`__cause__` chain), if there is one."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, AmbientFlowError):
+            return seen
+        seen = seen.__cause__ or seen.__context__
+    return None

@@ -1,0 +1,277 @@
+"""Run the ingest graph in-process: live on real sockets, over a capture, or over a list."""
+
+from __future__ import annotations
+
+import dataclasses
+import socket
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import bytewax.operators as op
+import zmq
+from bytewax.dataflow import Dataflow
+from bytewax.testing import TestingSink, TestingSource, cluster_main, run_main
+
+from ambient_flow.config import Settings
+from ambient_flow.operators.events import ClientEvent
+from ambient_flow.operators.ingest import IngestItem
+from ambient_flow.protocol.messages import AudioChunk, RawMessage, Rejected, VideoFrame
+from ambient_flow.sources.preflight import startup_cause
+from ambient_flow.sources.runtime import HostRuntime
+
+__all__ = ["FlowOutputs", "LiveHost", "free_port", "run_capture", "run_messages", "test_settings"]
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that was free a moment ago."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_settings(data_dir: str | Path, **overrides: Any) -> Settings:
+    """Settings for a test host: loopback, free ports, no metrics port, data under `data_dir`."""
+    base: dict[str, Any] = {
+        "bind": "127.0.0.1",
+        "audio_port": free_port(),
+        "video_port": free_port(),
+        "control_port": free_port(),
+        "tcp_port": free_port(),
+        "metrics_port": 0,
+        "data_dir": str(data_dir),
+        "status_interval": 0.2,
+    }
+    base.update(overrides)
+    return Settings(**base)
+
+
+test_settings.__test__ = False  # type: ignore[attr-defined]  # not a pytest test
+
+
+@dataclass
+class FlowOutputs:
+    """Everything ingest emitted, as `(client, item)` pairs in emission order."""
+
+    items: list[tuple[str, IngestItem]] = field(default_factory=list)
+
+    def audio(self, client: str | None = None) -> list[AudioChunk]:
+        return [i for c, i in self.items if isinstance(i, AudioChunk) and client in (None, c)]
+
+    def video(self, client: str | None = None) -> list[VideoFrame]:
+        return [i for c, i in self.items if isinstance(i, VideoFrame) and client in (None, c)]
+
+    def events(self, kind: str | None = None, client: str | None = None) -> list[ClientEvent]:
+        return [
+            i
+            for c, i in self.items
+            if isinstance(i, ClientEvent) and kind in (None, i.kind) and client in (None, c)
+        ]
+
+    def rejects(self, reason: str | None = None) -> list[Rejected]:
+        return [i for _, i in self.items if isinstance(i, Rejected) and reason in (None, i.reason)]
+
+    def clients(self) -> list[str]:
+        return sorted({c for c, _ in self.items})
+
+    def records(self) -> dict[str, list[dict[str, Any]]]:
+        """Per client, each item as a JSON-able record, in order: what replays must reproduce.
+
+        Across clients, order depends on worker scheduling; within a client it is fixed.
+        """
+        out: dict[str, list[dict[str, Any]]] = {}
+        for client, item in self.items:
+            out.setdefault(client, []).append(item.to_record())
+        return dict(sorted(out.items()))
+
+
+def _attach(streams: Any, sink: list[tuple[str, IngestItem]]) -> None:
+    op.output("test_tap", streams.items, TestingSink(sink))
+
+
+def _run(flow: Dataflow, workers: int) -> None:
+    if workers == 1:
+        run_main(flow)
+    else:
+        cluster_main(flow, [], 0, worker_count_per_proc=workers)
+
+
+def run_capture(
+    path: str | Path,
+    data_dir: str | Path | None = None,
+    *,
+    workers: int = 1,
+    settings: Settings | None = None,
+) -> FlowOutputs:
+    """Replay a capture through the replay flow (as fast as possible) and collect outputs."""
+    from flows.replay import build
+
+    data = Path(data_dir) if data_dir is not None else Path(tempfile.mkdtemp(prefix="af-replay-"))
+    base = settings or Settings(data_dir=str(data), metrics_port=0)
+    runtime = HostRuntime(
+        settings=dataclasses.replace(base, data_dir=str(data), record=""), replay=True
+    )
+    flow, streams = build(runtime, path)
+    out = FlowOutputs()
+    _attach(streams, out.items)
+    try:
+        _run(flow, workers)
+    finally:
+        runtime.close()
+    return out
+
+
+def run_messages(
+    messages: Iterable[RawMessage],
+    data_dir: str | Path | None = None,
+    *,
+    settings: Settings | None = None,
+    workers: int = 1,
+) -> FlowOutputs:
+    """Run raw messages (e.g. from `testing.messages`) through the ingest graph."""
+    from flows.ingest import build_ingest
+
+    data = Path(data_dir) if data_dir is not None else Path(tempfile.mkdtemp(prefix="af-msgs-"))
+    base = settings or Settings(data_dir=str(data), metrics_port=0)
+    runtime = HostRuntime(
+        settings=dataclasses.replace(base, data_dir=str(data), record=""), replay=True
+    )
+    flow = Dataflow("ambient_test")
+    streams = build_ingest(flow, runtime, {"messages_in": TestingSource(list(messages))})
+    out = FlowOutputs()
+    _attach(streams, out.items)
+    try:
+        _run(flow, workers)
+    finally:
+        runtime.close()
+    return out
+
+
+class LiveHost:
+    """The live flow on real sockets in a background thread; a context manager.
+
+    `stop()` (or leaving the `with` block) ends the sources, lets every stateful
+    step flush, joins the thread and closes the ZeroMQ context, so nothing leaks.
+    """
+
+    def __init__(
+        self,
+        data_dir: str | Path,
+        *,
+        settings: Settings | None = None,
+        workers: int = 1,
+        clock: Callable[[], int] | None = None,
+        extend: Callable[[Any, HostRuntime], None] | None = None,
+        **overrides: Any,
+    ) -> None:
+        from flows.live import build
+
+        self.settings = settings or test_settings(data_dir, **overrides)
+        kwargs: dict[str, Any] = {"settings": self.settings}
+        if clock is not None:
+            kwargs["clock"] = clock
+        self.runtime = HostRuntime(**kwargs)
+        self.flow, self.streams = build(self.runtime)
+        if extend is not None:
+            extend(self.streams, self.runtime)
+        self.outputs = FlowOutputs()
+        _attach(self.streams, self.outputs.items)
+        self._workers = workers
+        self._thread: threading.Thread | None = None
+        self.error: BaseException | None = None
+        self._ctx: zmq.Context[Any] | None = None
+
+    # -- lifecycle --------------------------------------------------------------------
+    def start(self, timeout: float = 10.0) -> LiveHost:
+        self._thread = threading.Thread(target=self._main, name="af-live-host", daemon=True)
+        self._thread.start()
+        self._wait_ready(timeout)
+        return self
+
+    def _main(self) -> None:
+        try:
+            _run(self.flow, self._workers)
+        except BaseException as exc:  # surfaced to the test by stop()/wait_for()
+            self.error = startup_cause(exc) or exc
+
+    def _wait_ready(self, timeout: float) -> None:
+        """Ready once the control port answers (all partitions are built by then)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.error is not None:
+                raise self.error
+            try:
+                reply = self.request({"cmd": "get_config"}, timeout=0.3)
+            except TimeoutError:
+                continue
+            if reply.get("status") == "ok":
+                time.sleep(0.05)  # the data partitions are built in the same activation
+                return
+        raise TimeoutError(f"live host did not come up within {timeout} s")
+
+    def stop(self, timeout: float = 10.0) -> FlowOutputs:
+        self.runtime.stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+            if self._thread.is_alive():
+                raise TimeoutError(f"live host did not stop within {timeout} s")
+        if self._ctx is not None:
+            self._ctx.destroy(linger=0)  # closes any client socket a test left open
+            self._ctx = None
+        self.runtime.close()
+        if self.error is not None:
+            raise self.error
+        return self.outputs
+
+    def __enter__(self) -> LiveHost:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # -- talking to it ----------------------------------------------------------------
+    @property
+    def context(self) -> zmq.Context[Any]:
+        """A client-side context, separate from the host's (as a real client would have)."""
+        if self._ctx is None:
+            self._ctx = zmq.Context()
+        return self._ctx
+
+    def endpoint(self, channel: str) -> str:
+        port = getattr(self.settings, f"{channel}_port")
+        return f"tcp://127.0.0.1:{port}"
+
+    def request(self, body: dict[str, Any], timeout: float = 2.0) -> dict[str, Any]:
+        """One control request on a fresh REQ socket; TimeoutError if no reply."""
+        sock = self.context.socket(zmq.REQ)
+        sock.setsockopt(zmq.LINGER, 0)
+        try:
+            sock.connect(self.endpoint("control"))
+            sock.send_json(body)
+            if not sock.poll(int(timeout * 1000)):
+                raise TimeoutError(f"no reply to {body}")
+            reply: dict[str, Any] = sock.recv_json()  # type: ignore[assignment]
+            return reply
+        finally:
+            sock.close(linger=0)
+
+    def push(self, channel: str) -> zmq.Socket[Any]:
+        """A connected PUSH socket to the audio or video port (caller closes it)."""
+        sock = self.context.socket(zmq.PUSH)
+        sock.setsockopt(zmq.LINGER, 0)
+        sock.connect(self.endpoint(channel))
+        return sock
+
+    def wait_for(self, predicate: Callable[[FlowOutputs], bool], timeout: float = 5.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.error is not None:
+                raise self.error
+            if predicate(self.outputs):
+                return
+            time.sleep(0.01)
+        raise TimeoutError(f"condition not met within {timeout} s")

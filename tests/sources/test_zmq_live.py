@@ -1,0 +1,140 @@
+"""The live flow on real ZeroMQ sockets on 127.0.0.1."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import numpy as np
+import pytest
+import zmq
+
+from ambient_flow.protocol.codec import audio_header, encode_envelope, encode_multipart, video_header
+from ambient_flow.testing import media
+from ambient_flow.testing.messages import audio_frames, video_frames
+
+
+@pytest.mark.parametrize("envelope", [True, False], ids=["envelope", "multipart"])
+def test_sine_and_jpeg_arrive_parsed_per_client(live_host, envelope: bool) -> None:
+    host = live_host()
+    audio, video = host.push("audio"), host.push("video")
+    jpg = media.jpeg(640, 480, seed=3)
+    for seq in range(3):
+        audio.send_multipart(audio_frames(seq, client="mic-a", envelope=envelope))
+        video.send_multipart(video_frames(seq, client="cam-b", envelope=envelope, payload=jpg))
+    host.wait_for(lambda o: len(o.audio("mic-a")) == 3 and len(o.video("cam-b")) == 3)
+    chunks = host.outputs.audio("mic-a")
+    expected = np.frombuffer(media.sine_pcm(phase_samples=1600), "<i2").astype(np.float32) / 32768
+    np.testing.assert_array_equal(chunks[1].samples, expected)
+    assert [c.start_sample for c in chunks] == [0, 1600, 3200]
+    assert chunks[0].sample_rate == 16000 and chunks[0].num_samples == 1600
+    frame = host.outputs.video("cam-b")[2]
+    assert frame.payload == jpg and (frame.width, frame.height) == (640, 480)
+    assert frame.image().shape == (480, 640, 3)
+    assert host.outputs.clients() == ["cam-b", "mic-a"]
+
+
+def test_a_client_that_sends_what_real_clients_send_is_accepted_unchanged(live_host) -> None:
+    """Single-frame envelope, no client field, hello + heartbeat on REP."""
+    host = live_host()
+    req = host.context.socket(zmq.REQ)
+    req.connect(host.endpoint("control"))
+    req.send(json.dumps({"cmd": "hello", "client": "selestia",
+                         "capabilities": ["audio", "video"]}).encode())  # fmt: skip
+    hello = json.loads(req.recv())
+    assert hello["status"] == "ok"
+    assert hello["config"]["audio_sample_rate"] == 16000
+    assert hello["config"]["video_res"] == [640, 480]
+    audio, video = host.push("audio"), host.push("video")
+    now = int(time.time() * 1000)
+    for seq in range(5):
+        pcm = media.sine_pcm(phase_samples=1600 * seq)
+        audio.send(encode_envelope(audio_header(now + 100 * seq, seq), pcm))
+    video.send(encode_envelope(video_header(now, 0), media.jpeg()))
+    req.send(b'{"cmd":"heartbeat"}')
+    beat = json.loads(req.recv())
+    assert beat["status"] == "ok" and abs(beat["ts"] - time.time() * 1000) < 5000
+    host.wait_for(lambda o: len(o.audio()) == 5 and len(o.video()) == 1)
+    assert host.outputs.clients() == ["selestia"]
+    assert not host.outputs.rejects()
+
+
+def test_two_legacy_clients_stay_separate(live_host) -> None:
+    host = live_host()
+    a, b = host.push("audio"), host.push("audio")
+    for seq in range(4):
+        a.send(encode_envelope(audio_header(1000 + 100 * seq, seq), media.sine_pcm(440)))
+        b.send(encode_envelope(audio_header(1000 + 100 * seq, seq), media.sine_pcm(880)))
+    host.wait_for(lambda o: len(o.audio()) == 8)
+    clients = host.outputs.clients()
+    assert len(clients) == 2
+    for client in clients:
+        chunks = host.outputs.audio(client)
+        assert [c.sequence for c in chunks] == [0, 1, 2, 3]
+        peak = np.argmax(np.abs(np.fft.rfft(chunks[0].samples))) * 10  # 1600 samples -> 10 Hz bins
+        assert peak in (440, 880)
+    peaks = {np.argmax(np.abs(np.fft.rfft(host.outputs.audio(c)[0].samples))) for c in clients}
+    assert len(peaks) == 2
+
+
+def test_twenty_concurrent_clients_stay_separate(live_host) -> None:
+    host = live_host()
+    sockets = [host.push("audio") for _ in range(20)]
+    for seq in range(10):
+        for i, sock in enumerate(sockets):
+            sock.send(encode_envelope(audio_header(1000 + 100 * seq, seq, client=f"c{i:02d}"),
+                                      media.sine_pcm(200 + 50 * i, phase_samples=1600 * seq)))  # fmt: skip
+    host.wait_for(lambda o: len(o.audio()) == 200, timeout=10)
+    out = host.outputs
+    assert out.clients() == [f"c{i:02d}" for i in range(20)]
+    for i in range(20):
+        chunks = out.audio(f"c{i:02d}")
+        assert [c.start_sample for c in chunks] == [1600 * s for s in range(10)]
+        assert not out.events("gap", client=f"c{i:02d}")
+    status = host.request({"cmd": "stats"})["stats"]
+    assert status["audio"]["chunks_received"] == 200
+    assert status["client_count"] == 20
+
+
+BAD_AUDIO = {
+    "frame_count": [b"a", b"b", b"c"],
+    "envelope_short": [b"\x00\x00\x00\x10\x00\x00\x00\x00{}"],
+    "envelope_trailing": [encode_envelope(b'{"type":"audio"}', b"") + b"xx"],
+    "not_json": [b"{nope", b"\x00\x00"],
+    "header_not_object": [b"[1,2]", b"\x00\x00"],
+    "unknown_type": [b'{"type":"midi","ts":1,"seq":0}', b"\x00\x00"],
+    "missing_field": [b'{"type":"audio","seq":0}', b"\x00\x00"],
+    "bad_field": [b'{"type":"audio","ts":"now","seq":0}', b"\x00\x00"],
+    "odd_pcm": [b'{"type":"audio","ts":1,"seq":0}', b"\x00\x00\x00"],
+    "unsupported_sr": [b'{"type":"audio","ts":1,"seq":0,"sr":12345}', b"\x00\x00"],
+    "unsupported_ch": [b'{"type":"audio","ts":1,"seq":0,"ch":6}', b"\x00" * 12],
+    "unsupported_fmt": [b'{"type":"audio","ts":1,"seq":0,"fmt":"float32"}', b"\x00" * 4],
+    "empty_payload": [b'{"type":"audio","ts":1,"seq":0}', b""],
+    "header_too_large": [b" " * 70_000 + b"{}", b"\x00\x00"],
+}
+BAD_VIDEO = {
+    "bad_jpeg": [b'{"type":"video","ts":1,"seq":0,"w":2,"h":2,"fmt":"jpeg"}', b"PNG..."],
+    "rgb_size": [b'{"type":"video","ts":1,"seq":0,"w":2,"h":2,"fmt":"rgb"}', b"\x00" * 11],
+}
+
+
+def test_every_bad_input_is_counted_and_good_traffic_is_unaffected(live_host) -> None:
+    host = live_host(max_message_bytes=100_000)
+    audio, video = host.push("audio"), host.push("video")
+    good = 0
+    for frames in BAD_AUDIO.values():
+        audio.send_multipart(frames)
+        audio.send_multipart(audio_frames(good, client="good"))
+        good += 1
+    for frames in BAD_VIDEO.values():
+        video.send_multipart(frames)
+    too_big = encode_multipart(audio_header(1, 0), b"\x00" * 150_000)
+    audio.send_multipart(too_big)
+    audio.send_multipart(audio_frames(good, client="good"))
+    good += 1
+    expected = set(BAD_AUDIO) | set(BAD_VIDEO) | {"payload_too_large"}
+    host.wait_for(lambda o: {r.reason for r in o.rejects()} == expected and len(o.audio("good")) == good)
+    assert [c.sequence for c in host.outputs.audio("good")] == list(range(good))
+    stats = host.request({"cmd": "stats"})["stats"]
+    assert set(stats["rejects"]) == expected
+    assert sum(stats["rejects"].values()) == len(expected)
