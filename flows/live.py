@@ -14,7 +14,6 @@ from bytewax.inputs import Source
 from ambient_flow.config import Settings
 from ambient_flow.protocol.messages import RawMessage
 from ambient_flow.sources import ControlSource, HostRuntime, TcpSource, ZmqPullSource
-from ambient_flow.sources.preflight import check_ports
 from flows.ingest import IngestStreams, build_ingest
 
 __all__ = ["build", "flow", "live_sources"]
@@ -48,6 +47,11 @@ def flow(config: str | None = None) -> Dataflow:
             level=settings.log_level.upper(),
             format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         )
-    check_ports(settings)  # one clear line now instead of a wrapped error from a worker
-    dataflow, _ = build(HostRuntime(settings=settings))
+    # No port preflight here: with `-i/-a` a sibling process may already hold a port
+    # legitimately. A taken port still fails at start with our StartupError (naming the
+    # port and the fix) at the bottom of Bytewax's traceback; `ambient-flow live`
+    # checks first and prints just that line.
+    runtime = HostRuntime(settings=settings)
+    runtime.stop_on_signals()
+    dataflow, _ = build(runtime)
     return dataflow

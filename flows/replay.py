@@ -19,16 +19,28 @@ from pathlib import Path
 from bytewax.dataflow import Dataflow
 from bytewax.testing import run_main
 
+from ambient_flow.capture import CaptureReader
 from ambient_flow.config import Settings
 from ambient_flow.sources import HostRuntime, ReplaySource
 from flows.ingest import IngestStreams, build_ingest
 
-__all__ = ["build", "flow", "main"]
+__all__ = ["build", "flow", "main", "replay_settings"]
+
+logger = logging.getLogger(__name__)
 
 
 def replay_settings(path: str | Path, settings: Settings, data_dir: str | None) -> Settings:
+    """The settings the capture was recorded with (so ingest decides exactly as it did
+    live), writing under `data_dir`, binding nothing, recording nothing."""
     out = data_dir or str(Path(settings.data_dir) / "replay" / Path(path).stem)
-    # A replay binds nothing and serves no metrics; it records nothing either.
+    recorded = CaptureReader(path).meta.get("config")
+    if isinstance(recorded, dict):
+        known = {f.name for f in dataclasses.fields(Settings)}
+        ignored = sorted(set(recorded) - known)
+        if ignored:
+            logger.warning("%s: ignoring recorded settings this version does not know: %s",
+                           path, ignored)  # fmt: skip
+        settings = Settings(**{k: v for k, v in recorded.items() if k in known})
     return dataclasses.replace(settings, data_dir=out, record="", metrics_port=0)
 
 

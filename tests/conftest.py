@@ -18,6 +18,20 @@ def _open_fds() -> int:
     return len(os.listdir("/proc/self/fd"))
 
 
+def _os_threads() -> int:
+    return len(os.listdir("/proc/self/task"))
+
+
+def _new_threads(before: set[int | None]) -> list[str]:
+    # Threads Bytewax's runtime starts appear as `_DummyThread`s and are never
+    # removed from `threading`'s table; whether they really ended shows in /proc.
+    return [
+        t.name
+        for t in threading.enumerate()
+        if t.ident not in before and t.is_alive() and not isinstance(t, threading._DummyThread)
+    ]
+
+
 @pytest.fixture
 def live_host(tmp_path: Path) -> Iterator[Callable[..., LiveHost]]:
     """Start live hosts on free loopback ports; each is stopped at teardown.
@@ -25,6 +39,7 @@ def live_host(tmp_path: Path) -> Iterator[Callable[..., LiveHost]]:
     Teardown fails the test if the host left threads or file descriptors behind.
     """
     threads_before = {t.ident for t in threading.enumerate()}
+    os_threads_before = _os_threads()
     fds_before = _open_fds()
     hosts: list[LiveHost] = []
 
@@ -41,10 +56,10 @@ def live_host(tmp_path: Path) -> Iterator[Callable[..., LiveHost]]:
         host.stop()
     deadline = time.monotonic() + 3
     while time.monotonic() < deadline:
-        leaked = [t for t in threading.enumerate() if t.ident not in threads_before and t.is_alive()]
-        if not leaked and _open_fds() <= fds_before + 2:
+        clean = not _new_threads(threads_before) and _os_threads() <= os_threads_before
+        if clean and _open_fds() <= fds_before + 2:
             break
         time.sleep(0.05)
-    leaked = [t.name for t in threading.enumerate() if t.ident not in threads_before and t.is_alive()]
-    assert not leaked, f"threads leaked: {leaked}"
+    assert not _new_threads(threads_before), f"threads leaked: {_new_threads(threads_before)}"
+    assert _os_threads() <= os_threads_before, f"{_os_threads() - os_threads_before} OS threads leaked"
     assert _open_fds() <= fds_before + 2, f"fds leaked: {fds_before} -> {_open_fds()}"

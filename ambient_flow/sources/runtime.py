@@ -3,6 +3,8 @@ one `zmq.Context`, a stop signal and the clock. Created by the flow, passed down
 
 from __future__ import annotations
 
+import logging
+import signal
 import threading
 import time
 from collections.abc import Callable
@@ -16,6 +18,8 @@ from ambient_flow.config import Settings
 from ambient_flow.telemetry import Telemetry
 
 __all__ = ["HostRuntime"]
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(eq=False)
@@ -57,6 +61,24 @@ class HostRuntime:
                 pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix=f"af-{name}")
                 self._executors[name] = pool
             return pool
+
+    def stop_on_signals(self) -> None:
+        """First Ctrl-C / SIGTERM: stop cleanly (sources end, sessions flush); second: abort.
+
+        Only from the main thread (Python delivers signals there); elsewhere a no-op.
+        """
+        if threading.current_thread() is not threading.main_thread():
+            return
+
+        def handle(signum: int, frame: object) -> None:
+            if self.stop.is_set():
+                raise KeyboardInterrupt
+            logger.warning("%s: stopping (flushing sessions); again to abort",
+                           signal.Signals(signum).name)  # fmt: skip
+            self.stop.set()
+
+        signal.signal(signal.SIGINT, handle)
+        signal.signal(signal.SIGTERM, handle)
 
     def close(self) -> None:
         """Release the context and pools; call once the flow has returned."""

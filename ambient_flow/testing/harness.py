@@ -107,13 +107,15 @@ def run_capture(
     workers: int = 1,
     settings: Settings | None = None,
 ) -> FlowOutputs:
-    """Replay a capture through the replay flow (as fast as possible) and collect outputs."""
-    from flows.replay import build
+    """Replay a capture through the replay flow (as fast as possible) and collect outputs.
+
+    By default with the settings recorded in the capture, as `flows.replay` does.
+    """
+    from flows.replay import build, replay_settings
 
     data = Path(data_dir) if data_dir is not None else Path(tempfile.mkdtemp(prefix="af-replay-"))
-    base = settings or Settings(data_dir=str(data), metrics_port=0)
     runtime = HostRuntime(
-        settings=dataclasses.replace(base, data_dir=str(data), record=""), replay=True
+        settings=settings or replay_settings(path, Settings(), str(data)), replay=True
     )
     flow, streams = build(runtime, path)
     out = FlowOutputs()
