@@ -76,7 +76,7 @@ def _decode_body(body: bytes) -> RawMessage:
     host, sep, conn = peer.rpartition("#")
     if not sep:
         host, conn = peer, ""
-    channel: Channel = CHANNELS[code]  # type: ignore[assignment]
+    channel: Channel = CHANNELS[code]
     return RawMessage(channel, tuple(frames), received_ns, monotonic_ns, host, conn)
 
 
@@ -158,7 +158,9 @@ class CaptureReader:
                 if magic != MAGIC:
                     raise CaptureError(f"{self.path}: not a .zmqcap file (magic {magic!r})")
                 if version != FORMAT_VERSION:
-                    raise CaptureError(f"{self.path}: format version {version}, this reader knows 1")
+                    raise CaptureError(
+                        f"{self.path}: format version {version}, this reader knows 1"
+                    )
                 if meta_len > 16 * 1024 * 1024:
                     raise CaptureError(f"{self.path}: header length {meta_len} is impossible")
                 blob = fh.read(meta_len)

@@ -223,7 +223,9 @@ def parse_video(
     if not payload:
         raise ProtocolError("empty_payload", "video message with no image")
     if fmt == "jpeg" and not payload.startswith(b"\xff\xd8"):
-        raise ProtocolError("bad_jpeg", f"JPEG must start with FF D8, starts with {payload[:2].hex()}")
+        raise ProtocolError(
+            "bad_jpeg", f"JPEG must start with FF D8, starts with {payload[:2].hex()}"
+        )
     if fmt == "rgb" and len(payload) != w * h * 3:
         raise ProtocolError("rgb_size", f"rgb {w}x{h} needs {w * h * 3} bytes, got {len(payload)}")
     return VideoFrame(

@@ -40,7 +40,9 @@ def parse_control(raw: bytes) -> ControlRequest:
     if not isinstance(cmd, str):
         raise ProtocolError("missing_field", "request has no string 'cmd'")
     if cmd not in COMMANDS:
-        raise ProtocolError("unknown_command", f"unknown command {cmd!r:.40}; known: {list(COMMANDS)}")
+        raise ProtocolError(
+            "unknown_command", f"unknown command {cmd!r:.40}; known: {list(COMMANDS)}"
+        )
     return ControlRequest(cmd, body)
 
 

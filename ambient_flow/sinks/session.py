@@ -706,11 +706,12 @@ class SessionSink(DynamicSink[object]):
     Items may be bare (`ClientEvent`, `AudioChunk`, `VideoFrame`, `Rejected`) or
     still keyed (`(client, item)`).
 
-    Delivery: at most once per process lifetime, flushed after every batch; a
-    process killed with SIGKILL loses at most its last batch and leaves readable
+    Delivery: every item is written as it arrives and flushed after every batch;
+    a process killed with SIGKILL loses at most its last batch and leaves readable
     files (sessions it had open keep `ended_at: null`). On a clean end of input the
-    open sessions are closed with reason `shutdown`. There is no resume state: a
-    resumed flow opens new session directories.
+    open sessions are closed with reason `shutdown`. There is no resume state
+    (a `DynamicSink` has none): after a Bytewax recovery resume, items of a session
+    opened before the resume count as orphans until their client starts a new one.
 
     Args:
         data_dir: Root data directory (`Settings.data_dir`).
@@ -718,6 +719,8 @@ class SessionSink(DynamicSink[object]):
         options: Finer settings (`SessionOptions`).
         observer: Called after every batch (and at close) with the worker index
             and a copy of that worker's counters, e.g. to publish them to status.
+            It runs on the worker thread and should be quick; what it raises
+            stops the flow.
     """
 
     def __init__(

@@ -142,103 +142,146 @@ def good_vectors() -> list[dict[str, Any]]:
     sine_samples = sine(440.0, C.AUDIO_SAMPLE_RATE * C.AUDIO_CHUNK_MS // 1000, C.AUDIO_SAMPLE_RATE)
     head = {"type": "audio", "ts": TS, "seq": 0, "sr": 16000, "ch": 1, "fmt": "int16"}
     payload = pcm(sine_samples)
-    out.append(vec(
-        "audio_sine_envelope",
-        "100 ms of a 440 Hz sine (amplitude 0.5) at 16 kHz mono, one envelope frame "
-        "(what real clients send). No client field: the connection names the client.",
-        "envelope", "audio", [envelope(jhead(head), payload)],
-        expect=audio_expect(head, sine_samples),
-    ))
-    out.append(vec(
-        "audio_sine_multipart",
-        "The same header and payload as audio_sine_envelope as two ZeroMQ frames.",
-        "multipart", "audio", [jhead(head), payload],
-        expect=audio_expect(head, sine_samples),
-    ))
+    out.append(
+        vec(
+            "audio_sine_envelope",
+            "100 ms of a 440 Hz sine (amplitude 0.5) at 16 kHz mono, one envelope frame "
+            "(what real clients send). No client field: the connection names the client.",
+            "envelope",
+            "audio",
+            [envelope(jhead(head), payload)],
+            expect=audio_expect(head, sine_samples),
+        )
+    )
+    out.append(
+        vec(
+            "audio_sine_multipart",
+            "The same header and payload as audio_sine_envelope as two ZeroMQ frames.",
+            "multipart",
+            "audio",
+            [jhead(head), payload],
+            expect=audio_expect(head, sine_samples),
+        )
+    )
 
     ramp = list(range(-800, 800, 10))  # 160 samples = 10 ms
     head = {
         "type": "audio", "ts": TS + 100, "seq": 1, "sr": 16000, "ch": 1, "fmt": "int16",
         "client": "kitchen-mic", "session": "s-2024-01", "source": "mic", "v": 1,
     }  # fmt: skip
-    out.append(vec(
-        "audio_named_client",
-        "Audio with the optional fields client, session, source and v: the header's "
-        "client names the stream.",
-        "envelope", "audio", [envelope(jhead(head), pcm(ramp))],
-        expect=audio_expect(head, ramp, client="kitchen-mic"),
-    ))
+    out.append(
+        vec(
+            "audio_named_client",
+            "Audio with the optional fields client, session, source and v: the header's "
+            "client names the stream.",
+            "envelope",
+            "audio",
+            [envelope(jhead(head), pcm(ramp))],
+            expect=audio_expect(head, ramp, client="kitchen-mic"),
+        )
+    )
 
     left = sine(440.0, 4410, 44100)
     right = sine(660.0, 4410, 44100, amp=0.25)
     inter = [v for pair in zip(left, right, strict=True) for v in pair]
     head = {"type": "audio", "ts": TS, "seq": 7, "sr": 44100, "ch": 2, "fmt": "int16"}
-    out.append(vec(
-        "audio_44k1_stereo",
-        "100 ms at 44.1 kHz, 2 channels interleaved L R L R (4410 frames, 17640 bytes); "
-        "accepted, downmixed to mono by averaging, resampled to 16 kHz later.",
-        "envelope", "audio", [envelope(jhead(head), pcm(inter))],
-        expect=audio_expect(head, inter),
-    ))
+    out.append(
+        vec(
+            "audio_44k1_stereo",
+            "100 ms at 44.1 kHz, 2 channels interleaved L R L R (4410 frames, 17640 bytes); "
+            "accepted, downmixed to mono by averaging, resampled to 16 kHz later.",
+            "envelope",
+            "audio",
+            [envelope(jhead(head), pcm(inter))],
+            expect=audio_expect(head, inter),
+        )
+    )
 
     name = "café/../x"
     head = {"type": "audio", "ts": TS, "seq": 2, "client": name}
     short = [1, -1, 2, -2]
-    out.append(vec(
-        "audio_unsafe_client_name",
-        "A client name that is unsafe as a directory name is sanitized (ASCII folding, "
-        "'/' and '..' replaced, hash suffix); sr/ch/fmt absent mean 16000/1/int16. "
-        "The header is sent with \\u escapes; the server accepts both forms of JSON.",
-        "envelope", "audio",
-        [envelope(json.dumps(head, separators=(",", ":")).encode("ascii"), pcm(short))],
-        expect=audio_expect(head, short, client=sanitize_client_name(name)),
-    ))
+    out.append(
+        vec(
+            "audio_unsafe_client_name",
+            "A client name that is unsafe as a directory name is sanitized (ASCII folding, "
+            "'/' and '..' replaced, hash suffix); sr/ch/fmt absent mean 16000/1/int16. "
+            "The header is sent with \\u escapes; the server accepts both forms of JSON.",
+            "envelope",
+            "audio",
+            [envelope(json.dumps(head, separators=(",", ":")).encode("ascii"), pcm(short))],
+            expect=audio_expect(head, short, client=sanitize_client_name(name)),
+        )
+    )
 
     head = {"type": "video", "ts": TS, "seq": 0, "w": 16, "h": 8, "fmt": "jpeg", "quality": 70}
-    out.append(vec(
-        "video_tiny_jpeg",
-        "A real 16x8 JPEG (quality 70; left half red, right half blue), one envelope frame.",
-        "envelope", "video", [envelope(jhead(head), TINY_JPEG)],
-        expect=video_expect(head, TINY_JPEG),
-    ))
-    out.append(vec(
-        "video_tiny_jpeg_multipart",
-        "The same JPEG message as two frames.",
-        "multipart", "video", [jhead(head), TINY_JPEG],
-        expect=video_expect(head, TINY_JPEG),
-    ))
+    out.append(
+        vec(
+            "video_tiny_jpeg",
+            "A real 16x8 JPEG (quality 70; left half red, right half blue), one envelope frame.",
+            "envelope",
+            "video",
+            [envelope(jhead(head), TINY_JPEG)],
+            expect=video_expect(head, TINY_JPEG),
+        )
+    )
+    out.append(
+        vec(
+            "video_tiny_jpeg_multipart",
+            "The same JPEG message as two frames.",
+            "multipart",
+            "video",
+            [jhead(head), TINY_JPEG],
+            expect=video_expect(head, TINY_JPEG),
+        )
+    )
 
     rgb = bytes([255, 0, 0, 0, 255, 0, 0, 0, 255, 255, 255, 255])
     head = {"type": "video", "ts": TS + 200, "seq": 1, "w": 2, "h": 2, "fmt": "rgb",
             "client": "cam-1"}  # fmt: skip
-    out.append(vec(
-        "video_rgb_2x2",
-        "Raw RGB24, 2x2, rows top to bottom: red green / blue white (w*h*3 = 12 bytes). "
-        "No quality field (it only means something for JPEG).",
-        "envelope", "video", [envelope(jhead(head), rgb)],
-        expect=video_expect(head, rgb, client="cam-1"),
-    ))
+    out.append(
+        vec(
+            "video_rgb_2x2",
+            "Raw RGB24, 2x2, rows top to bottom: red green / blue white (w*h*3 = 12 bytes). "
+            "No quality field (it only means something for JPEG).",
+            "envelope",
+            "video",
+            [envelope(jhead(head), rgb)],
+            expect=video_expect(head, rgb, client="cam-1"),
+        )
+    )
 
     hello = {"cmd": "hello", "client": "kitchen-mic", "capabilities": ["audio", "video"]}
-    out.append(vec(
-        "control_hello",
-        "A hello on the control REP socket: one frame of plain JSON (no envelope). "
-        "The reply carries the server's config.",
-        "control", "control", [jhead(hello)],
-        expect={"type": "control", "client": "kitchen-mic", "cmd": "hello"},
-    ))
-    out.append(vec(
-        "control_heartbeat",
-        "A heartbeat on the control socket; the reply is {\"status\":\"ok\",\"ts\":server_ms}.",
-        "control", "control", [jhead({"cmd": "heartbeat", "client": "kitchen-mic"})],
-        expect={"type": "control", "client": "kitchen-mic", "cmd": "heartbeat"},
-    ))
-    out.append(vec(
-        "control_bye_legacy",
-        "A bye with no client field: it is attributed to the connection.",
-        "control", "control", [jhead({"cmd": "bye"})],
-        expect={"type": "control", "client": FALLBACK_CLIENT, "cmd": "bye"},
-    ))
+    out.append(
+        vec(
+            "control_hello",
+            "A hello on the control REP socket: one frame of plain JSON (no envelope). "
+            "The reply carries the server's config.",
+            "control",
+            "control",
+            [jhead(hello)],
+            expect={"type": "control", "client": "kitchen-mic", "cmd": "hello"},
+        )
+    )
+    out.append(
+        vec(
+            "control_heartbeat",
+            'A heartbeat on the control socket; the reply is {"status":"ok","ts":server_ms}.',
+            "control",
+            "control",
+            [jhead({"cmd": "heartbeat", "client": "kitchen-mic"})],
+            expect={"type": "control", "client": "kitchen-mic", "cmd": "heartbeat"},
+        )
+    )
+    out.append(
+        vec(
+            "control_bye_legacy",
+            "A bye with no client field: it is attributed to the connection.",
+            "control",
+            "control",
+            [jhead({"cmd": "bye"})],
+            expect={"type": "control", "client": FALLBACK_CLIENT, "cmd": "bye"},
+        )
+    )
 
     tcp_hello = {"type": "control", "cmd": "hello", "client": "tcp-cam",
                  "capabilities": ["audio", "video"]}  # fmt: skip
@@ -252,18 +295,24 @@ def good_vectors() -> list[dict[str, Any]]:
         + envelope(jhead(tcp_audio), pcm(tcp_samples))
         + envelope(jhead(tcp_video), rgb)
     )
-    out.append(vec(
-        "tcp_stream_three_records",
-        "The raw-TCP byte stream: a control hello record (header type 'control', empty "
-        "payload), 10 ms of audio and a 2x2 rgb frame, envelopes back to back. Split it "
-        "anywhere; the decoder must return the same three envelopes.",
-        "tcp_stream", "tcp", [stream],
-        expect={"records": [
-            {"type": "control", "client": "tcp-cam", "cmd": "hello"},
-            audio_expect(tcp_audio, tcp_samples, client="tcp-cam"),
-            video_expect(tcp_video, rgb, client="tcp-cam"),
-        ]},
-    ))
+    out.append(
+        vec(
+            "tcp_stream_three_records",
+            "The raw-TCP byte stream: a control hello record (header type 'control', empty "
+            "payload), 10 ms of audio and a 2x2 rgb frame, envelopes back to back. Split it "
+            "anywhere; the decoder must return the same three envelopes.",
+            "tcp_stream",
+            "tcp",
+            [stream],
+            expect={
+                "records": [
+                    {"type": "control", "client": "tcp-cam", "cmd": "hello"},
+                    audio_expect(tcp_audio, tcp_samples, client="tcp-cam"),
+                    video_expect(tcp_video, rgb, client="tcp-cam"),
+                ]
+            },
+        )
+    )
     return out
 
 
@@ -276,103 +325,260 @@ def bad_vectors() -> list[dict[str, Any]]:
             reason: str) -> None:  # fmt: skip
         out.append(vec(name, description, encoding, channel, frames, error=reason))
 
-    bad("bad_frame_count", "Three ZeroMQ frames: only 1 (envelope) or 2 (header, payload) exist.",
-        "multipart", "audio", [jhead(ok_audio), two, b"extra"], "frame_count")
-    bad("bad_envelope_short_prefix", "One frame of 7 bytes: shorter than the 8-byte prefix.",
-        "envelope", "audio", [bytes.fromhex("00000002000000")], "envelope_short")
+    bad(
+        "bad_frame_count",
+        "Three ZeroMQ frames: only 1 (envelope) or 2 (header, payload) exist.",
+        "multipart",
+        "audio",
+        [jhead(ok_audio), two, b"extra"],
+        "frame_count",
+    )
+    bad(
+        "bad_envelope_short_prefix",
+        "One frame of 7 bytes: shorter than the 8-byte prefix.",
+        "envelope",
+        "audio",
+        [bytes.fromhex("00000002000000")],
+        "envelope_short",
+    )
     head = jhead(ok_audio)
-    bad("bad_envelope_short_lengths",
+    bad(
+        "bad_envelope_short_lengths",
         "The prefix announces a 6-byte payload; the frame carries 4.",
-        "envelope", "audio", [struct.pack(">II", len(head), 6) + head + two], "envelope_short")
-    bad("bad_envelope_trailing", "A valid envelope followed by 3 stray bytes in the same frame.",
-        "envelope", "audio", [envelope(head, two) + b"\x00\x00\x00"], "envelope_trailing")
+        "envelope",
+        "audio",
+        [struct.pack(">II", len(head), 6) + head + two],
+        "envelope_short",
+    )
+    bad(
+        "bad_envelope_trailing",
+        "A valid envelope followed by 3 stray bytes in the same frame.",
+        "envelope",
+        "audio",
+        [envelope(head, two) + b"\x00\x00\x00"],
+        "envelope_trailing",
+    )
     pad = C.MAX_HEADER_BYTES + 1 - len(jhead({"type": "audio", "pad": ""}))
     big = jhead({"type": "audio", "pad": "a" * pad})
     if len(big) != C.MAX_HEADER_BYTES + 1:
         raise RuntimeError("header_too_large vector has the wrong size")
-    bad("bad_header_too_large", "A JSON header of 65537 bytes (limit 65536), as multipart.",
-        "multipart", "audio", [big, two], "header_too_large")
-    bad("bad_not_json", "The header is not JSON.",
-        "envelope", "audio", [envelope(b'{"type":"audio",', two)], "not_json")
-    bad("bad_not_utf8", "The header is not UTF-8 (reported as not_json).",
-        "envelope", "audio", [envelope(b'{"type":"\xff"}', two)], "not_json")
-    bad("bad_header_not_object", "The header is a JSON array, not an object.",
-        "envelope", "audio", [envelope(b"[1,2]", two)], "header_not_object")
-    bad("bad_unknown_type", "type 'text' is not a data type.",
-        "envelope", "audio", [envelope(jhead({"type": "text", "ts": TS, "seq": 0}), two)],
-        "unknown_type")
-    bad("bad_audio_on_video_port", "An audio message on the video socket.",
-        "envelope", "video", [envelope(head, two)], "unknown_type")
-    bad("bad_missing_field", "Audio without seq.",
-        "envelope", "audio", [envelope(jhead({"type": "audio", "ts": TS}), two)],
-        "missing_field")
-    bad("bad_field_ts_string", "ts must be an integer (unix milliseconds).",
-        "envelope", "audio",
-        [envelope(jhead({"type": "audio", "ts": "yesterday", "seq": 0}), two)], "bad_field")
-    bad("bad_field_seq_negative", "seq must be >= 0.",
-        "envelope", "audio", [envelope(jhead({"type": "audio", "ts": TS, "seq": -1}), two)],
-        "bad_field")
+    bad(
+        "bad_header_too_large",
+        "A JSON header of 65537 bytes (limit 65536), as multipart.",
+        "multipart",
+        "audio",
+        [big, two],
+        "header_too_large",
+    )
+    bad(
+        "bad_not_json",
+        "The header is not JSON.",
+        "envelope",
+        "audio",
+        [envelope(b'{"type":"audio",', two)],
+        "not_json",
+    )
+    bad(
+        "bad_not_utf8",
+        "The header is not UTF-8 (reported as not_json).",
+        "envelope",
+        "audio",
+        [envelope(b'{"type":"\xff"}', two)],
+        "not_json",
+    )
+    bad(
+        "bad_header_not_object",
+        "The header is a JSON array, not an object.",
+        "envelope",
+        "audio",
+        [envelope(b"[1,2]", two)],
+        "header_not_object",
+    )
+    bad(
+        "bad_unknown_type",
+        "type 'text' is not a data type.",
+        "envelope",
+        "audio",
+        [envelope(jhead({"type": "text", "ts": TS, "seq": 0}), two)],
+        "unknown_type",
+    )
+    bad(
+        "bad_audio_on_video_port",
+        "An audio message on the video socket.",
+        "envelope",
+        "video",
+        [envelope(head, two)],
+        "unknown_type",
+    )
+    bad(
+        "bad_missing_field",
+        "Audio without seq.",
+        "envelope",
+        "audio",
+        [envelope(jhead({"type": "audio", "ts": TS}), two)],
+        "missing_field",
+    )
+    bad(
+        "bad_field_ts_string",
+        "ts must be an integer (unix milliseconds).",
+        "envelope",
+        "audio",
+        [envelope(jhead({"type": "audio", "ts": "yesterday", "seq": 0}), two)],
+        "bad_field",
+    )
+    bad(
+        "bad_field_seq_negative",
+        "seq must be >= 0.",
+        "envelope",
+        "audio",
+        [envelope(jhead({"type": "audio", "ts": TS, "seq": -1}), two)],
+        "bad_field",
+    )
     bad("bad_field_video_w_zero", "w and h must be >= 1.",
         "envelope", "video",
         [envelope(jhead({"type": "video", "ts": TS, "seq": 0, "w": 0, "h": 8, "fmt": "jpeg"}),
                   TINY_JPEG)], "bad_field")  # fmt: skip
-    bad("bad_odd_pcm", "3 bytes of int16 PCM.",
-        "envelope", "audio", [envelope(head, b"\x00\x01\x02")], "odd_pcm")
+    bad(
+        "bad_odd_pcm",
+        "3 bytes of int16 PCM.",
+        "envelope",
+        "audio",
+        [envelope(head, b"\x00\x01\x02")],
+        "odd_pcm",
+    )
     stereo = dict(ok_audio, ch=2)
-    bad("bad_odd_pcm_stereo", "6 bytes is 3 int16 samples: not whole stereo frames.",
-        "envelope", "audio", [envelope(jhead(stereo), pcm([1, 2, 3]))], "odd_pcm")
-    bad("bad_unsupported_sr", "sr 12345 is not an accepted rate.",
-        "envelope", "audio", [envelope(jhead(dict(ok_audio, sr=12345)), two)], "unsupported_sr")
-    bad("bad_unsupported_ch", "3 channels.",
-        "envelope", "audio", [envelope(jhead(dict(ok_audio, ch=3)), pcm([0, 0, 0]))],
-        "unsupported_ch")
-    bad("bad_unsupported_fmt_audio", "Audio fmt float32: only int16 is accepted.",
-        "envelope", "audio", [envelope(jhead(dict(ok_audio, fmt="float32")), b"\x00" * 4)],
-        "unsupported_fmt")
+    bad(
+        "bad_odd_pcm_stereo",
+        "6 bytes is 3 int16 samples: not whole stereo frames.",
+        "envelope",
+        "audio",
+        [envelope(jhead(stereo), pcm([1, 2, 3]))],
+        "odd_pcm",
+    )
+    bad(
+        "bad_unsupported_sr",
+        "sr 12345 is not an accepted rate.",
+        "envelope",
+        "audio",
+        [envelope(jhead(dict(ok_audio, sr=12345)), two)],
+        "unsupported_sr",
+    )
+    bad(
+        "bad_unsupported_ch",
+        "3 channels.",
+        "envelope",
+        "audio",
+        [envelope(jhead(dict(ok_audio, ch=3)), pcm([0, 0, 0]))],
+        "unsupported_ch",
+    )
+    bad(
+        "bad_unsupported_fmt_audio",
+        "Audio fmt float32: only int16 is accepted.",
+        "envelope",
+        "audio",
+        [envelope(jhead(dict(ok_audio, fmt="float32")), b"\x00" * 4)],
+        "unsupported_fmt",
+    )
     bad("bad_unsupported_fmt_video", "Video fmt png: only jpeg and rgb.",
         "envelope", "video",
         [envelope(jhead({"type": "video", "ts": TS, "seq": 0, "w": 16, "h": 8, "fmt": "png"}),
                   b"\x89PNG")], "unsupported_fmt")  # fmt: skip
     vhead = {"type": "video", "ts": TS, "seq": 0, "w": 16, "h": 8, "fmt": "jpeg", "quality": 70}
-    bad("bad_jpeg", "A jpeg payload that does not start with FF D8.",
-        "envelope", "video", [envelope(jhead(vhead), b"\x00\x00\x00\x00")], "bad_jpeg")
+    bad(
+        "bad_jpeg",
+        "A jpeg payload that does not start with FF D8.",
+        "envelope",
+        "video",
+        [envelope(jhead(vhead), b"\x00\x00\x00\x00")],
+        "bad_jpeg",
+    )
     rhead = {"type": "video", "ts": TS, "seq": 0, "w": 2, "h": 2, "fmt": "rgb"}
-    bad("bad_rgb_size", "rgb 2x2 needs 12 bytes; 11 are sent.",
-        "envelope", "video", [envelope(jhead(rhead), bytes(11))], "rgb_size")
-    bad("bad_empty_payload", "Audio with a zero-length payload.",
-        "envelope", "audio", [envelope(head, b"")], "empty_payload")
-    bad("bad_unknown_command", "A control request with a cmd the server does not know.",
-        "control", "control", [jhead({"cmd": "reboot"})], "unknown_command")
-    bad("bad_control_no_cmd", "A control request without a string cmd.",
-        "control", "control", [jhead({"client": "x"})], "missing_field")
-    bad("bad_control_not_json", "A control request that is not JSON.",
-        "control", "control", [b"hello"], "not_json")
-    bad("bad_tcp_control_unknown_command", "A TCP control record with an unknown cmd.",
-        "envelope", "tcp", [envelope(jhead({"type": "control", "cmd": "reboot"}), b"")],
-        "unknown_command")
+    bad(
+        "bad_rgb_size",
+        "rgb 2x2 needs 12 bytes; 11 are sent.",
+        "envelope",
+        "video",
+        [envelope(jhead(rhead), bytes(11))],
+        "rgb_size",
+    )
+    bad(
+        "bad_empty_payload",
+        "Audio with a zero-length payload.",
+        "envelope",
+        "audio",
+        [envelope(head, b"")],
+        "empty_payload",
+    )
+    bad(
+        "bad_unknown_command",
+        "A control request with a cmd the server does not know.",
+        "control",
+        "control",
+        [jhead({"cmd": "reboot"})],
+        "unknown_command",
+    )
+    bad(
+        "bad_control_no_cmd",
+        "A control request without a string cmd.",
+        "control",
+        "control",
+        [jhead({"client": "x"})],
+        "missing_field",
+    )
+    bad(
+        "bad_control_not_json",
+        "A control request that is not JSON.",
+        "control",
+        "control",
+        [b"hello"],
+        "not_json",
+    )
+    bad(
+        "bad_tcp_control_unknown_command",
+        "A TCP control record with an unknown cmd.",
+        "envelope",
+        "tcp",
+        [envelope(jhead({"type": "control", "cmd": "reboot"}), b"")],
+        "unknown_command",
+    )
 
     # Stream-level errors: the decoder raises, the server closes the connection.
     good = envelope(jhead(dict(ok_audio, client="tcp-cam")), two)
-    out.append(vec(
-        "bad_tcp_payload_too_large",
-        "A TCP prefix announcing an 8 MiB + 1 payload: refused from the 8-byte prefix alone, "
-        "before any payload is read; the connection is closed.",
-        "tcp_stream", "tcp", [struct.pack(">II", 20, C.MAX_MESSAGE_BYTES + 1)],
-        error="payload_too_large", records_before_error=0,
-    ))
-    out.append(vec(
-        "bad_tcp_header_too_large",
-        "A valid audio record, then a prefix announcing a 65537-byte header: the first "
-        "record is delivered, then the connection is closed.",
-        "tcp_stream", "tcp", [good + struct.pack(">II", C.MAX_HEADER_BYTES + 1, 0)],
-        error="header_too_large", records_before_error=1,
-    ))
-    out.append(vec(
-        "bad_tcp_zero_header",
-        "A prefix with header length 0 (every record has a JSON header).",
-        "tcp_stream", "tcp", [struct.pack(">II", 0, 2) + two],
-        error="envelope_short", records_before_error=0,
-    ))
+    out.append(
+        vec(
+            "bad_tcp_payload_too_large",
+            "A TCP prefix announcing an 8 MiB + 1 payload: refused from the 8-byte prefix alone, "
+            "before any payload is read; the connection is closed.",
+            "tcp_stream",
+            "tcp",
+            [struct.pack(">II", 20, C.MAX_MESSAGE_BYTES + 1)],
+            error="payload_too_large",
+            records_before_error=0,
+        )
+    )
+    out.append(
+        vec(
+            "bad_tcp_header_too_large",
+            "A valid audio record, then a prefix announcing a 65537-byte header: the first "
+            "record is delivered, then the connection is closed.",
+            "tcp_stream",
+            "tcp",
+            [good + struct.pack(">II", C.MAX_HEADER_BYTES + 1, 0)],
+            error="header_too_large",
+            records_before_error=1,
+        )
+    )
+    out.append(
+        vec(
+            "bad_tcp_zero_header",
+            "A prefix with header length 0 (every record has a JSON header).",
+            "tcp_stream",
+            "tcp",
+            [struct.pack(">II", 0, 2) + two],
+            error="envelope_short",
+            records_before_error=0,
+        )
+    )
     return out
 
 
@@ -391,7 +597,8 @@ def encode_vectors() -> list[dict[str, Any]]:
         ("encode_tcp_control_request", "A TCP control request: header only, empty payload.",
          {"type": "control", "cmd": "heartbeat", "client": "tcp-cam"}, b""),
         ("encode_tcp_control_reply",
-         "A TCP control reply as the server sends it: header type control + reply fields.",
+         "The shape of a TCP control reply: header type control + reply fields, empty "
+         "payload. Parse the reply's JSON; the server may space it differently.",
          {"type": "control", "status": "ok", "ts": TS + 5}, b""),
     ]  # fmt: skip
     return [
@@ -426,8 +633,12 @@ def build() -> dict[str, Any]:
             "encode: header (keys in order) + payload -> the exact header JSON and envelope.",
         ],
         "defaults": {
-            "ports": {"audio": C.AUDIO_PORT, "video": C.VIDEO_PORT,
-                      "control": C.CONTROL_PORT, "tcp": C.TCP_PORT},  # fmt: skip
+            "ports": {
+                "audio": C.AUDIO_PORT,
+                "video": C.VIDEO_PORT,
+                "control": C.CONTROL_PORT,
+                "tcp": C.TCP_PORT,
+            },
             "audio_sample_rate": C.AUDIO_SAMPLE_RATE,
             "audio_channels": C.AUDIO_CHANNELS,
             "audio_format": C.AUDIO_FORMAT,
@@ -464,7 +675,9 @@ def main(argv: list[str]) -> int:
     text = render()
     if "--check" in argv:
         same = VECTORS_PATH.read_text(encoding="utf-8") == text
-        print("vectors.json is up to date" if same else "vectors.json is stale; rerun without --check")
+        print(
+            "vectors.json is up to date" if same else "vectors.json is stale; rerun without --check"
+        )
         return 0 if same else 1
     VECTORS_PATH.write_text(text, encoding="utf-8")
     print(f"wrote {VECTORS_PATH} ({len(text)} bytes)")

@@ -12,7 +12,6 @@ from ambient_flow.errors import ProtocolError
 from ambient_flow.protocol import (
     EnvelopeStream,
     audio_header,
-    constants as C,
     decode_envelope,
     encode_envelope,
     encode_multipart,
@@ -21,6 +20,9 @@ from ambient_flow.protocol import (
     parse_video,
     split_frames,
     video_header,
+)
+from ambient_flow.protocol import (
+    constants as C,
 )
 
 
@@ -45,7 +47,10 @@ def test_header_keeps_key_order_and_is_compact() -> None:
     head = audio_header(5, 6, client="ké")
     assert list(head) == ["type", "ts", "seq", "sr", "ch", "fmt", "client"]
     frame_head, _ = decode_envelope(encode_envelope(head, b""))
-    assert frame_head == '{"type":"audio","ts":5,"seq":6,"sr":16000,"ch":1,"fmt":"int16","client":"ké"}'.encode()
+    assert (
+        frame_head
+        == '{"type":"audio","ts":5,"seq":6,"sr":16000,"ch":1,"fmt":"int16","client":"ké"}'.encode()
+    )
 
 
 def test_video_header_omits_quality_when_none() -> None:
@@ -104,7 +109,12 @@ def test_parse_audio_mono_scales_to_unit_float() -> None:
     chunk = parse_audio(audio_header(10, 3), pcm, client="c", received_ns=7)
     assert chunk.samples.dtype == np.float32
     np.testing.assert_allclose(chunk.samples, [0.0, 0.5, -1.0, 32767 / 32768])
-    assert (chunk.timestamp_ms, chunk.sequence, chunk.sample_rate, chunk.received_ns) == (10, 3, 16000, 7)
+    assert (chunk.timestamp_ms, chunk.sequence, chunk.sample_rate, chunk.received_ns) == (
+        10,
+        3,
+        16000,
+        7,
+    )
     assert chunk.duration_s == pytest.approx(4 / 16000)
 
 
@@ -116,7 +126,9 @@ def test_parse_audio_stereo_is_downmixed_by_averaging() -> None:
 
 
 def test_parse_audio_defaults_when_sr_ch_fmt_absent() -> None:
-    chunk = parse_audio({"type": "audio", "ts": 0, "seq": 0}, b"\x00\x00", client="c", received_ns=0)
+    chunk = parse_audio(
+        {"type": "audio", "ts": 0, "seq": 0}, b"\x00\x00", client="c", received_ns=0
+    )
     assert (chunk.sample_rate, chunk.source_channels) == (16000, 1)
 
 
@@ -174,7 +186,9 @@ def test_parse_video_real_jpeg_decodes() -> None:
 )
 def test_parse_video_errors(header: dict[str, object], payload: bytes, reason: str) -> None:
     with pytest.raises(ProtocolError) as info:
-        parse_video({"type": "video", "ts": 0, "seq": 0, **header}, payload, client="c", received_ns=0)
+        parse_video(
+            {"type": "video", "ts": 0, "seq": 0, **header}, payload, client="c", received_ns=0
+        )
     assert _reason(info) == reason
 
 

@@ -6,7 +6,8 @@ import re
 from pathlib import Path
 
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 
 from ambient_flow.protocol import sanitize_client_name
 from ambient_flow.protocol.identity import MAX_CLIENT_NAME
@@ -42,7 +43,9 @@ HOSTILE = [
 
 def _check_safe(name: str) -> None:
     assert SAFE.match(name), name
-    assert "/" not in name and "\\" not in name and "\x00" not in name
+    assert "/" not in name
+    assert "\\" not in name
+    assert "\x00" not in name
     assert name not in (".", "..")
     assert 1 <= len(name) <= MAX_CLIENT_NAME
 

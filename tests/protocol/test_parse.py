@@ -33,9 +33,11 @@ def test_envelope_and_multipart_parse_alike() -> None:
     head = audio_header(1000, 4)
     a = parse_raw(raw("audio", encode_envelope(head, PCM)), fallback_client="legacy")
     b = parse_raw(raw("audio", *encode_multipart(head, PCM)), fallback_client="legacy")
-    assert isinstance(a, AudioChunk) and isinstance(b, AudioChunk)
+    assert isinstance(a, AudioChunk)
+    assert isinstance(b, AudioChunk)
     assert a.to_record() == b.to_record()
-    assert a.client == "legacy" and a.received_ns == 123_000_000
+    assert a.client == "legacy"
+    assert a.received_ns == 123_000_000
 
 
 def test_header_client_wins_and_is_sanitized() -> None:
@@ -103,20 +105,26 @@ def test_reject_before_header_names_the_fallback() -> None:
 def test_payload_limit_is_a_parameter() -> None:
     env = encode_envelope(audio_header(0, 0), PCM)
     parsed = parse_raw(raw("audio", env), fallback_client="c", max_payload=len(PCM) - 2)
-    assert isinstance(parsed, Rejected) and parsed.reason == "payload_too_large"
+    assert isinstance(parsed, Rejected)
+    assert parsed.reason == "payload_too_large"
 
 
 def test_control_channel_request() -> None:
     body = {"cmd": "hello", "client": "mic 1", "capabilities": ["audio"]}
     parsed = parse_raw(raw("control", encode_header(body)), fallback_client="c")
     assert isinstance(parsed, ControlEvent)
-    assert (parsed.command, parsed.client, parsed.channel) == ("hello", sanitize_client_name("mic 1"), "control")
+    assert (parsed.command, parsed.client, parsed.channel) == (
+        "hello",
+        sanitize_client_name("mic 1"),
+        "control",
+    )
     assert parsed.body == body
 
 
 def test_control_channel_needs_one_frame() -> None:
     parsed = parse_raw(raw("control", b'{"cmd":"bye"}', b""), fallback_client="c")
-    assert isinstance(parsed, Rejected) and parsed.reason == "frame_count"
+    assert isinstance(parsed, Rejected)
+    assert parsed.reason == "frame_count"
 
 
 def test_tcp_control_record() -> None:
@@ -129,7 +137,8 @@ def test_tcp_control_record() -> None:
 @pytest.mark.parametrize("frames", [(), (b"a", b"b")])
 def test_tcp_record_must_be_one_envelope(frames: tuple[bytes, ...]) -> None:
     parsed = parse_raw(raw("tcp", *frames), fallback_client="c")
-    assert isinstance(parsed, Rejected) and parsed.reason == "frame_count"
+    assert isinstance(parsed, Rejected)
+    assert parsed.reason == "frame_count"
 
 
 def test_tcp_rejects_multipart_style_bare_header() -> None:

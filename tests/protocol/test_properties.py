@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import struct
 from typing import Any
 
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from ambient_flow.protocol import (
     AudioChunk,
@@ -15,9 +17,11 @@ from ambient_flow.protocol import (
     RawMessage,
     Rejected,
     VideoFrame,
-    constants as C,
     encode_envelope,
     parse_raw,
+)
+from ambient_flow.protocol import (
+    constants as C,
 )
 from ambient_flow.protocol.messages import Channel
 
@@ -26,7 +30,9 @@ PARSED = (AudioChunk, VideoFrame, ControlEvent, Rejected)
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20),
-    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4)
+    ),
     max_leaves=12,
 )
 
@@ -89,7 +95,9 @@ def _check_never_raises(channel: Channel, frames: tuple[bytes, ...]) -> None:
 
 @settings(max_examples=400, suppress_health_check=[HealthCheck.too_slow])
 @given(st.sampled_from(CHANNELS), arbitrary_frames)
-def test_parse_raw_never_raises_on_arbitrary_bytes(channel: Channel, frames: tuple[bytes, ...]) -> None:
+def test_parse_raw_never_raises_on_arbitrary_bytes(
+    channel: Channel, frames: tuple[bytes, ...]
+) -> None:
     _check_never_raises(channel, frames)
 
 
@@ -120,7 +128,7 @@ def test_parse_raw_never_raises_on_mutated_messages(
 
 def _split(data: bytes, cuts: list[int]) -> list[bytes]:
     bounds = sorted({0, len(data), *(c % (len(data) + 1) for c in cuts)})
-    return [data[a:b] for a, b in zip(bounds, bounds[1:], strict=False)]
+    return [data[a:b] for a, b in itertools.pairwise(bounds)]
 
 
 @settings(max_examples=300)
@@ -134,7 +142,8 @@ def test_envelope_stream_never_raises(data: bytes, cuts: list[int]) -> None:
     assert data.startswith(b"".join(out))
     for record in out:
         header_len, payload_len = struct.unpack_from(">II", record)
-        assert len(record) == 8 + header_len + payload_len and header_len >= 1
+        assert len(record) == 8 + header_len + payload_len
+        assert header_len >= 1
     if stream.error is not None:
         assert stream.error.reason in C.REJECT_REASONS
     else:
@@ -151,7 +160,9 @@ envelopes = st.lists(
 
 @settings(max_examples=300)
 @given(envelopes, st.lists(st.integers(min_value=0), max_size=20))
-def test_envelope_stream_returns_exactly_the_envelopes(records: list[bytes], cuts: list[int]) -> None:
+def test_envelope_stream_returns_exactly_the_envelopes(
+    records: list[bytes], cuts: list[int]
+) -> None:
     data = b"".join(records)
     stream = EnvelopeStream()
     out: list[bytes] = []
