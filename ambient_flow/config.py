@@ -48,7 +48,6 @@ class Settings:
     max_gap_fill_seconds: float = _knob(60.0, "longest audio gap filled with silence")
     heartbeat_interval: float = _knob(C.HEARTBEAT_INTERVAL_S, "expected heartbeat period (s)")
     stale_after: int = _knob(C.STALE_AFTER_HEARTBEATS, "missed heartbeat periods before stale")
-    audio_backlog_seconds: float = _knob(60.0, "audio a slow downstream stage may lag behind")
     audio_chunk_ms: int = _knob(C.AUDIO_CHUNK_MS, "chunk length offered to clients in hello")
     video_fps: float = _knob(float(C.VIDEO_FPS), "frame rate offered to clients in hello")
     video_width: int = _knob(C.VIDEO_WIDTH, "frame width offered to clients")
@@ -91,7 +90,6 @@ class Settings:
             "video_width",
             "video_height",
             "status_interval",
-            "audio_backlog_seconds",
         )
         for name in positive:
             if getattr(self, name) <= 0:

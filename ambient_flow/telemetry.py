@@ -22,6 +22,8 @@ __all__ = ["ClientSection", "RateLimitedLog", "Telemetry"]
 
 ClientSection = Mapping[str, Any] | Callable[[], dict[str, Any]]
 
+#: Sections of clients that ended (bye, end of input) kept in the status document.
+MAX_CLOSED_CLIENTS = 256
 _LATENCY_BUCKETS = (0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0)
 
 
@@ -154,10 +156,14 @@ class Telemetry:
         older than the read and the ingest hot path pays nothing for it.
         """
         with self._lock:
+            self._clients.pop(name, None)
             if section is None:
-                self._clients.pop(name, None)
-            else:
-                self._clients[name] = section if callable(section) else dict(section)
+                return
+            self._clients[name] = section if callable(section) else dict(section)
+            if not callable(section):  # a closed client: keep the last few for people to see
+                closed = [k for k, v in self._clients.items() if not callable(v)]
+                for old in closed[: max(0, len(closed) - MAX_CLOSED_CLIENTS)]:
+                    del self._clients[old]
 
     def _client_sections(self) -> dict[str, dict[str, Any]]:
         with self._lock:
@@ -176,8 +182,9 @@ class Telemetry:
 
     # -- reads -------------------------------------------------------------------------
     def client_count(self) -> int:
+        """Clients with live state in the flow (what `max_clients` bounds)."""
         with self._lock:
-            return len(self._clients)
+            return sum(1 for v in self._clients.values() if callable(v))
 
     def status(self) -> dict[str, Any]:
         """The status document (keys of the seed receiver kept: `audio.chunks_received`...)."""

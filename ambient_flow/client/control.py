@@ -25,7 +25,7 @@ import zmq
 from ambient_flow.client.pacing import Clock
 from ambient_flow.client.transport import TcpTransport, tcp_endpoint
 from ambient_flow.errors import ConfigError, ProtocolError
-from ambient_flow.protocol import constants as C
+from ambient_flow.protocol import constants
 from ambient_flow.protocol.codec import encode_envelope, encode_header
 
 __all__ = [
@@ -49,16 +49,16 @@ class ServerConfig:
     `config` object as received (it may hold fields this client does not know).
     """
 
-    audio_chunk_ms: int = C.AUDIO_CHUNK_MS
-    audio_sample_rate: int = C.AUDIO_SAMPLE_RATE
-    audio_channels: int = C.AUDIO_CHANNELS
-    audio_format: str = C.AUDIO_FORMAT
-    video_fps: float = float(C.VIDEO_FPS)
-    video_width: int = C.VIDEO_WIDTH
-    video_height: int = C.VIDEO_HEIGHT
-    video_format: str = C.VIDEO_FORMAT
-    video_quality: int = C.VIDEO_QUALITY
-    heartbeat_interval_s: float = C.HEARTBEAT_INTERVAL_S
+    audio_chunk_ms: int = constants.AUDIO_CHUNK_MS
+    audio_sample_rate: int = constants.AUDIO_SAMPLE_RATE
+    audio_channels: int = constants.AUDIO_CHANNELS
+    audio_format: str = constants.AUDIO_FORMAT
+    video_fps: float = float(constants.VIDEO_FPS)
+    video_width: int = constants.VIDEO_WIDTH
+    video_height: int = constants.VIDEO_HEIGHT
+    video_format: str = constants.VIDEO_FORMAT
+    video_quality: int = constants.VIDEO_QUALITY
+    heartbeat_interval_s: float = constants.HEARTBEAT_INTERVAL_S
     raw: Mapping[str, Any] = field(default_factory=dict, compare=False)
 
     @classmethod
@@ -85,7 +85,9 @@ class ServerConfig:
                 or len(res) != 2
                 or not all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in res)
             ):
-                raise ProtocolError("bad_field", f"config 'video_res' must be [w, h], got {res!r:.40}")
+                raise ProtocolError(
+                    "bad_field", f"config 'video_res' must be [w, h], got {res!r:.40}"
+                )
             values["video_width"], values["video_height"] = int(res[0]), int(res[1])
         if values.get("video_quality", 1) > 100:
             raise ProtocolError("bad_field", "config 'video_quality' must be 1..100")
@@ -96,7 +98,9 @@ def _positive(config: Mapping[str, Any], name: str, kind: type) -> Any:
     value = config[name]
     ok_types = (int, float) if kind is float else (int,)
     if isinstance(value, bool) or not isinstance(value, ok_types) or value <= 0:
-        raise ProtocolError("bad_field", f"config {name!r} must be a positive number, got {value!r:.40}")
+        raise ProtocolError(
+            "bad_field", f"config {name!r} must be a positive number, got {value!r:.40}"
+        )
     return value
 
 
@@ -182,7 +186,9 @@ class ControlChannel:
 class ZmqControlChannel(ControlChannel):
     """A REQ socket to the control port, reopened on every timeout."""
 
-    def __init__(self, context: zmq.Context[Any], host: str, port: int = C.CONTROL_PORT) -> None:
+    def __init__(
+        self, context: zmq.Context[Any], host: str, port: int = constants.CONTROL_PORT
+    ) -> None:
         self._context = context
         self._endpoint = tcp_endpoint(host, port)
         self._sock: zmq.Socket[Any] | None = None
@@ -250,8 +256,10 @@ class TcpControlChannel(ControlChannel):
         self._transport.wait_readable(timeout_s)
 
     def reset(self) -> None:
-        # One connection carries everything; only a reply to the abandoned request could
-        # still arrive, and it must not be taken for the answer to the next one.
+        # One connection carries everything, so there is no socket to reopen; but the
+        # abandoned request must not still go out after a reconnect, and a late reply to
+        # it must not be taken for the answer to the next one.
+        self._transport.discard_queued("control")
         self._transport.replies.clear()
 
     def close(self) -> None:
@@ -309,7 +317,7 @@ class ControlSession:
     def heartbeat_interval_s(self) -> float:
         if self.options.heartbeat_interval_s is not None:
             return self.options.heartbeat_interval_s
-        return self.config.heartbeat_interval_s if self.config else C.HEARTBEAT_INTERVAL_S
+        return self.config.heartbeat_interval_s if self.config else constants.HEARTBEAT_INTERVAL_S
 
     def _body(self, cmd: str) -> dict[str, Any]:
         body: dict[str, Any] = {"cmd": cmd}

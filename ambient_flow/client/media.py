@@ -27,7 +27,7 @@ import numpy as np
 import numpy.typing as npt
 
 from ambient_flow.errors import ConfigError, StartupError
-from ambient_flow.protocol import constants as C
+from ambient_flow.protocol import constants
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -96,10 +96,12 @@ class ToneOptions:
             raise ConfigError(f"tone kind {self.kind!r}: use 'sine' or 'chirp'")
         if not 0 < self.amplitude <= 1:
             raise ConfigError(f"amplitude={self.amplitude} must be in (0, 1]")
-        if self.channels not in C.ACCEPTED_CHANNELS:
+        if self.channels not in constants.ACCEPTED_CHANNELS:
             raise ConfigError(f"channels={self.channels}: the server accepts 1 or 2")
-        if self.sample_rate is not None and self.sample_rate not in C.ACCEPTED_SAMPLE_RATES:
-            raise ConfigError(f"sample_rate={self.sample_rate} not in {C.ACCEPTED_SAMPLE_RATES}")
+        if self.sample_rate is not None and self.sample_rate not in constants.ACCEPTED_SAMPLE_RATES:
+            raise ConfigError(
+                f"sample_rate={self.sample_rate} not in {constants.ACCEPTED_SAMPLE_RATES}"
+            )
         if self.frequency_hz <= 0 or self.chirp_to_hz <= 0 or self.sweep_s <= 0:
             raise ConfigError("frequencies and sweep_s must be > 0")
 
@@ -129,10 +131,12 @@ class MicOptions:
     channels: int = 1
 
     def __post_init__(self) -> None:
-        if self.channels not in C.ACCEPTED_CHANNELS:
+        if self.channels not in constants.ACCEPTED_CHANNELS:
             raise ConfigError(f"channels={self.channels}: the server accepts 1 or 2")
-        if self.sample_rate is not None and self.sample_rate not in C.ACCEPTED_SAMPLE_RATES:
-            raise ConfigError(f"sample_rate={self.sample_rate} not in {C.ACCEPTED_SAMPLE_RATES}")
+        if self.sample_rate is not None and self.sample_rate not in constants.ACCEPTED_SAMPLE_RATES:
+            raise ConfigError(
+                f"sample_rate={self.sample_rate} not in {constants.ACCEPTED_SAMPLE_RATES}"
+            )
 
 
 @dataclass(frozen=True, slots=True)
@@ -215,7 +219,8 @@ def chunk_samples(sample_rate: int, chunk_ms: int) -> int:
 
 def _to_int16(samples: npt.NDArray[np.floating[Any]]) -> Int16Array:
     scaled = np.round(np.asarray(samples, dtype=np.float64) * 32768.0)
-    return np.clip(scaled, -32768, 32767).astype("<i2")
+    clipped: Int16Array = np.clip(scaled, -32768, 32767).astype("<i2")
+    return clipped
 
 
 # -- audio ----------------------------------------------------------------------------
@@ -284,7 +289,9 @@ class WavAudio:
                 "(convert with e.g. `sox in.wav -b 16 out.wav`)"
             )
         if self.source_channels < 1 or self.source_rate < 1:
-            raise ConfigError(f"{self.path}: {self.source_channels} channels at {self.source_rate} Hz")
+            raise ConfigError(
+                f"{self.path}: {self.source_channels} channels at {self.source_rate} Hz"
+            )
 
     def _open(self) -> wave.Wave_read:
         try:
@@ -294,8 +301,7 @@ class WavAudio:
         except (wave.Error, EOFError) as exc:
             # wave.Error: "unknown format: 3" is IEEE float, 65534 is WAVE_FORMAT_EXTENSIBLE.
             raise ConfigError(
-                f"{self.path}: not a WAV file this reader supports ({exc}); "
-                "use 16-bit integer PCM"
+                f"{self.path}: not a WAV file this reader supports ({exc}); use 16-bit integer PCM"
             ) from exc
         except OSError as exc:
             raise ConfigError(f"{self.path}: cannot read ({exc.strerror})") from exc
@@ -409,8 +415,8 @@ def _fit(image: UInt8Image, width: int, height: int) -> UInt8Image:
 
 
 def _check_video(width: int, height: int, quality: int) -> None:
-    if not (1 <= width <= C.MAX_VIDEO_SIDE and 1 <= height <= C.MAX_VIDEO_SIDE):
-        raise ConfigError(f"{width}x{height}: each side must be 1..{C.MAX_VIDEO_SIDE}")
+    if not (1 <= width <= constants.MAX_VIDEO_SIDE and 1 <= height <= constants.MAX_VIDEO_SIDE):
+        raise ConfigError(f"{width}x{height}: each side must be 1..{constants.MAX_VIDEO_SIDE}")
     if not 1 <= quality <= 100:
         raise ConfigError(f"quality={quality} must be 1..100")
 
@@ -427,9 +433,7 @@ class TestPattern:
     source = "synthetic"
     live = False
 
-    def __init__(
-        self, options: PatternOptions, *, width: int, height: int, quality: int
-    ) -> None:
+    def __init__(self, options: PatternOptions, *, width: int, height: int, quality: int) -> None:
         _check_video(width, height, quality)
         self.options = options
         self.width, self.height, self.quality = width, height, quality

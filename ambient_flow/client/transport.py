@@ -25,7 +25,7 @@ import zmq
 
 from ambient_flow.client.pacing import Clock
 from ambient_flow.errors import ConfigError, ProtocolError
-from ambient_flow.protocol import constants as C
+from ambient_flow.protocol import constants
 from ambient_flow.protocol.codec import (
     EnvelopeStream,
     decode_envelope,
@@ -156,8 +156,8 @@ class ZmqTransport:
         context: zmq.Context[Any],
         host: str,
         *,
-        audio_port: int = C.AUDIO_PORT,
-        video_port: int = C.VIDEO_PORT,
+        audio_port: int = constants.AUDIO_PORT,
+        video_port: int = constants.VIDEO_PORT,
         sndhwm: int = 10,
         send_block_ms: int = 50,
     ) -> None:
@@ -186,7 +186,9 @@ class ZmqTransport:
             counters.bytes += sum(len(f) for f in frames)
             return True
         counters.drops += 1
-        self._log.log(logging.WARNING, channel, "%s: server not accepting; message dropped", channel)
+        self._log.log(
+            logging.WARNING, channel, "%s: server not accepting; message dropped", channel
+        )
         return False
 
     def wait_ready(self, timeout_s: float) -> bool:
@@ -212,7 +214,7 @@ class ZmqTransport:
 
 
 def _push_socket(context: zmq.Context[Any], endpoint: str, sndhwm: int) -> zmq.Socket[Any]:
-    sock = context.socket(zmq.PUSH)
+    sock: zmq.Socket[Any] = context.socket(zmq.PUSH)
     try:
         sock.setsockopt(zmq.LINGER, 0)
         sock.setsockopt(zmq.SNDHWM, sndhwm)
@@ -258,13 +260,13 @@ class TcpTransport:
     def __init__(
         self,
         host: str,
-        port: int = C.TCP_PORT,
+        port: int = constants.TCP_PORT,
         *,
         max_buffer_bytes: int = 1 << 20,
         connect_timeout_s: float = 1.0,
         backoff_initial_s: float = 0.1,
         backoff_max_s: float = 5.0,
-        max_message_bytes: int = C.MAX_MESSAGE_BYTES,
+        max_message_bytes: int = constants.MAX_MESSAGE_BYTES,
         clock: Clock = time.monotonic,
     ) -> None:
         if max_buffer_bytes < 1 or connect_timeout_s <= 0:
@@ -302,9 +304,9 @@ class TcpTransport:
         return self._outbox_bytes - self._head_sent
 
     @property
-    def backoff_s(self) -> float:
-        """The wait before the next attempt after a failure."""
-        return self._backoff
+    def next_connect_at(self) -> float:
+        """Clock reading before which no new connection attempt is made (the back-off)."""
+        return self._next_connect_at
 
     def send(self, channel: SendChannel, frames: Sequence[bytes]) -> bool:
         """Queue one message (two frames are joined into an envelope) and write what can go."""
@@ -313,9 +315,9 @@ class TcpTransport:
             counters = self.stats.channel(channel)
             if self._outbox_bytes + len(data) > self._max_buffer:
                 counters.drops += 1
+                state = "connected" if self._sock else "not connected"
                 self._log.log(logging.WARNING, "full", "TCP outbox full (%d bytes, %s); "
-                              "dropping %s", self._outbox_bytes,  # fmt: skip
-                              "connected" if self._sock else "not connected", channel)
+                              "dropping %s", self._outbox_bytes, state, channel)  # fmt: skip
                 return False
             self._outbox.append((channel, bytes(data)))
             self._outbox_bytes += len(data)
@@ -325,6 +327,21 @@ class TcpTransport:
     def service(self) -> None:
         with self._lock:
             self._pump()
+
+    def discard_queued(self, channel: SendChannel) -> int:
+        """Remove `channel`'s messages not yet begun on the wire (a retried control request
+        must not go out twice after a reconnect). Returns how many were removed."""
+        with self._lock:
+            keep: collections.deque[tuple[SendChannel, bytes]] = collections.deque()
+            removed = 0
+            for i, (name, data) in enumerate(self._outbox):
+                if name == channel and not (i == 0 and self._head_sent):
+                    self._outbox_bytes -= len(data)
+                    removed += 1
+                else:
+                    keep.append((name, data))
+            self._outbox = keep
+            return removed
 
     def drain(self, timeout_s: float) -> bool:
         deadline = self._clock() + timeout_s

@@ -52,6 +52,7 @@ class IngestOptions:
     reorder_window: int = 3
     max_gap_fill_seconds: float = 60.0
     stale_after_seconds: float = 15.0
+    max_clients: int = 4096
     use_timers: bool = True  # False in replay: staleness is then judged from arrival times
     client_config: dict[str, Any] = field(default_factory=dict)
 
@@ -62,6 +63,7 @@ class IngestOptions:
             reorder_window=settings.reorder_window,
             max_gap_fill_seconds=settings.max_gap_fill_seconds,
             stale_after_seconds=settings.stale_after_seconds,
+            max_clients=settings.max_clients,
             use_timers=not replay,
             client_config=settings.client_config(),
         )
@@ -138,6 +140,8 @@ class IngestLogic(StatefulLogic[Parsed, IngestItem, ClientState]):
         st = self.state
         if not st.client:
             st.client = value.client or ""
+            if self._tele.client_count() >= self._opt.max_clients:
+                return self._refuse(value), StatefulLogic.DISCARD
         out: list[IngestItem] = []
         if isinstance(value, Rejected):
             return self._reject(value), StatefulLogic.RETAIN
@@ -540,6 +544,20 @@ class IngestLogic(StatefulLogic[Parsed, IngestItem, ClientState]):
             out += self._end_session("bye", event.received_ns)
             return out
         return []  # heartbeat: liveness was updated above
+
+    def _refuse(self, value: Parsed) -> list[IngestItem]:
+        """Bounded client count (principle 4): a new client past `max_clients` is rejected."""
+        rejected = Rejected(
+            reason="too_many_clients",
+            detail=f"{self._opt.max_clients} clients are tracked (max_clients)",
+            channel=value.channel if isinstance(value, ControlEvent | Rejected) else (
+                "audio" if isinstance(value, AudioChunk) else "video"),
+            peer=value.peer if isinstance(value, Rejected) else "",
+            received_ns=value.received_ns,
+            size=0,
+            client=self.state.client,
+        )  # fmt: skip
+        return self._reject(rejected)
 
     def _reject(self, rejected: Rejected) -> list[IngestItem]:
         st = self.state

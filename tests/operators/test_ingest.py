@@ -188,3 +188,10 @@ def test_output_is_identical_whatever_the_worker_count(tmp_path: Path, workers: 
             msgs.append(audio_raw(s, client=name))
     base = run_messages(msgs, tmp_path / "one").records()
     assert run_messages(msgs, tmp_path / "many", workers=workers).records() == base
+
+
+def test_clients_past_max_clients_are_rejected_and_counted(tmp_path: Path) -> None:
+    msgs = [audio_raw(0, client=f"c{i}") for i in range(5)]
+    out = run_messages(msgs, tmp_path, settings=Settings(max_clients=3))
+    assert len(out.audio()) == 3
+    assert [r.reason for r in out.rejects()] == ["too_many_clients"] * 2

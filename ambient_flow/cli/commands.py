@@ -1,0 +1,309 @@
+"""The subcommands. Each takes parsed arguments and returns an exit code."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import logging
+import sys
+import threading
+from pathlib import Path
+from typing import Any
+
+import zmq
+from bytewax.dataflow import Dataflow
+from bytewax.testing import cluster_main, run_main
+
+from ambient_flow.capture.inspect import format_summary, summarize
+from ambient_flow.cli.display import LiveLine, ProgressBar, format_status
+from ambient_flow.cli.settings_flags import settings_from_args
+from ambient_flow.config import Settings
+from ambient_flow.errors import ConfigError
+from ambient_flow.protocol import constants as C
+from ambient_flow.sources.preflight import check_ports, startup_cause
+from ambient_flow.sources.runtime import HostRuntime
+
+__all__ = [
+    "add_send_flags",
+    "add_synth_flags",
+    "inspect",
+    "live",
+    "record",
+    "replay",
+    "send",
+    "status",
+    "synth",
+]
+
+logger = logging.getLogger("ambient_flow.cli")
+
+
+def _run_flow(flow: Dataflow, runtime: HostRuntime, workers: int) -> None:
+    """Run in this thread; Ctrl-C stops cleanly; our own start-up errors come out unwrapped."""
+    runtime.stop_on_signals()
+    try:
+        if workers <= 1:
+            run_main(flow)
+        else:
+            cluster_main(flow, [], 0, worker_count_per_proc=workers)
+    except Exception as exc:
+        cause = startup_cause(exc)
+        if cause is not None:
+            raise cause from None
+        raise
+    finally:
+        runtime.close()
+
+
+def live(args: argparse.Namespace) -> int:
+    from flows.live import build
+
+    settings = settings_from_args(args, record=args.record or "")
+    check_ports(settings)
+    runtime = HostRuntime(settings=settings)
+    flow, _ = build(runtime)
+    logger.info(
+        "live host: audio :%d video :%d control :%d tcp :%s on %s; sessions in %s%s",
+        settings.audio_port, settings.video_port, settings.control_port,
+        settings.tcp_port or "off", settings.bind, Path(settings.data_dir).resolve(),
+        f"; recording to {settings.record}" if settings.record else "",
+    )  # fmt: skip
+    line = (
+        LiveLine(runtime.telemetry.status, args.line_interval) if args.line_interval > 0 else None
+    )
+    if line:
+        line.start()
+    try:
+        _run_flow(flow, runtime, args.workers)
+    finally:
+        if line:
+            line.stop()
+    return 0
+
+
+def record(args: argparse.Namespace) -> int:
+    from flows.record import build
+
+    settings = settings_from_args(args, record=args.out)
+    check_ports(settings)
+    runtime = HostRuntime(settings=settings)
+    flow = build(runtime)
+    timer = None
+    if args.duration:
+        timer = threading.Timer(args.duration, runtime.stop.set)
+        timer.daemon = True
+        timer.start()
+    logger.info("recording to %s (Ctrl-C to stop)", args.out)
+    try:
+        _run_flow(flow, runtime, 1)
+    finally:
+        if timer:
+            timer.cancel()
+    print(format_summary(summarize(args.out)))
+    return 0
+
+
+def replay(args: argparse.Namespace) -> int:
+    from flows.replay import build, replay_settings
+
+    base = Settings.load(config_file=args.config)
+    settings = dataclasses.replace(
+        replay_settings(args.capture, base, args.data_dir), realtime=args.realtime
+    )
+    runtime = HostRuntime(settings=settings, replay=True)
+    flow, _ = build(runtime, args.capture)
+    bar = ProgressBar(runtime.telemetry.status).start()
+    try:
+        _run_flow(flow, runtime, args.workers)
+    finally:
+        bar.stop()
+    doc = runtime.telemetry.status()
+    print(
+        f"replayed {doc['replay']['records']} records: {doc['audio']['chunks_received']} audio "
+        f"chunks, {doc['video']['frames_received']} frames, {sum(doc['rejects'].values())} "
+        f"rejected; sessions in {Path(settings.data_dir) / 'sessions'}"
+    )
+    return 0
+
+
+def inspect(args: argparse.Namespace) -> int:
+    summary = summarize(args.capture)
+    print(json.dumps(summary.to_dict(), indent=2) if args.json else format_summary(summary))
+    return 0
+
+
+def status(args: argparse.Namespace) -> int:
+    ctx = zmq.Context()
+    sock = ctx.socket(zmq.REQ)
+    sock.setsockopt(zmq.LINGER, 0)
+    try:
+        sock.connect(f"tcp://{args.server}:{args.port}")
+        sock.send_json({"cmd": "stats"})
+        if not sock.poll(int(args.timeout * 1000)):
+            print(f"ambient-flow status: no answer from {args.server}:{args.port} within "
+                  f"{args.timeout:g} s (is the host running? is the port right?)",
+                  file=sys.stderr)  # fmt: skip
+            return 1
+        reply = sock.recv_json()
+    finally:
+        sock.close()
+        ctx.term()
+    if not isinstance(reply, dict) or "stats" not in reply:
+        print(f"ambient-flow status: unexpected reply {reply!r:.200}", file=sys.stderr)
+        return 1
+    print(json.dumps(reply["stats"], indent=2) if args.json else format_status(reply["stats"]))
+    return 0
+
+
+# -- send -----------------------------------------------------------------------------
+def add_send_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--server", default="127.0.0.1", help="host address")
+    p.add_argument("--audio-port", type=int, default=C.AUDIO_PORT)
+    p.add_argument("--video-port", type=int, default=C.VIDEO_PORT)
+    p.add_argument("--control-port", type=int, default=C.CONTROL_PORT)
+    p.add_argument("--tcp-port", type=int, default=C.TCP_PORT)
+    p.add_argument("--transport", choices=["zmq", "tcp"], default="zmq")
+    p.add_argument("--encoding", choices=["envelope", "multipart"], default="envelope",
+                   help="ZeroMQ message shape (envelope: what real clients send)")  # fmt: skip
+    p.add_argument(
+        "--client", help="client name in every header (default: none, like real clients)"
+    )
+    p.add_argument(
+        "--name",
+        help="name said in hello when --client is not given (as real "
+        "clients do: a named hello, then data with no client field)",
+    )
+    p.add_argument("--session", help="session id in every header")
+    p.add_argument("--audio", default="sine",
+                   help="sine | chirp | mic | none | a WAV file (any rate/channels)")  # fmt: skip
+    p.add_argument("--video", default="pattern",
+                   help="pattern | webcam | none | a JPEG/PNG file or folder")  # fmt: skip
+    p.add_argument("--frequency", type=float, default=440.0, help="sine/chirp start (Hz)")
+    p.add_argument("--chunk-ms", type=int, help="audio chunk (default: the server's)")
+    p.add_argument("--fps", type=float, help="video rate (default: the server's)")
+    p.add_argument("--size", help="WxH video size (default: the server's)")
+    p.add_argument("--quality", type=int, help="JPEG quality (default: the server's)")
+    p.add_argument("--duration", type=float, help="seconds to send (default: until Ctrl-C)")
+    p.add_argument("--fast", action="store_true", help="as fast as possible, not real time")
+    p.add_argument("--no-control", action="store_true", help="no hello/heartbeat/bye")
+    p.add_argument("--capture", help="send this .zmqcap instead, at recorded pace")
+    p.add_argument("--log-level", default="INFO")
+
+
+def _audio_options(spec: str, frequency: float) -> Any:
+    from ambient_flow.client import MicOptions, ToneOptions, WavOptions
+
+    if spec == "none":
+        return None
+    if spec in ("sine", "chirp"):
+        return ToneOptions(kind=spec, frequency_hz=frequency)  # type: ignore[arg-type]
+    if spec == "mic":
+        return MicOptions()
+    if not Path(spec).is_file():
+        raise ConfigError(f"--audio {spec!r}: not sine/chirp/mic/none and no such WAV file")
+    return WavOptions(path=spec)
+
+
+def _video_options(spec: str) -> Any:
+    from ambient_flow.client import ImageOptions, PatternOptions, WebcamOptions
+
+    if spec == "none":
+        return None
+    if spec == "pattern":
+        return PatternOptions()
+    if spec == "webcam":
+        return WebcamOptions()
+    if not Path(spec).exists():
+        raise ConfigError(f"--video {spec!r}: not pattern/webcam/none and no such file or folder")
+    return ImageOptions(path=spec)
+
+
+def _size(spec: str | None) -> tuple[int | None, int | None]:
+    if not spec:
+        return None, None
+    try:
+        w, h = (int(x) for x in spec.lower().split("x"))
+    except ValueError as exc:
+        raise ConfigError(f"--size {spec!r}: use WxH, e.g. 640x480") from exc
+    return w, h
+
+
+def send(args: argparse.Namespace) -> int:
+    from ambient_flow.client import ReplayOptions, Sender, SenderOptions, stream_capture
+
+    stop = threading.Event()
+    if args.capture:
+        opts = ReplayOptions(host=args.server, audio_port=args.audio_port,
+                             video_port=args.video_port, control_port=args.control_port,
+                             tcp_port=args.tcp_port, realtime=not args.fast)  # fmt: skip
+        _stop_on_ctrl_c(stop)
+        result = stream_capture(args.capture, opts, stop=stop)
+        print(f"sent {args.capture}: {result}")
+        return 0
+    width, height = _size(args.size)
+    options = SenderOptions(
+        host=args.server, audio_port=args.audio_port, video_port=args.video_port,
+        control_port=args.control_port, tcp_port=args.tcp_port, transport=args.transport,
+        encoding=args.encoding, client=args.client, hello_name=args.name, session=args.session,
+        audio=_audio_options(args.audio, args.frequency), video=_video_options(args.video),
+        chunk_ms=args.chunk_ms, fps=args.fps, width=width, height=height, quality=args.quality,
+        duration_s=args.duration, realtime=not args.fast, control=not args.no_control,
+    )  # fmt: skip
+    sender = Sender(options)
+    _stop_on_ctrl_c(sender.stop_event)
+    stats = sender.run()
+    print(
+        f"sent {stats.audio_sent}/{stats.audio_chunks} audio chunks, {stats.video_sent}/"
+        f"{stats.video_frames} frames, {stats.bytes / 1e6:.2f} MB in {stats.elapsed_s:.1f} s; "
+        f"drops {stats.drops}, reconnects {stats.reconnects}"
+        + ("" if stats.server_config else "; the server never answered hello (defaults used)")
+    )
+    return 0
+
+
+def _stop_on_ctrl_c(event: threading.Event) -> None:
+    import signal
+
+    def handle(signum: int, frame: object) -> None:
+        if event.is_set():
+            raise KeyboardInterrupt
+        event.set()
+
+    signal.signal(signal.SIGINT, handle)
+    signal.signal(signal.SIGTERM, handle)
+
+
+# -- synth ----------------------------------------------------------------------------
+def add_synth_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument("out", help="the .zmqcap to write")
+    p.add_argument("--audio", default="sine", help="sine | chirp | none | a WAV file")
+    p.add_argument("--video", default="pattern", help="pattern | none | a JPEG/PNG file or folder")
+    p.add_argument("--frequency", type=float, default=440.0)
+    p.add_argument("--duration", type=float, default=10.0, help="seconds of stream")
+    p.add_argument("--fps", type=float, default=float(C.VIDEO_FPS))
+    p.add_argument("--size", default=f"{C.VIDEO_WIDTH}x{C.VIDEO_HEIGHT}", help="WxH")
+    p.add_argument("--quality", type=int, default=C.VIDEO_QUALITY)
+    p.add_argument("--client", help="client name in headers (default: none, like real clients)")
+    p.add_argument("--transport", choices=["zmq", "tcp"], default="zmq")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--start-ms", type=int, default=1_700_000_000_000, help="ts of the first chunk")
+    p.add_argument("--log-level", default="WARNING")
+
+
+def synth(args: argparse.Namespace) -> int:
+    from ambient_flow.client import SynthOptions, synthesize_capture
+
+    width, height = _size(args.size)
+    if args.video not in ("pattern", "none") and not Path(args.video).exists():
+        raise ConfigError(f"--video {args.video!r}: no such file or folder")
+    options = SynthOptions(
+        audio=_audio_options(args.audio, args.frequency) if args.audio != "mic" else None,
+        video=_video_options(args.video),
+        duration_s=args.duration, fps=args.fps, width=width or C.VIDEO_WIDTH,
+        height=height or C.VIDEO_HEIGHT, quality=args.quality, client=args.client,
+        transport=args.transport, seed=args.seed, start_unix_ms=args.start_ms,
+    )  # fmt: skip
+    result = synthesize_capture(args.out, options)
+    print(format_summary(summarize(result.path)))
+    return 0

@@ -1,0 +1,96 @@
+"""`ambient-flow`: run, replay, record, send, synthesize, inspect and query a host."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Callable, Sequence
+
+from ambient_flow import __version__
+from ambient_flow.cli import commands
+from ambient_flow.cli.settings_flags import add_settings_flags
+from ambient_flow.errors import AmbientFlowError
+
+__all__ = ["build_parser", "main"]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="ambient-flow",
+        description="Streaming host of an ambient AI copilot: live ZeroMQ/TCP capture ingest "
+        "as Bytewax dataflows, with record and replay.",
+    )
+    parser.add_argument("--version", action="version", version=f"ambient-flow {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    live = sub.add_parser(
+        "live", help="run the live host (what `python -m bytewax.run flows.live` runs)"
+    )
+    live.add_argument(
+        "--record", metavar="PATH", help="also tee everything received to this .zmqcap"
+    )
+    live.add_argument("-w", "--workers", type=int, default=1, help="Bytewax worker threads")
+    live.add_argument(
+        "--line-interval", type=float, default=5.0, help="seconds between live lines (0: off)"
+    )
+    add_settings_flags(live)
+    live.set_defaults(run=commands.live)
+
+    replay = sub.add_parser("replay", help="replay a .zmqcap through the same flow")
+    replay.add_argument("capture", help="a .zmqcap file")
+    replay.add_argument("--realtime", action="store_true", help="pace by recorded arrival times")
+    replay.add_argument("-w", "--workers", type=int, default=1, help="Bytewax worker threads")
+    replay.add_argument("--data-dir", help="output directory (default data/replay/<name>)")
+    replay.add_argument("--config", metavar="FILE", help="TOML settings (recorded ones win)")
+    replay.add_argument("--log-level", default="WARNING")
+    replay.set_defaults(run=commands.replay)
+
+    record = sub.add_parser("record", help="only record what arrives to a .zmqcap (no ingest)")
+    record.add_argument("out", help="the .zmqcap to write")
+    record.add_argument("--duration", type=float, help="stop after this many seconds")
+    add_settings_flags(record)
+    record.set_defaults(run=commands.record)
+
+    send = sub.add_parser("send", help="stream test media (or a capture) to a host")
+    commands.add_send_flags(send)
+    send.set_defaults(run=commands.send)
+
+    synth = sub.add_parser("synth", help="write a realistic .zmqcap from a WAV and/or images")
+    commands.add_synth_flags(synth)
+    synth.set_defaults(run=commands.synth)
+
+    inspect = sub.add_parser("inspect", help="summarize a .zmqcap")
+    inspect.add_argument("capture")
+    inspect.add_argument("--json", action="store_true", help="machine-readable output")
+    inspect.set_defaults(run=commands.inspect)
+
+    status = sub.add_parser("status", help="ask a running host for its status")
+    status.add_argument("--server", default="127.0.0.1", help="host to ask")
+    status.add_argument("--port", type=int, default=5557, help="its control port")
+    status.add_argument("--json", action="store_true", help="the raw status document")
+    status.add_argument("--timeout", type=float, default=2.0, help="seconds to wait")
+    status.set_defaults(run=commands.status)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    level = getattr(args, "log_level", None) or "INFO"
+    logging.basicConfig(
+        level=str(level).upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        datefmt="%H:%M:%S",
+    )
+    run: Callable[[argparse.Namespace], int] = args.run
+    try:
+        return run(args)
+    except AmbientFlowError as exc:
+        print(f"ambient-flow {args.command}: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

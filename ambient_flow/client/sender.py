@@ -1,0 +1,709 @@
+"""The sender: what `ambient-flow send` runs, and a stand-in for the capture clients.
+
+`Sender` introduces itself on the control channel (adopting the server's chunk
+length, frame rate, resolution and quality unless the options fix them), then
+streams audio and video on one thread each, paced on absolute deadlines, while
+the calling thread keeps the control channel alive (heartbeats, Lazy Pirate
+retries) and the TCP connection serviced. It stops when the duration is reached,
+every source has ended, or `stop()` is called (the CLI calls it on Ctrl-C), then
+says `bye`.
+
+`stream_capture` plays a `.zmqcap` file back to a server: the recorded frames,
+byte for byte, one connection per recorded peer, at the recorded pace or as fast
+as possible.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import zmq
+
+from ambient_flow.capture import CaptureReader
+from ambient_flow.client.control import (
+    ControlOptions,
+    ControlSession,
+    ControlStats,
+    ServerConfig,
+    TcpControlChannel,
+    ZmqControlChannel,
+)
+from ambient_flow.client.media import (
+    AudioOptions,
+    AudioSource,
+    PatternOptions,
+    ToneOptions,
+    VideoOptions,
+    VideoSource,
+    open_audio,
+    open_video,
+)
+from ambient_flow.client.pacing import Clock, Pacer, Sleep
+from ambient_flow.client.transport import (
+    Encoding,
+    TcpTransport,
+    Transport,
+    ZmqTransport,
+    encode_message,
+    send_nowait,
+    tcp_endpoint,
+)
+from ambient_flow.errors import ConfigError
+from ambient_flow.protocol import constants
+from ambient_flow.protocol.codec import audio_header, video_header
+
+__all__ = [
+    "MediaSettings",
+    "ReplayOptions",
+    "ReplayStats",
+    "Sender",
+    "SenderOptions",
+    "SenderStats",
+    "stream_capture",
+]
+
+logger = logging.getLogger(__name__)
+
+_LOOP_TICK_S = 0.05  # longest the control loop sleeps: how fast it notices media has ended
+
+
+def unix_ms() -> int:
+    """Wall-clock unix milliseconds (the header `ts`)."""
+    return time.time_ns() // 1_000_000
+
+
+def _check_port(name: str, port: int) -> None:
+    if not 1 <= port <= 65535:
+        raise ConfigError(f"{name}={port}: a port is 1..65535")
+
+
+@dataclass(frozen=True, slots=True)
+class SenderOptions:
+    """Everything one sender run needs. `None` media settings mean "what the server says".
+
+    Attributes:
+        host: The server's address.
+        transport: `zmq` (PUSH to the audio/video ports, REQ to control) or `tcp` (one
+            connection to `tcp_port` for everything).
+        encoding: ZeroMQ message shape: `envelope` (one frame, what real clients send)
+            or `multipart` (header frame + payload frame). TCP always uses envelopes.
+        client: The header's `client` field; None sends no `client` field at all,
+            exactly like today's real clients (the server names them by connection).
+        hello_name: The name said in `hello` when `client` is None: what today's real
+            clients do (a named hello, then data with no `client` field; the server
+            pairs them by host and connection).
+        session: The header's `session` field when set.
+        audio: The audio source, or None for no audio.
+        video: The video source, or None for no video.
+        chunk_ms / fps / width / height / quality: Fix these instead of taking the
+            server's values (from its hello reply; protocol defaults if it is silent).
+        duration_s: Stop after this much stream time; None runs until `stop()` or
+            until every source has ended.
+        realtime: Pace to the clock; False sends as fast as possible.
+        control: Say hello / heartbeat / bye at all (legacy clients do not).
+        heartbeat: Send heartbeats after the hello.
+        hello_wait_s: How long to wait for the hello reply before streaming with defaults.
+        control_timeout_s / control_retries / control_retry_later_s: Lazy Pirate bounds.
+        sndhwm / send_block_ms: ZeroMQ send bounds (see `ZmqTransport`).
+        tcp_buffer_bytes: Bound on the TCP outbox.
+        drain_s: At the end, how long queued messages may take to leave.
+    """
+
+    host: str = "127.0.0.1"
+    audio_port: int = constants.AUDIO_PORT
+    video_port: int = constants.VIDEO_PORT
+    control_port: int = constants.CONTROL_PORT
+    tcp_port: int = constants.TCP_PORT
+    transport: Literal["zmq", "tcp"] = "zmq"
+    encoding: Encoding = "envelope"
+    client: str | None = None
+    hello_name: str | None = None
+    session: str | None = None
+    audio: AudioOptions | None = field(default_factory=ToneOptions)
+    video: VideoOptions | None = field(default_factory=PatternOptions)
+    chunk_ms: int | None = None
+    fps: float | None = None
+    width: int | None = None
+    height: int | None = None
+    quality: int | None = None
+    duration_s: float | None = None
+    realtime: bool = True
+    control: bool = True
+    heartbeat: bool = True
+    hello_wait_s: float = 2.0
+    control_timeout_s: float = 1.0
+    control_retries: int = 2
+    control_retry_later_s: float = 10.0
+    sndhwm: int = 10
+    send_block_ms: int = 50
+    tcp_buffer_bytes: int = 1 << 20
+    drain_s: float = 1.0
+
+    def __post_init__(self) -> None:
+        if not self.host:
+            raise ConfigError("host is empty")
+        for name in ("audio_port", "video_port", "control_port", "tcp_port"):
+            _check_port(name, getattr(self, name))
+        if self.transport not in ("zmq", "tcp"):
+            raise ConfigError(f"transport {self.transport!r}: use 'zmq' or 'tcp'")
+        if self.encoding not in ("envelope", "multipart"):
+            raise ConfigError(f"encoding {self.encoding!r}: use 'envelope' or 'multipart'")
+        if self.audio is None and self.video is None:
+            raise ConfigError("nothing to send: both audio and video are off")
+        if self.client is not None and not self.client:
+            raise ConfigError("client name is empty; use None to send no client field")
+        for name in ("chunk_ms", "fps", "width", "height", "quality", "duration_s"):
+            value = getattr(self, name)
+            if value is not None and value <= 0:
+                raise ConfigError(f"{name}={value} must be > 0")
+        if self.quality is not None and self.quality > 100:
+            raise ConfigError(f"quality={self.quality} must be 1..100")
+        if self.hello_wait_s < 0 or self.drain_s < 0:
+            raise ConfigError("hello_wait_s and drain_s must be >= 0")
+
+    @property
+    def capabilities(self) -> tuple[str, ...]:
+        return tuple(
+            name for name, on in (("audio", self.audio), ("video", self.video)) if on is not None
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class MediaSettings:
+    """The settings a run actually used: the options, else the server's config, else defaults."""
+
+    chunk_ms: int
+    sample_rate: int
+    fps: float
+    width: int
+    height: int
+    quality: int
+
+    @classmethod
+    def resolve(cls, options: SenderOptions, server: ServerConfig | None) -> MediaSettings:
+        base = server or ServerConfig()
+        return cls(
+            chunk_ms=options.chunk_ms or base.audio_chunk_ms,
+            sample_rate=base.audio_sample_rate,
+            fps=options.fps or base.video_fps,
+            width=options.width or base.video_width,
+            height=options.height or base.video_height,
+            quality=options.quality or base.video_quality,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class SenderStats:
+    """A snapshot of one run.
+
+    Attributes:
+        audio_chunks / video_frames: Messages produced (each took a `seq`).
+        audio_sent / video_sent: Messages the transport accepted.
+        bytes: Bytes the transport accepted (all channels).
+        drops: Messages that could not be sent (the server sees them as `seq` gaps).
+        reconnects: TCP reconnections.
+        control: The control channel's counters (None when control is off).
+        last_control_reply: The last reply the server sent.
+        server_config: What the server said in its hello reply (None if it did not answer).
+        settings: The media settings used.
+    """
+
+    audio_chunks: int = 0
+    video_frames: int = 0
+    audio_sent: int = 0
+    video_sent: int = 0
+    bytes: int = 0
+    drops: int = 0
+    reconnects: int = 0
+    connect_failures: int = 0
+    control: ControlStats | None = None
+    last_control_reply: dict[str, Any] | None = None
+    server_config: ServerConfig | None = None
+    settings: MediaSettings | None = None
+    elapsed_s: float = 0.0
+
+
+class Sender:
+    """Streams audio and video to a server until done or stopped. Runs once.
+
+    Args:
+        options: What to send and where.
+        context: The process's `zmq.Context`; one is created (and terminated) if None.
+        stop: The event that ends the run (the CLI sets it on Ctrl-C); made if None.
+        clock: Monotonic seconds for pacing (injectable).
+        wall_ms: Unix milliseconds for header `ts` (injectable).
+    """
+
+    def __init__(
+        self,
+        options: SenderOptions,
+        *,
+        context: zmq.Context[Any] | None = None,
+        stop: threading.Event | None = None,
+        clock: Clock = time.monotonic,
+        wall_ms: Callable[[], int] = unix_ms,
+    ) -> None:
+        self.options = options
+        self._context = context
+        self._stop = stop or threading.Event()
+        self._clock = clock
+        self._wall_ms = wall_ms
+        self._counts = {"audio": 0, "video": 0}
+        self._errors: list[BaseException] = []
+        self._transport: Transport | None = None
+        self._control: ControlSession | None = None
+        self._settings: MediaSettings | None = None
+        self._started: float | None = None
+        self._ended: float | None = None
+        self._ran = False
+
+    @property
+    def stop_event(self) -> threading.Event:
+        return self._stop
+
+    def stop(self) -> None:
+        """Ask the run to end (safe from any thread or a signal handler)."""
+        self._stop.set()
+
+    @property
+    def stats(self) -> SenderStats:
+        """Counters so far (safe to read while running)."""
+        transport = self._transport.stats.snapshot() if self._transport else None
+        control = self._control.stats if self._control else None
+        end = self._ended if self._ended is not None else self._clock()
+        return SenderStats(
+            audio_chunks=self._counts["audio"],
+            video_frames=self._counts["video"],
+            audio_sent=transport.audio.sent if transport else 0,
+            video_sent=transport.video.sent if transport else 0,
+            bytes=transport.bytes if transport else 0,
+            drops=transport.drops if transport else 0,
+            reconnects=transport.reconnects if transport else 0,
+            connect_failures=transport.connect_failures if transport else 0,
+            control=control,
+            last_control_reply=control.last_reply if control else None,
+            server_config=self._control.config if self._control else None,
+            settings=self._settings,
+            elapsed_s=end - self._started if self._started is not None else 0.0,
+        )
+
+    def run(self) -> SenderStats:
+        """Stream until the duration, the end of every source, or `stop()`; then say bye.
+
+        Raises:
+            ConfigError / StartupError: A source or endpoint could not be set up.
+        """
+        if self._ran:
+            raise ConfigError("a Sender runs once; make a new one")
+        self._ran = True
+        self._started = self._clock()
+        own_context = self._context is None
+        context = self._context if self._context is not None else zmq.Context()
+        sources: list[AudioSource | VideoSource] = []
+        threads: list[threading.Thread] = []
+        try:
+            self._transport = self._make_transport(context)
+            if self.options.control:
+                self._control = self._make_control(context, self._transport)
+                self._control.start()
+                self._control.wait_for_hello(self.options.hello_wait_s, self._stop)
+            self._settings = MediaSettings.resolve(
+                self.options, self._control.config if self._control else None
+            )
+            threads = self._start_media(self._settings, sources)
+            self._supervise(threads)
+            self._raise_thread_error()
+            self._transport.drain(self.options.drain_s)
+            if self._control is not None and not self._errors:
+                self._control.bye()
+        finally:
+            self._stop.set()
+            for thread in threads:
+                thread.join(timeout=5.0)
+            for source in sources:
+                source.close()
+            if self._control is not None:
+                self._control.close()
+            if self._transport is not None:
+                self._transport.close()
+            if own_context:
+                context.term()
+            self._ended = self._clock()
+        return self.stats
+
+    # -- set-up ---------------------------------------------------------------------------
+    def _make_transport(self, context: zmq.Context[Any]) -> Transport:
+        o = self.options
+        if o.transport == "tcp":
+            return TcpTransport(o.host, o.tcp_port, max_buffer_bytes=o.tcp_buffer_bytes)
+        return ZmqTransport(
+            context,
+            o.host,
+            audio_port=o.audio_port,
+            video_port=o.video_port,
+            sndhwm=o.sndhwm,
+            send_block_ms=o.send_block_ms,
+        )
+
+    def _make_control(self, context: zmq.Context[Any], transport: Transport) -> ControlSession:
+        o = self.options
+        options = ControlOptions(
+            client=o.client if o.client is not None else o.hello_name,
+            session=o.session,
+            capabilities=o.capabilities,
+            timeout_s=o.control_timeout_s,
+            retries=o.control_retries,
+            retry_later_s=o.control_retry_later_s,
+            heartbeat=o.heartbeat,
+        )
+        if isinstance(transport, TcpTransport):
+            return ControlSession(TcpControlChannel(transport), options, clock=self._clock)
+        channel = ZmqControlChannel(context, o.host, o.control_port)
+        return ControlSession(channel, options, clock=self._clock)
+
+    def _start_media(
+        self, settings: MediaSettings, sources: list[AudioSource | VideoSource]
+    ) -> list[threading.Thread]:
+        o = self.options
+        audio = video = None
+        if o.audio is not None:
+            audio = open_audio(
+                o.audio, chunk_ms=settings.chunk_ms, sample_rate=settings.sample_rate
+            )
+            sources.append(audio)
+        if o.video is not None:
+            video = open_video(
+                o.video, width=settings.width, height=settings.height, quality=settings.quality
+            )
+            sources.append(video)
+        origin_mono, origin_wall = self._clock(), self._wall_ms()
+        threads = []
+        if audio is not None:
+            threads.append(
+                threading.Thread(
+                    target=self._guard,
+                    args=(self._audio_loop, audio, origin_mono, origin_wall),
+                    name="sender-audio",
+                    daemon=True,
+                )
+            )
+        if video is not None:
+            threads.append(
+                threading.Thread(
+                    target=self._guard,
+                    args=(self._video_loop, video, origin_mono, origin_wall, settings.fps),
+                    name="sender-video",
+                    daemon=True,
+                )
+            )
+        for thread in threads:
+            thread.start()
+        return threads
+
+    def _supervise(self, threads: list[threading.Thread]) -> None:
+        """Keep control and the TCP connection going until the media threads end."""
+        transport = self._transport
+        while any(t.is_alive() for t in threads) and not self._stop.is_set():
+            wait = _LOOP_TICK_S
+            if self._control is not None:
+                self._control.poll()
+                wait = min(wait, max(0.0, self._control.next_wakeup() - self._clock()))
+            if transport is not None:
+                transport.service()
+            self._stop.wait(wait)
+
+    def _guard(self, loop: Callable[..., None], *args: Any) -> None:
+        try:
+            loop(*args)
+        except BaseException as exc:  # handed to run(), which re-raises it
+            logger.exception("%s failed", threading.current_thread().name)
+            self._errors.append(exc)
+            self._stop.set()
+
+    def _raise_thread_error(self) -> None:
+        if self._errors:
+            raise self._errors[0]
+
+    # -- media loops (one thread each) ----------------------------------------------------
+    def _extra(self, source: str) -> dict[str, Any]:
+        extra: dict[str, Any] = {}
+        if self.options.client is not None:
+            extra["client"] = self.options.client
+        if self.options.session is not None:
+            extra["session"] = self.options.session
+        extra["source"] = source
+        return extra
+
+    def _timestamp(self, origin_wall: int, offset_s: float, live: bool) -> int:
+        # Paced or live: the wall clock at capture. Unpaced: where the chunk sits on the
+        # stream timeline, so a fast send still carries timestamps a real client would.
+        if self.options.realtime or live:
+            return self._wall_ms()
+        return origin_wall + round(offset_s * 1000)
+
+    def _pacer(self, period_s: float, live: bool, origin: float) -> Pacer:
+        pacer = Pacer(
+            period_s,
+            realtime=self.options.realtime and not live,
+            clock=self._clock,
+            stop=self._stop,
+        )
+        pacer.start(origin)
+        return pacer
+
+    def _within_duration(self, offset_s: float) -> bool:
+        duration = self.options.duration_s
+        return duration is None or offset_s < duration - 1e-9
+
+    def _audio_loop(self, source: AudioSource, origin_mono: float, origin_wall: int) -> None:
+        transport = self._transport
+        if transport is None:  # pragma: no cover - set before threads start
+            return
+        period = source.chunk_samples / source.sample_rate
+        pacer = self._pacer(period, source.live, origin_mono)
+        extra = self._extra(source.source)
+        chunks = iter(source)
+        seq = 0
+        while self._within_duration(seq * period) and pacer.wait_tick(seq):
+            chunk = next(chunks, None)
+            if chunk is None:
+                break
+            ts = self._timestamp(origin_wall, seq * period, source.live)
+            header = audio_header(ts, seq, sr=source.sample_rate, ch=source.channels, **extra)
+            transport.send("audio", encode_message(header, chunk, self.options.encoding))
+            self._counts["audio"] = seq = seq + 1
+
+    def _video_loop(
+        self, source: VideoSource, origin_mono: float, origin_wall: int, fps: float
+    ) -> None:
+        transport = self._transport
+        if transport is None:  # pragma: no cover - set before threads start
+            return
+        period = 1.0 / fps
+        pacer = self._pacer(period, source.live, origin_mono)
+        extra = self._extra(source.source)
+        frames = iter(source)
+        seq = 0
+        while self._within_duration(seq * period) and pacer.wait_tick(seq):
+            jpeg = next(frames, None)
+            if jpeg is None:
+                break
+            ts = self._timestamp(origin_wall, seq * period, source.live)
+            header = video_header(
+                ts, seq, w=source.width, h=source.height, quality=source.quality, **extra
+            )
+            transport.send("video", encode_message(header, jpeg, self.options.encoding))
+            self._counts["video"] = seq = seq + 1
+
+
+# -- replay a capture to a server -------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ReplayOptions:
+    """Where and how fast `stream_capture` sends.
+
+    Attributes:
+        realtime: Keep the recorded gaps between arrivals (divided by `speed`);
+            False sends as fast as the server takes it.
+        send_block_ms: How long one send may wait for room before it counts as a drop
+            (generous: a replay should deliver everything).
+        control_timeout_s: How long to wait for the reply to a replayed control request.
+    """
+
+    host: str = "127.0.0.1"
+    audio_port: int = constants.AUDIO_PORT
+    video_port: int = constants.VIDEO_PORT
+    control_port: int = constants.CONTROL_PORT
+    tcp_port: int = constants.TCP_PORT
+    realtime: bool = True
+    speed: float = 1.0
+    sndhwm: int = 1000
+    send_block_ms: int = 2000
+    control_timeout_s: float = 1.0
+    tcp_buffer_bytes: int = 4 * constants.MAX_MESSAGE_BYTES
+    drain_s: float = 5.0
+
+    def __post_init__(self) -> None:
+        for name in ("audio_port", "video_port", "control_port", "tcp_port"):
+            _check_port(name, getattr(self, name))
+        if self.speed <= 0:
+            raise ConfigError(f"speed={self.speed} must be > 0")
+        if self.send_block_ms < 0 or self.control_timeout_s <= 0 or self.drain_s < 0:
+            raise ConfigError("send_block_ms, drain_s must be >= 0 and control_timeout_s > 0")
+
+
+@dataclass(frozen=True, slots=True)
+class ReplayStats:
+    """What `stream_capture` did, per recorded channel."""
+
+    records: int = 0
+    sent: Mapping[str, int] = field(default_factory=dict)
+    drops: Mapping[str, int] = field(default_factory=dict)
+    bytes: int = 0
+    control_replies: int = 0
+    #: Damaged stretches of the capture that were skipped.
+    problems: int = 0
+    #: Distinct recorded peers, each replayed on its own connection.
+    peers: int = 0
+    elapsed_s: float = 0.0
+
+
+class _Replayer:
+    """One connection per (channel, recorded peer): the server tells legacy clients apart
+    by connection, so merging them onto one socket would merge their streams."""
+
+    def __init__(self, context: zmq.Context[Any], options: ReplayOptions) -> None:
+        self._context = context
+        self._o = options
+        self._push: dict[tuple[str, str], zmq.Socket[Any]] = {}
+        self._req: dict[str, zmq.Socket[Any]] = {}
+        self._tcp: dict[str, TcpTransport] = {}
+        self.sent = dict.fromkeys(constants.CHANNELS, 0)
+        self.drops = dict.fromkeys(constants.CHANNELS, 0)
+        self.bytes = 0
+        self.control_replies = 0
+        self.peers: set[str] = set()
+
+    def send(self, channel: str, peer: str, frames: tuple[bytes, ...]) -> None:
+        self.peers.add(peer)
+        if channel in ("audio", "video"):
+            ok = self._send_push(channel, peer, frames)
+        elif channel == "control":
+            ok = self._send_control(peer, frames)
+        else:
+            ok = self._send_tcp(peer, frames)
+        if ok:
+            self.sent[channel] += 1
+            self.bytes += sum(len(f) for f in frames)
+        else:
+            self.drops[channel] += 1
+
+    def _send_push(self, channel: str, peer: str, frames: tuple[bytes, ...]) -> bool:
+        sock = self._push.get((channel, peer))
+        if sock is None:
+            o = self._o
+            port = o.audio_port if channel == "audio" else o.video_port
+            sock = self._context.socket(zmq.PUSH)
+            sock.setsockopt(zmq.LINGER, 0)
+            sock.setsockopt(zmq.SNDHWM, o.sndhwm)
+            sock.setsockopt(zmq.IMMEDIATE, 1)
+            sock.connect(tcp_endpoint(o.host, port))
+            self._push[(channel, peer)] = sock
+        return send_nowait(sock, frames, self._o.send_block_ms)
+
+    def _send_control(self, peer: str, frames: tuple[bytes, ...]) -> bool:
+        sock = self._req.get(peer)
+        if sock is None:
+            sock = self._context.socket(zmq.REQ)
+            sock.setsockopt(zmq.LINGER, 0)
+            sock.connect(tcp_endpoint(self._o.host, self._o.control_port))
+            self._req[peer] = sock
+        timeout_ms = int(self._o.control_timeout_s * 1000)
+        if not send_nowait(sock, frames, timeout_ms) or not sock.poll(timeout_ms, zmq.POLLIN):
+            # Lazy Pirate: a REQ socket without its reply cannot send again; reopen later.
+            sock.close(linger=0)
+            del self._req[peer]
+            return False
+        sock.recv_multipart()
+        self.control_replies += 1
+        return True
+
+    def _send_tcp(self, peer: str, frames: tuple[bytes, ...]) -> bool:
+        transport = self._tcp.get(peer)
+        if transport is None:
+            transport = TcpTransport(
+                self._o.host, self._o.tcp_port, max_buffer_bytes=self._o.tcp_buffer_bytes
+            )
+            self._tcp[peer] = transport
+        if len(frames) != 1:
+            return False  # a TCP record is one envelope; anything else was never sendable
+        if transport.pending_bytes + len(frames[0]) > self._o.tcp_buffer_bytes // 2:
+            transport.drain(self._o.send_block_ms / 1000)
+        # The transport's counters are per media channel; a replay counts everything as
+        # one (`tcp`), under "audio". Queued here; `finish` counts what really left.
+        return transport.send("audio", frames)
+
+    def finish(self, drain_s: float) -> None:
+        """Wait for the TCP outboxes, then count as dropped whatever never left."""
+        if not self._tcp:
+            return
+        delivered = 0
+        for peer, transport in self._tcp.items():
+            if not transport.drain(drain_s):
+                logger.warning("TCP replay for %s: %d bytes not delivered", peer,
+                               transport.pending_bytes)  # fmt: skip
+            delivered += transport.stats.audio.sent
+        queued = self.sent["tcp"]
+        self.sent["tcp"] = delivered
+        self.drops["tcp"] += queued - delivered
+
+    def close(self) -> None:
+        for sock in [*self._push.values(), *self._req.values()]:
+            sock.close(linger=0)
+        for transport in self._tcp.values():
+            transport.close()
+        self._push.clear()
+        self._req.clear()
+        self._tcp.clear()
+
+
+def stream_capture(
+    path: str | Path,
+    options: ReplayOptions | None = None,
+    *,
+    context: zmq.Context[Any] | None = None,
+    stop: threading.Event | None = None,
+    clock: Clock = time.monotonic,
+    sleep: Sleep = time.sleep,
+) -> ReplayStats:
+    """Send a `.zmqcap` capture to a server, frames exactly as recorded.
+
+    Audio and video records go to the PULL ports (as recorded: one envelope frame or
+    two frames), `tcp` records to the raw-TCP port, `control` records to the REP port
+    (each reply is awaited, up to `control_timeout_s`). Each recorded peer gets its own
+    connection. With `realtime` the gaps between recorded arrival times are kept.
+
+    Raises:
+        CaptureError: The file is not a capture.
+    """
+    opts = options or ReplayOptions()
+    reader = CaptureReader(path)
+    own_context = context is None
+    ctx = context if context is not None else zmq.Context()
+    pacer = Pacer(realtime=opts.realtime, clock=clock, sleep=sleep, stop=stop)
+    replayer = _Replayer(ctx, opts)
+    started = clock()
+    records = 0
+    first_ns: int | None = None
+    try:
+        for msg in reader:
+            if first_ns is None:
+                first_ns = msg.received_ns
+                pacer.start()
+            offset = (msg.received_ns - first_ns) / 1e9 / opts.speed
+            if not pacer.wait_until(offset):
+                break
+            replayer.send(msg.channel, msg.peer, msg.frames)
+            records += 1
+        replayer.finish(opts.drain_s)
+    finally:
+        replayer.close()
+        if own_context:
+            ctx.term()
+    return ReplayStats(
+        records=records,
+        sent={k: v for k, v in replayer.sent.items() if v},
+        drops={k: v for k, v in replayer.drops.items() if v},
+        bytes=replayer.bytes,
+        control_replies=replayer.control_replies,
+        problems=len(reader.problems),
+        peers=len(replayer.peers),
+        elapsed_s=clock() - started,
+    )
