@@ -17,11 +17,11 @@ import sys
 from pathlib import Path
 
 from bytewax.dataflow import Dataflow
-from bytewax.testing import run_main
 
 from ambient_flow.capture import CaptureReader
 from ambient_flow.config import Settings
 from ambient_flow.sources import HostRuntime, ReplaySource
+from ambient_flow.sources.runtime import run_dataflow
 from flows.ingest import IngestStreams, build_ingest
 
 __all__ = ["build", "flow", "main", "replay_settings"]
@@ -38,8 +38,9 @@ def replay_settings(path: str | Path, settings: Settings, data_dir: str | None) 
         known = {f.name for f in dataclasses.fields(Settings)}
         ignored = sorted(set(recorded) - known)
         if ignored:
-            logger.warning("%s: ignoring recorded settings this version does not know: %s",
-                           path, ignored)  # fmt: skip
+            logger.warning(
+                "%s: ignoring recorded settings this version does not know: %s", path, ignored
+            )
         settings = Settings(**{k: v for k, v in recorded.items() if k in known})
     return dataclasses.replace(settings, data_dir=out, record="", metrics_port=0)
 
@@ -77,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data-dir", help="where session directories go")
     parser.add_argument("--config", help="TOML settings file")
     args = parser.parse_args(argv)
-    run_main(flow(args.capture, args.realtime, args.data_dir, args.config))
+    run_dataflow(flow(args.capture, args.realtime, args.data_dir, args.config))
     return 0
 
 

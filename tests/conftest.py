@@ -61,5 +61,7 @@ def live_host(tmp_path: Path) -> Iterator[Callable[..., LiveHost]]:
             break
         time.sleep(0.05)
     assert not _new_threads(threads_before), f"threads leaked: {_new_threads(threads_before)}"
-    assert _os_threads() <= os_threads_before, f"{_os_threads() - os_threads_before} OS threads leaked"
+    assert _os_threads() <= os_threads_before, (
+        f"{_os_threads() - os_threads_before} OS threads leaked"
+    )
     assert _open_fds() <= fds_before + 2, f"fds leaked: {fds_before} -> {_open_fds()}"

@@ -397,8 +397,18 @@ def format_summary(summary: CaptureSummary) -> str:
         ]
         for c in summary.clients
     ]
-    header = ["client", "audio_s", "chunks", "sr", "audio_seq", "frames", "fps", "video_seq",
-              "control", "rejects"]  # fmt: skip
+    header = [
+        "client",
+        "audio_s",
+        "chunks",
+        "sr",
+        "audio_seq",
+        "frames",
+        "fps",
+        "video_seq",
+        "control",
+        "rejects",
+    ]
     lines += _table(header, rows) if rows else ["  none"]
     lines += [
         "",

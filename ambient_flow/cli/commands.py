@@ -13,7 +13,6 @@ from typing import Any
 
 import zmq
 from bytewax.dataflow import Dataflow
-from bytewax.testing import cluster_main, run_main
 
 from ambient_flow.capture.inspect import format_summary, summarize
 from ambient_flow.cli.display import LiveLine, ProgressBar, format_status
@@ -22,7 +21,7 @@ from ambient_flow.config import Settings
 from ambient_flow.errors import ConfigError
 from ambient_flow.protocol import constants as C
 from ambient_flow.sources.preflight import check_ports, startup_cause
-from ambient_flow.sources.runtime import HostRuntime
+from ambient_flow.sources.runtime import HostRuntime, run_dataflow
 
 __all__ = [
     "add_send_flags",
@@ -43,10 +42,7 @@ def _run_flow(flow: Dataflow, runtime: HostRuntime, workers: int) -> None:
     """Run in this thread; Ctrl-C stops cleanly; our own start-up errors come out unwrapped."""
     runtime.stop_on_signals()
     try:
-        if workers <= 1:
-            run_main(flow)
-        else:
-            cluster_main(flow, [], 0, worker_count_per_proc=workers)
+        run_dataflow(flow, workers)
     except Exception as exc:
         cause = startup_cause(exc)
         if cause is not None:
@@ -65,10 +61,14 @@ def live(args: argparse.Namespace) -> int:
     flow, _ = build(runtime)
     logger.info(
         "live host: audio :%d video :%d control :%d tcp :%s on %s; sessions in %s%s",
-        settings.audio_port, settings.video_port, settings.control_port,
-        settings.tcp_port or "off", settings.bind, Path(settings.data_dir).resolve(),
+        settings.audio_port,
+        settings.video_port,
+        settings.control_port,
+        settings.tcp_port or "off",
+        settings.bind,
+        Path(settings.data_dir).resolve(),
         f"; recording to {settings.record}" if settings.record else "",
-    )  # fmt: skip
+    )
     line = (
         LiveLine(runtime.telemetry.status, args.line_interval) if args.line_interval > 0 else None
     )
@@ -141,9 +141,11 @@ def status(args: argparse.Namespace) -> int:
         sock.connect(f"tcp://{args.server}:{args.port}")
         sock.send_json({"cmd": "stats"})
         if not sock.poll(int(args.timeout * 1000)):
-            print(f"ambient-flow status: no answer from {args.server}:{args.port} within "
-                  f"{args.timeout:g} s (is the host running? is the port right?)",
-                  file=sys.stderr)  # fmt: skip
+            print(
+                f"ambient-flow status: no answer from {args.server}:{args.port} within "
+                f"{args.timeout:g} s (is the host running? is the port right?)",
+                file=sys.stderr,
+            )
             return 1
         reply = sock.recv_json()
     finally:
@@ -164,8 +166,12 @@ def add_send_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--control-port", type=int, default=C.CONTROL_PORT)
     p.add_argument("--tcp-port", type=int, default=C.TCP_PORT)
     p.add_argument("--transport", choices=["zmq", "tcp"], default="zmq")
-    p.add_argument("--encoding", choices=["envelope", "multipart"], default="envelope",
-                   help="ZeroMQ message shape (envelope: what real clients send)")  # fmt: skip
+    p.add_argument(
+        "--encoding",
+        choices=["envelope", "multipart"],
+        default="envelope",
+        help="ZeroMQ message shape (envelope: what real clients send)",
+    )
     p.add_argument(
         "--client", help="client name in every header (default: none, like real clients)"
     )
@@ -175,10 +181,12 @@ def add_send_flags(p: argparse.ArgumentParser) -> None:
         "clients do: a named hello, then data with no client field)",
     )
     p.add_argument("--session", help="session id in every header")
-    p.add_argument("--audio", default="sine",
-                   help="sine | chirp | mic | none | a WAV file (any rate/channels)")  # fmt: skip
-    p.add_argument("--video", default="pattern",
-                   help="pattern | webcam | none | a JPEG/PNG file or folder")  # fmt: skip
+    p.add_argument(
+        "--audio", default="sine", help="sine | chirp | mic | none | a WAV file (any rate/channels)"
+    )
+    p.add_argument(
+        "--video", default="pattern", help="pattern | webcam | none | a JPEG/PNG file or folder"
+    )
     p.add_argument("--frequency", type=float, default=440.0, help="sine/chirp start (Hz)")
     p.add_argument("--chunk-ms", type=int, help="audio chunk (default: the server's)")
     p.add_argument("--fps", type=float, help="video rate (default: the server's)")
@@ -234,22 +242,41 @@ def send(args: argparse.Namespace) -> int:
 
     stop = threading.Event()
     if args.capture:
-        opts = ReplayOptions(host=args.server, audio_port=args.audio_port,
-                             video_port=args.video_port, control_port=args.control_port,
-                             tcp_port=args.tcp_port, realtime=not args.fast)  # fmt: skip
+        opts = ReplayOptions(
+            host=args.server,
+            audio_port=args.audio_port,
+            video_port=args.video_port,
+            control_port=args.control_port,
+            tcp_port=args.tcp_port,
+            realtime=not args.fast,
+        )
         _stop_on_ctrl_c(stop)
         result = stream_capture(args.capture, opts, stop=stop)
         print(f"sent {args.capture}: {result}")
         return 0
     width, height = _size(args.size)
     options = SenderOptions(
-        host=args.server, audio_port=args.audio_port, video_port=args.video_port,
-        control_port=args.control_port, tcp_port=args.tcp_port, transport=args.transport,
-        encoding=args.encoding, client=args.client, hello_name=args.name, session=args.session,
-        audio=_audio_options(args.audio, args.frequency), video=_video_options(args.video),
-        chunk_ms=args.chunk_ms, fps=args.fps, width=width, height=height, quality=args.quality,
-        duration_s=args.duration, realtime=not args.fast, control=not args.no_control,
-    )  # fmt: skip
+        host=args.server,
+        audio_port=args.audio_port,
+        video_port=args.video_port,
+        control_port=args.control_port,
+        tcp_port=args.tcp_port,
+        transport=args.transport,
+        encoding=args.encoding,
+        client=args.client,
+        hello_name=args.name,
+        session=args.session,
+        audio=_audio_options(args.audio, args.frequency),
+        video=_video_options(args.video),
+        chunk_ms=args.chunk_ms,
+        fps=args.fps,
+        width=width,
+        height=height,
+        quality=args.quality,
+        duration_s=args.duration,
+        realtime=not args.fast,
+        control=not args.no_control,
+    )
     sender = Sender(options)
     _stop_on_ctrl_c(sender.stop_event)
     stats = sender.run()
@@ -300,10 +327,16 @@ def synth(args: argparse.Namespace) -> int:
     options = SynthOptions(
         audio=_audio_options(args.audio, args.frequency) if args.audio != "mic" else None,
         video=_video_options(args.video),
-        duration_s=args.duration, fps=args.fps, width=width or C.VIDEO_WIDTH,
-        height=height or C.VIDEO_HEIGHT, quality=args.quality, client=args.client,
-        transport=args.transport, seed=args.seed, start_unix_ms=args.start_ms,
-    )  # fmt: skip
+        duration_s=args.duration,
+        fps=args.fps,
+        width=width or C.VIDEO_WIDTH,
+        height=height or C.VIDEO_HEIGHT,
+        quality=args.quality,
+        client=args.client,
+        transport=args.transport,
+        seed=args.seed,
+        start_unix_ms=args.start_ms,
+    )
     result = synthesize_capture(args.out, options)
     print(format_summary(summarize(result.path)))
     return 0

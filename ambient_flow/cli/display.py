@@ -25,11 +25,12 @@ def live_line(prev: dict[str, Any] | None, cur: dict[str, Any]) -> str:
     stale = len(cur.get("stale_clients", []))
     open_ = sum(1 for c in cur.get("clients", {}).values() if c.get("open"))
     return (
-        f"clients {open_}" + (f" ({stale} stale)" if stale else "")
+        f"clients {open_}"
+        + (f" ({stale} stale)" if stale else "")
         + f" | audio {a_rate:.1f} chunks/s | video {v_rate:.1f} fps"
         + f" | drops {drops} | rejects {rejects}"
         + (f" | latency p99 {p99:.0f} ms" if p99 is not None else "")
-    )  # fmt: skip
+    )
 
 
 def format_status(doc: dict[str, Any]) -> str:
@@ -49,8 +50,10 @@ def format_status(doc: dict[str, Any]) -> str:
     clients = doc.get("clients", {})
     lines.append(f"clients {len(clients)}")
     if clients:
-        lines.append(f"  {'client':<24} {'state':<7} {'audio s':>8} {'frames':>7} "
-                     f"{'p50 ms':>7} {'p99 ms':>7} {'gaps':>5} {'rejects':>7}")  # fmt: skip
+        lines.append(
+            f"  {'client':<24} {'state':<7} {'audio s':>8} {'frames':>7} "
+            f"{'p50 ms':>7} {'p99 ms':>7} {'gaps':>5} {'rejects':>7}"
+        )
         for name, c in clients.items():
             counters = c.get("counters", {})
             state = "stale" if c.get("stale") else ("open" if c.get("open") else "closed")
@@ -68,8 +71,9 @@ def format_status(doc: dict[str, Any]) -> str:
 class LiveLine:
     """Prints `live_line` every `interval` seconds from a thread until stopped."""
 
-    def __init__(self, status: Callable[[], dict[str, Any]], interval: float = 5.0,
-                 out: TextIO = sys.stderr) -> None:  # fmt: skip
+    def __init__(
+        self, status: Callable[[], dict[str, Any]], interval: float = 5.0, out: TextIO = sys.stderr
+    ) -> None:
         self._status = status
         self._interval = interval
         self._out = out
@@ -114,8 +118,7 @@ class ProgressBar:
         frac = 1.0 if final and replay.get("done") else min(1.0, replay["offset"] / size)
         bar = "#" * int(frac * 30)
         elapsed = time.monotonic() - self._started
-        line = (f"\r[{bar:<30}] {frac * 100:5.1f}%  {replay['records']} records  "
-                f"{elapsed:.1f} s")  # fmt: skip
+        line = f"\r[{bar:<30}] {frac * 100:5.1f}%  {replay['records']} records  {elapsed:.1f} s"
         end = "\n" if final else ""
         if self._out.isatty() or final:
             print(line, end=end, file=self._out, flush=True)

@@ -26,12 +26,18 @@ def add_settings_flags(parser: argparse.ArgumentParser, *, skip: set[str] | None
         flag = "--" + f.name.replace("_", "-")
         help_text = f"{f.metadata.get('help', '')} (default {f.default!r})"
         if f.type == "bool" or f.type is bool:
-            group.add_argument(flag, dest=f.name, action=argparse.BooleanOptionalAction,
-                               default=None, help=help_text)  # fmt: skip
+            group.add_argument(
+                flag,
+                dest=f.name,
+                action=argparse.BooleanOptionalAction,
+                default=None,
+                help=help_text,
+            )
         else:
             kind = {"int": int, "float": float, "str": str}[str(f.type)]
-            group.add_argument(flag, dest=f.name, type=kind, default=None,
-                               metavar=f.name.upper(), help=help_text)  # fmt: skip
+            group.add_argument(
+                flag, dest=f.name, type=kind, default=None, metavar=f.name.upper(), help=help_text
+            )
 
 
 def settings_from_args(args: argparse.Namespace, **fixed: Any) -> Settings:

@@ -455,8 +455,10 @@ class ControlSession:
             logger.warning(
                 "control server unreachable (%s got no reply after %d attempts); "
                 "streaming on, retrying every %.0f s",
-                pending.body["cmd"], self.options.retries + 1, self.options.retry_later_s,
-            )  # fmt: skip
+                pending.body["cmd"],
+                self.options.retries + 1,
+                self.options.retry_later_s,
+            )
 
     def _record_reply(self, reply: dict[str, Any]) -> None:
         with self._lock:

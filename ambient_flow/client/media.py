@@ -438,10 +438,18 @@ class TestPattern:
         self.options = options
         self.width, self.height, self.quality = width, height, quality
         bars = np.array(
-            [[255, 255, 255], [0, 255, 255], [255, 255, 0], [0, 255, 0],
-             [255, 0, 255], [0, 0, 255], [255, 0, 0], [16, 16, 16]],
+            [
+                [255, 255, 255],
+                [0, 255, 255],
+                [255, 255, 0],
+                [0, 255, 0],
+                [255, 0, 255],
+                [0, 0, 255],
+                [255, 0, 0],
+                [16, 16, 16],
+            ],
             dtype=np.uint8,
-        )  # fmt: skip
+        )
         columns = (np.arange(width) * len(bars)) // width
         self._base = np.ascontiguousarray(np.broadcast_to(bars[columns], (height, width, 3)))
 
@@ -459,14 +467,38 @@ class TestPattern:
         scale = max(0.3, h / 480.0)
         thick = max(1, round(2 * scale))
         org = (max(2, w // 32), h - max(4, h // 16))
-        cv2.putText(img, f"frame {n:06d}", org, cv2.FONT_HERSHEY_SIMPLEX, scale,
-                    (0, 0, 0), thick + 2, cv2.LINE_AA)  # fmt: skip
-        cv2.putText(img, f"frame {n:06d}", org, cv2.FONT_HERSHEY_SIMPLEX, scale,
-                    (255, 255, 255), thick, cv2.LINE_AA)  # fmt: skip
+        cv2.putText(
+            img,
+            f"frame {n:06d}",
+            org,
+            cv2.FONT_HERSHEY_SIMPLEX,
+            scale,
+            (0, 0, 0),
+            thick + 2,
+            cv2.LINE_AA,
+        )
+        cv2.putText(
+            img,
+            f"frame {n:06d}",
+            org,
+            cv2.FONT_HERSHEY_SIMPLEX,
+            scale,
+            (255, 255, 255),
+            thick,
+            cv2.LINE_AA,
+        )
         if self.options.label:
             top = (org[0], max(12, int(30 * scale)))
-            cv2.putText(img, self.options.label[:40], top, cv2.FONT_HERSHEY_SIMPLEX, scale * 0.7,
-                        (0, 0, 0), thick, cv2.LINE_AA)  # fmt: skip
+            cv2.putText(
+                img,
+                self.options.label[:40],
+                top,
+                cv2.FONT_HERSHEY_SIMPLEX,
+                scale * 0.7,
+                (0, 0, 0),
+                thick,
+                cv2.LINE_AA,
+            )
         return img
 
     def __iter__(self) -> Iterator[bytes]:
@@ -576,8 +608,9 @@ class Webcam:
                 self.failed_reads += 1
                 continue
             failures = 0
-            yield encode_jpeg(_fit(np.asarray(frame, np.uint8), self.width, self.height),
-                              self.quality)  # fmt: skip
+            yield encode_jpeg(
+                _fit(np.asarray(frame, np.uint8), self.width, self.height), self.quality
+            )
         logger.error("webcam: %d reads failed in a row; ending the video stream", failures)
 
     def close(self) -> None:
@@ -616,4 +649,8 @@ def describe(options: AudioOptions | VideoOptions | None) -> dict[str, Any] | No
     if options is None:
         return None
     fields: Sequence[str] = type(options).__slots__
-    return {"kind": type(options).__name__, **{f: getattr(options, f) for f in fields}}
+    described = {"kind": type(options).__name__, **{f: getattr(options, f) for f in fields}}
+    if isinstance(described.get("path"), str):
+        # The file's name, not where it happened to be: captures stay reproducible.
+        described["path"] = Path(described["path"]).name
+    return described

@@ -637,8 +637,9 @@ class _Replayer:
         delivered = 0
         for peer, transport in self._tcp.items():
             if not transport.drain(drain_s):
-                logger.warning("TCP replay for %s: %d bytes not delivered", peer,
-                               transport.pending_bytes)  # fmt: skip
+                logger.warning(
+                    "TCP replay for %s: %d bytes not delivered", peer, transport.pending_bytes
+                )
             delivered += transport.stats.audio.sent
         queued = self.sent["tcp"]
         self.sent["tcp"] = delivered

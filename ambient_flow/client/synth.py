@@ -156,8 +156,14 @@ def synthesize_capture(out_path: str | Path, options: SynthOptions | None = None
             floor = last_ns.get(msg.channel, -1) + 1
             if msg.received_ns < floor:
                 delta = floor - msg.received_ns
-                msg = RawMessage(msg.channel, msg.frames, floor, msg.monotonic_ns + delta,
-                                 msg.peer_host, msg.peer_conn)  # fmt: skip
+                msg = RawMessage(
+                    msg.channel,
+                    msg.frames,
+                    floor,
+                    msg.monotonic_ns + delta,
+                    msg.peer_host,
+                    msg.peer_conn,
+                )
             last_ns[msg.channel] = msg.received_ns
             writer.write(msg)
             counts[kind] += 1

@@ -316,8 +316,14 @@ class TcpTransport:
             if self._outbox_bytes + len(data) > self._max_buffer:
                 counters.drops += 1
                 state = "connected" if self._sock else "not connected"
-                self._log.log(logging.WARNING, "full", "TCP outbox full (%d bytes, %s); "
-                              "dropping %s", self._outbox_bytes, state, channel)  # fmt: skip
+                self._log.log(
+                    logging.WARNING,
+                    "full",
+                    "TCP outbox full (%d bytes, %s); dropping %s",
+                    self._outbox_bytes,
+                    state,
+                    channel,
+                )
                 return False
             self._outbox.append((channel, bytes(data)))
             self._outbox_bytes += len(data)
@@ -392,8 +398,15 @@ class TcpTransport:
         except OSError as exc:
             self.stats.connect_failures += 1
             self._next_connect_at = now + self._backoff
-            self._log.log(logging.WARNING, "connect", "TCP %s:%d unreachable (%s); retrying in "
-                          "%.1f s", self.host, self.port, exc, self._backoff)  # fmt: skip
+            self._log.log(
+                logging.WARNING,
+                "connect",
+                "TCP %s:%d unreachable (%s); retrying in %.1f s",
+                self.host,
+                self.port,
+                exc,
+                self._backoff,
+            )
             self._backoff = min(self._backoff * 2, self._backoff_max)
             return False
         sock.setblocking(False)
@@ -419,8 +432,15 @@ class TcpTransport:
         self._head_sent = 0
         self._next_connect_at = self._clock() + self._backoff
         self._backoff = min(self._backoff * 2, self._backoff_max)
-        self._log.log(logging.WARNING, "lost", "TCP connection to %s:%d lost (%s); %d queued "
-                      "messages dropped", self.host, self.port, why, dropped)  # fmt: skip
+        self._log.log(
+            logging.WARNING,
+            "lost",
+            "TCP connection to %s:%d lost (%s); %d queued messages dropped",
+            self.host,
+            self.port,
+            why,
+            dropped,
+        )
 
     def _write(self) -> None:
         sock = self._sock

@@ -550,13 +550,14 @@ class IngestLogic(StatefulLogic[Parsed, IngestItem, ClientState]):
         rejected = Rejected(
             reason="too_many_clients",
             detail=f"{self._opt.max_clients} clients are tracked (max_clients)",
-            channel=value.channel if isinstance(value, ControlEvent | Rejected) else (
-                "audio" if isinstance(value, AudioChunk) else "video"),
+            channel=value.channel
+            if isinstance(value, ControlEvent | Rejected)
+            else ("audio" if isinstance(value, AudioChunk) else "video"),
             peer=value.peer if isinstance(value, Rejected) else "",
             received_ns=value.received_ns,
             size=0,
             client=self.state.client,
-        )  # fmt: skip
+        )
         return self._reject(rejected)
 
     def _reject(self, rejected: Rejected) -> list[IngestItem]:

@@ -13,11 +13,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import zmq
+from bytewax.dataflow import Dataflow
 
 from ambient_flow.config import Settings
 from ambient_flow.telemetry import Telemetry
 
-__all__ = ["HostRuntime"]
+__all__ = ["HostRuntime", "run_dataflow"]
 
 logger = logging.getLogger(__name__)
 
@@ -73,8 +74,9 @@ class HostRuntime:
         def handle(signum: int, frame: object) -> None:
             if self.stop.is_set():
                 raise KeyboardInterrupt
-            logger.warning("%s: stopping (flushing sessions); again to abort",
-                           signal.Signals(signum).name)  # fmt: skip
+            logger.warning(
+                "%s: stopping (flushing sessions); again to abort", signal.Signals(signum).name
+            )
             self.stop.set()
 
         signal.signal(signal.SIGINT, handle)
@@ -89,3 +91,13 @@ class HostRuntime:
             pool.shutdown(wait=True, cancel_futures=True)
         if ctx is not None:
             ctx.term()
+
+
+def run_dataflow(flow: Dataflow, workers: int = 1) -> None:
+    """Run `flow` in this thread with `workers` worker threads (Bytewax's in-process runners)."""
+    from bytewax.testing import cluster_main, run_main
+
+    if workers <= 1:
+        run_main(flow)  # type: ignore[no-untyped-call]
+    else:
+        cluster_main(flow, [], 0, worker_count_per_proc=workers)  # type: ignore[no-untyped-call]

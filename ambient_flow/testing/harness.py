@@ -15,14 +15,14 @@ from typing import Any
 import bytewax.operators as op
 import zmq
 from bytewax.dataflow import Dataflow
-from bytewax.testing import TestingSink, TestingSource, cluster_main, run_main
+from bytewax.testing import TestingSink, TestingSource
 
 from ambient_flow.config import Settings
 from ambient_flow.operators.events import ClientEvent
 from ambient_flow.operators.ingest import IngestItem
 from ambient_flow.protocol.messages import AudioChunk, RawMessage, Rejected, VideoFrame
 from ambient_flow.sources.preflight import startup_cause
-from ambient_flow.sources.runtime import HostRuntime
+from ambient_flow.sources.runtime import HostRuntime, run_dataflow
 
 __all__ = ["FlowOutputs", "LiveHost", "free_port", "run_capture", "run_messages", "test_settings"]
 
@@ -94,10 +94,7 @@ def _attach(streams: Any, sink: list[tuple[str, IngestItem]]) -> None:
 
 
 def _run(flow: Dataflow, workers: int) -> None:
-    if workers == 1:
-        run_main(flow)
-    else:
-        cluster_main(flow, [], 0, worker_count_per_proc=workers)
+    run_dataflow(flow, workers)
 
 
 def run_capture(
@@ -256,14 +253,16 @@ class LiveHost:
             sock.send_json(body)
             if not sock.poll(int(timeout * 1000)):
                 raise TimeoutError(f"no reply to {body}")
-            reply: dict[str, Any] = sock.recv_json()  # type: ignore[assignment]
+            reply = sock.recv_json()
+            if not isinstance(reply, dict):
+                raise TypeError(f"control reply is not an object: {reply!r:.100}")
             return reply
         finally:
             sock.close(linger=0)
 
     def push(self, channel: str) -> zmq.Socket[Any]:
         """A connected PUSH socket to the audio or video port (caller closes it)."""
-        sock = self.context.socket(zmq.PUSH)
+        sock: zmq.Socket[Any] = self.context.socket(zmq.PUSH)
         sock.setsockopt(zmq.LINGER, 0)
         sock.connect(self.endpoint(channel))
         return sock

@@ -66,7 +66,7 @@ def speech(text: str, voice: str = "en", sr: int = 16000) -> npt.NDArray[np.int1
             ["espeak-ng", "-v", voice, "-w", str(raw), text], check=True, capture_output=True
         )
         subprocess.run(
-            ["sox", str(raw), "-r", str(sr), "-c", "1", "-b", "16", str(out)],
+            ["sox", "-R", "-D", str(raw), "-r", str(sr), "-c", "1", "-b", "16", str(out)],
             check=True,
             capture_output=True,
         )

@@ -37,9 +37,13 @@ def sample_messages(n: int = 5) -> list[RawMessage]:
     for i in range(n):
         channel = CHANNELS[i % 4]
         env = encode_envelope(audio_header(1000 + i, i), bytes([i]) * (2 + 2 * i))
-        frames = (env,) if i % 2 == 0 else (b'{"cmd":"heartbeat"}',) if channel == "control" else (
-            b'{"type":"audio"}', bytes(i)
-        )  # fmt: skip
+        frames = (
+            (env,)
+            if i % 2 == 0
+            else (b'{"cmd":"heartbeat"}',)
+            if channel == "control"
+            else (b'{"type":"audio"}', bytes(i))
+        )
         out.append(
             RawMessage(
                 channel, frames, 1_700_000_000_000_000_000 + i * 10**8, i, "10.0.0.5", f"fd{i}"

@@ -59,9 +59,13 @@ def test_hello_reply_config_is_adopted_and_heartbeats_follow(
     try:
         assert session.wait_for_hello(3.0)
         assert session.config == ServerConfig(
-            audio_chunk_ms=50, video_fps=4.0, video_width=160, video_height=120,
-            video_quality=40, heartbeat_interval_s=0.2,
-        )  # fmt: skip
+            audio_chunk_ms=50,
+            video_fps=4.0,
+            video_width=160,
+            video_height=120,
+            video_quality=40,
+            heartbeat_interval_s=0.2,
+        )
         assert session.heartbeat_interval_s == 0.2
         deadline = time.monotonic() + 3.0
         while session.stats.heartbeats < 2 and time.monotonic() < deadline:
@@ -134,8 +138,9 @@ def test_error_reply_to_heartbeat_triggers_a_new_hello(
 def test_poll_is_non_blocking_with_a_fake_clock(zctx: zmq.Context[Any]) -> None:
     clock = FakeClock()
     channel = ZmqControlChannel(zctx, "127.0.0.1", free_port())
-    session = ControlSession(channel, ControlOptions(timeout_s=1.0, retries=1, retry_later_s=30.0),
-                             clock=clock)  # fmt: skip
+    session = ControlSession(
+        channel, ControlOptions(timeout_s=1.0, retries=1, retry_later_s=30.0), clock=clock
+    )
     try:
         session.start()
         assert session.next_wakeup() == clock.now + 1.0
@@ -176,8 +181,12 @@ def test_control_over_tcp_uses_control_envelopes(tcp_sink: Callable[..., TcpSink
     assert session.config.video_width == 160
     heads = [parse_header(decode_envelope(e)[0]) for e in sink.envelopes[0]]
     assert [h["cmd"] for h in heads] == ["hello", "bye"]
-    assert heads[0] == {"type": "control", "cmd": "hello", "client": "t",
-                        "capabilities": ["audio", "video"]}  # fmt: skip
+    assert heads[0] == {
+        "type": "control",
+        "cmd": "hello",
+        "client": "t",
+        "capabilities": ["audio", "video"],
+    }
     assert all(decode_envelope(e)[1] == b"" for e in sink.envelopes[0])
 
 
@@ -186,7 +195,12 @@ def test_server_config_validation() -> None:
     cfg = ServerConfig.from_reply(SERVER_CONFIG)
     assert (cfg.video_width, cfg.video_height, cfg.audio_chunk_ms) == (160, 120, 50)
     assert cfg.raw["ports"]["tcp"] == 5558
-    for bad in ({"video_res": [640]}, {"audio_chunk_ms": "100"}, {"video_fps": 0},
-                {"video_quality": 101}, {"audio_sample_rate": True}):  # fmt: skip
+    for bad in (
+        {"video_res": [640]},
+        {"audio_chunk_ms": "100"},
+        {"video_fps": 0},
+        {"video_quality": 101},
+        {"audio_sample_rate": True},
+    ):
         with pytest.raises(ProtocolError):
             ServerConfig.from_reply(bad)

@@ -68,10 +68,16 @@ def test_stream_capture_into_the_live_host(live_host: MakeHost, tmp_path: Path) 
     synthesize_capture(path, SynthOptions(duration_s=1.0, width=160, height=120, client="r-1"))
     host = live_host()
     s = host.settings
-    stats = stream_capture(path, ReplayOptions(
-        audio_port=s.audio_port, video_port=s.video_port, control_port=s.control_port,
-        tcp_port=s.tcp_port, realtime=False,
-    ))  # fmt: skip
+    stats = stream_capture(
+        path,
+        ReplayOptions(
+            audio_port=s.audio_port,
+            video_port=s.video_port,
+            control_port=s.control_port,
+            tcp_port=s.tcp_port,
+            realtime=False,
+        ),
+    )
     host.wait_for(lambda o: len(o.audio("r-1")) == 10 and len(o.video("r-1")) == 5)
     out = host.stop()
     assert out.rejects() == []

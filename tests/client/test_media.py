@@ -183,8 +183,9 @@ def test_image_file_and_folder_are_reencoded_at_the_configured_size(tmp_path: Pa
     means = [img.reshape(-1, 3).mean(axis=0) for img in images]
     assert [int(np.argmax(m)) for m in means] == [2, 0, 2, 0, 2]  # a, b, a, b: looping
 
-    single = ImageFiles(ImageOptions(str(folder / "a.png"), loop=False), width=64, height=48,
-                        quality=90)  # fmt: skip
+    single = ImageFiles(
+        ImageOptions(str(folder / "a.png"), loop=False), width=64, height=48, quality=90
+    )
     assert len(list(single)) == 1
 
 

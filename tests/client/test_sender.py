@@ -76,13 +76,16 @@ def test_sender_over_zmq_delivers_parseable_messages(
 def test_sender_names_client_and_session_when_asked(zctx: zmq.Context[Any], bind: Bind) -> None:
     audio, audio_port = bind(zctx, zmq.PULL)
     video, video_port = bind(zctx, zmq.PULL)
-    opts = _zmq_options(audio_port, video_port, client="desk-1", session="s42", video=None,
-                        duration_s=0.3)  # fmt: skip
+    opts = _zmq_options(
+        audio_port, video_port, client="desk-1", session="s42", video=None, duration_s=0.3
+    )
     Sender(opts, context=zctx).run()
     heads = [parse_header(split_frames(m)[0]) for m in drain(audio)]
     assert [(h["client"], h["session"], h["seq"]) for h in heads] == [
-        ("desk-1", "s42", 0), ("desk-1", "s42", 1), ("desk-1", "s42", 2),
-    ]  # fmt: skip
+        ("desk-1", "s42", 0),
+        ("desk-1", "s42", 1),
+        ("desk-1", "s42", 2),
+    ]
     assert not video.poll(50)
 
 
@@ -100,8 +103,14 @@ def test_sender_over_tcp_carries_audio_video_and_control(
         return encode_envelope({"type": "control", **standard_answer(head)}, b"")
 
     sink = tcp_sink(answer)
-    opts = SenderOptions(transport="tcp", tcp_port=sink.port, duration_s=0.5, realtime=False,
-                         client="tcp-client", hello_wait_s=3.0)  # fmt: skip
+    opts = SenderOptions(
+        transport="tcp",
+        tcp_port=sink.port,
+        duration_s=0.5,
+        realtime=False,
+        client="tcp-client",
+        hello_wait_s=3.0,
+    )
     stats = Sender(opts).run()
     time.sleep(0.1)
     envs = sink.envelopes[0]
@@ -130,9 +139,17 @@ def test_sender_keeps_streaming_when_control_is_unreachable(
 ) -> None:
     audio, audio_port = bind(zctx, zmq.PULL)
     video, video_port = bind(zctx, zmq.PULL)
-    opts = _zmq_options(audio_port, video_port, control=True, control_port=free_port(),
-                        control_timeout_s=0.05, control_retries=1, hello_wait_s=0.02,
-                        duration_s=0.6, realtime=True)  # fmt: skip
+    opts = _zmq_options(
+        audio_port,
+        video_port,
+        control=True,
+        control_port=free_port(),
+        control_timeout_s=0.05,
+        control_retries=1,
+        hello_wait_s=0.02,
+        duration_s=0.6,
+        realtime=True,
+    )
     began = time.monotonic()
     stats = Sender(opts, context=zctx).run()
     elapsed = time.monotonic() - began
@@ -154,8 +171,14 @@ def test_sender_adopts_the_servers_config(
     server = control_server()
     audio, audio_port = bind(zctx, zmq.PULL)
     video, video_port = bind(zctx, zmq.PULL)
-    opts = SenderOptions(audio_port=audio_port, video_port=video_port, control_port=server.port,
-                         duration_s=0.5, realtime=False, send_block_ms=2000)  # fmt: skip
+    opts = SenderOptions(
+        audio_port=audio_port,
+        video_port=video_port,
+        control_port=server.port,
+        duration_s=0.5,
+        realtime=False,
+        send_block_ms=2000,
+    )
     stats = Sender(opts, context=zctx).run()
     audio_msgs, video_msgs = drain(audio), drain(video)
     assert len(audio_msgs) == 10  # 50 ms chunks
@@ -177,9 +200,16 @@ def test_explicit_options_win_over_the_servers_config(
     server = control_server()
     audio, audio_port = bind(zctx, zmq.PULL)
     _, video_port = bind(zctx, zmq.PULL)
-    opts = SenderOptions(audio_port=audio_port, video_port=video_port, control_port=server.port,
-                         video=None, chunk_ms=100, duration_s=0.3, realtime=False,
-                         send_block_ms=2000)  # fmt: skip
+    opts = SenderOptions(
+        audio_port=audio_port,
+        video_port=video_port,
+        control_port=server.port,
+        video=None,
+        chunk_ms=100,
+        duration_s=0.3,
+        realtime=False,
+        send_block_ms=2000,
+    )
     stats = Sender(opts, context=zctx).run()
     assert [len(decode_envelope(m[0])[1]) for m in drain(audio)] == [3200] * 3
     assert stats.settings is not None
@@ -216,8 +246,13 @@ def test_finite_source_ends_the_run(zctx: zmq.Context[Any], bind: Bind, tmp_path
     _, audio_port = bind(zctx, zmq.PULL)
     img = np.full((10, 10, 3), 128, np.uint8)
     cv2.imwrite(str(tmp_path / "one.png"), img)
-    opts = _zmq_options(audio_port, video_port, audio=None, duration_s=None,
-                        video=ImageOptions(str(tmp_path / "one.png"), loop=False))  # fmt: skip
+    opts = _zmq_options(
+        audio_port,
+        video_port,
+        audio=None,
+        duration_s=None,
+        video=ImageOptions(str(tmp_path / "one.png"), loop=False),
+    )
     stats = Sender(opts, context=zctx).run()
     assert stats.video_frames == 1
     assert len(drain(video)) == 1

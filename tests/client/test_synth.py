@@ -83,8 +83,13 @@ def test_wav_and_image_folder_inputs_with_a_client_name(tmp_path: Path) -> None:
     folder.mkdir()
     for i in range(3):
         cv2.imwrite(str(folder / f"{i}.png"), np.full((30, 40, 3), 60 * i, np.uint8))
-    opts = replace(SHORT, audio=WavOptions(str(wav)), video=ImageOptions(str(folder)),
-                   client="desk-7", encoding="multipart")  # fmt: skip
+    opts = replace(
+        SHORT,
+        audio=WavOptions(str(wav)),
+        video=ImageOptions(str(folder)),
+        client="desk-7",
+        encoding="multipart",
+    )
     result = synthesize_capture(tmp_path / "w.zmqcap", opts)
     assert result.audio_chunks == 8  # the WAV ends after 0.75 s: 7 full chunks and a half
     assert result.video_frames == 10

@@ -48,8 +48,13 @@ def test_zmq_transport_delivers_both_encodings(
 
 def test_zmq_sends_to_an_absent_server_drop_without_blocking(zctx: zmq.Context[Any]) -> None:
     port = free_port()
-    transport = ZmqTransport(zctx, "127.0.0.1", audio_port=port, video_port=port + 1 if port < 65535
-                             else port - 1, send_block_ms=0)  # fmt: skip
+    transport = ZmqTransport(
+        zctx,
+        "127.0.0.1",
+        audio_port=port,
+        video_port=port + 1 if port < 65535 else port - 1,
+        send_block_ms=0,
+    )
     try:
         began = time.monotonic()
         results = [transport.send("audio", [b"x"]) for _ in range(100)]
@@ -65,8 +70,9 @@ def test_zmq_sends_to_an_absent_server_drop_without_blocking(zctx: zmq.Context[A
 def test_zmq_small_hwm_drops_instead_of_queueing(zctx: zmq.Context[Any], bind: Bind) -> None:
     pull, port = bind(zctx, zmq.PULL)
     pull.setsockopt(zmq.RCVHWM, 1)
-    transport = ZmqTransport(zctx, "127.0.0.1", audio_port=port, video_port=port, sndhwm=1,
-                             send_block_ms=0)  # fmt: skip
+    transport = ZmqTransport(
+        zctx, "127.0.0.1", audio_port=port, video_port=port, sndhwm=1, send_block_ms=0
+    )
     try:
         assert transport.wait_ready(2.0)
         big = [b"\x00" * 1_000_000]
@@ -100,8 +106,14 @@ def test_tcp_transport_writes_envelopes_back_to_back(tcp_sink: Callable[..., Tcp
 
 def test_tcp_backoff_is_exponential_capped_and_counted(fake_clock: FakeClock) -> None:
     port = free_port()
-    transport = TcpTransport("127.0.0.1", port, backoff_initial_s=0.1, backoff_max_s=0.8,
-                             max_buffer_bytes=1000, clock=fake_clock)  # fmt: skip
+    transport = TcpTransport(
+        "127.0.0.1",
+        port,
+        backoff_initial_s=0.1,
+        backoff_max_s=0.8,
+        max_buffer_bytes=1000,
+        clock=fake_clock,
+    )
     waits = []
     try:
         for _ in range(6):

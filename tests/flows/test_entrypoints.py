@@ -26,8 +26,12 @@ def host_env(data_dir: Path) -> tuple[dict[str, str], dict[str, int]]:
     ports = {name: free_port() for name in ("audio", "video", "control", "tcp")}
     env = dict(os.environ)
     env.update({f"AMBIENT_FLOW_{k.upper()}_PORT": str(v) for k, v in ports.items()})
-    env.update(AMBIENT_FLOW_METRICS_PORT="0", AMBIENT_FLOW_DATA_DIR=str(data_dir),
-               AMBIENT_FLOW_BIND="127.0.0.1", PYTHONPATH=str(ROOT))  # fmt: skip
+    env.update(
+        AMBIENT_FLOW_METRICS_PORT="0",
+        AMBIENT_FLOW_DATA_DIR=str(data_dir),
+        AMBIENT_FLOW_BIND="127.0.0.1",
+        PYTHONPATH=str(ROOT),
+    )
     return env, ports
 
 
@@ -49,7 +53,9 @@ def wait_until(predicate, timeout: float, procs: list[subprocess.Popen]) -> None
     while time.monotonic() < deadline:
         for proc in procs:
             if proc.poll() is not None:
-                raise AssertionError(f"host exited early: {proc.stdout.read() if proc.stdout else ''}")
+                raise AssertionError(
+                    f"host exited early: {proc.stdout.read() if proc.stdout else ''}"
+                )
         if predicate():
             return
         time.sleep(0.1)
@@ -68,8 +74,14 @@ def stop(procs: list[subprocess.Popen]) -> list[str]:  # type: ignore[type-arg]
 
 
 def start(args: list[str], env: dict[str, str]) -> subprocess.Popen:  # type: ignore[type-arg]
-    return subprocess.Popen([sys.executable, "-m", "bytewax.run", *args], cwd=ROOT, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)  # fmt: skip
+    return subprocess.Popen(
+        [sys.executable, "-m", "bytewax.run", *args],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
 
 
 @pytest.mark.parametrize("workers", ["1", "2"])
@@ -84,8 +96,13 @@ def test_bytewax_run_flows_live(tmp_path: Path, workers: str) -> None:
         push.connect(f"tcp://127.0.0.1:{ports['audio']}")
         for seq in range(10):
             push.send_multipart(audio_frames(seq, client="sub"))
-        wait_until(lambda: (stats(ctx, ports["control"]) or {}).get("audio", {})
-                   .get("chunks_received") == 10, 15, [proc])  # fmt: skip
+        wait_until(
+            lambda: (
+                (stats(ctx, ports["control"]) or {}).get("audio", {}).get("chunks_received") == 10
+            ),
+            15,
+            [proc],
+        )
         push.close()
     finally:
         (out,) = stop([proc])
@@ -94,7 +111,10 @@ def test_bytewax_run_flows_live(tmp_path: Path, workers: str) -> None:
     (session,) = (tmp_path / "data" / "sessions").iterdir()
     meta = json.loads((session / "metadata.json").read_text())
     assert meta["client"] == "sub" and meta["samples"] == 16000 and meta["end_reason"] == "eof"
-    assert json.loads((tmp_path / "data" / "status.json").read_text())["audio"]["chunks_received"] == 10
+    assert (
+        json.loads((tmp_path / "data" / "status.json").read_text())["audio"]["chunks_received"]
+        == 10
+    )
 
 
 def test_two_processes_on_localhost(tmp_path: Path) -> None:
@@ -144,8 +164,9 @@ def test_replay_entry_points_agree(tmp_path: Path, capture: Path) -> None:
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     run = {"cwd": ROOT, "env": env, "capture_output": True, "text": True, "timeout": 120}
     a, b = tmp_path / "a", tmp_path / "b"
-    done = subprocess.run([sys.executable, "-m", "flows.replay", str(capture), "--data-dir", str(a)],
-                          **run)  # type: ignore[call-overload]  # fmt: skip
+    done = subprocess.run(
+        [sys.executable, "-m", "flows.replay", str(capture), "--data-dir", str(a)], **run
+    )  # type: ignore[call-overload]
     assert done.returncode == 0, done.stdout + done.stderr
     factory = f"flows.replay:flow({str(capture)!r}, data_dir={str(b)!r})"
     done = subprocess.run([sys.executable, "-m", "bytewax.run", factory], **run)  # type: ignore[call-overload]

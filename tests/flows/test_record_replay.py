@@ -36,8 +36,14 @@ def recorded(live_host, tmp_path: Path):  # type: ignore[no-untyped-def]
             v.send_multipart(video_frames(seq // 2, w=160, h=120))
     a.send(b"\x00\x00\x00\x05\x00\x00\x00\x00{}")
     host.request({"cmd": "heartbeat"})
-    host.wait_for(lambda o: len(o.audio("named")) == 12 and len(o.video("legacy")) == 6
-                  and len(o.audio("legacy")) == 12 and len(o.rejects()) == 1)  # fmt: skip
+    host.wait_for(
+        lambda o: (
+            len(o.audio("named")) == 12
+            and len(o.video("legacy")) == 6
+            and len(o.audio("legacy")) == 12
+            and len(o.rejects()) == 1
+        )
+    )
     live = host.stop()
     return capture, live
 

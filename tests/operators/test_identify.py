@@ -40,12 +40,17 @@ def test_a_clients_audio_and_video_connections_pair_into_one_client(tmp_path: Pa
 def test_hello_names_the_legacy_stream_from_the_same_host(tmp_path: Path) -> None:
     t = T0_MS * NS
     msgs = [
-        control_raw("hello", at_ns=t - 10 * NS, conn="fd40", client="selestia",
-                    capabilities=["audio", "video"]),
+        control_raw(
+            "hello",
+            at_ns=t - 10 * NS,
+            conn="fd40",
+            client="selestia",
+            capabilities=["audio", "video"],
+        ),
         audio_raw(0, conn="fd41"),
         video_raw(0, conn="fd42"),
         control_raw("heartbeat", at_ns=t + 50 * NS, conn="fd40"),
-    ]  # fmt: skip
+    ]
     out = run_messages(msgs, tmp_path)
     assert out.clients() == ["selestia"]
     (start,) = out.events("session_start")

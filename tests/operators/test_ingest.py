@@ -35,16 +35,29 @@ def test_in_order_audio_gets_contiguous_sample_positions(tmp_path: Path) -> None
 
 
 def test_gap_is_filled_with_silence_and_counted(tmp_path: Path) -> None:
-    out = run_messages(audio_seq([0, 1, 4, 5, 6, 7, 8]), tmp_path, settings=Settings(reorder_window=2))
+    out = run_messages(
+        audio_seq([0, 1, 4, 5, 6, 7, 8]), tmp_path, settings=Settings(reorder_window=2)
+    )
     assert positions(out) == [
-        (0, 0, False), (1, 1600, False), (-1, 3200, True),
-        (4, 6400, False), (5, 8000, False), (6, 9600, False), (7, 11200, False), (8, 12800, False),
-    ]  # fmt: skip
+        (0, 0, False),
+        (1, 1600, False),
+        (-1, 3200, True),
+        (4, 6400, False),
+        (5, 8000, False),
+        (6, 9600, False),
+        (7, 11200, False),
+        (8, 12800, False),
+    ]
     filler = out.audio()[2]
     assert filler.num_samples == 3200 and not filler.samples.any()
     (gap,) = out.events("gap")
-    assert gap.data == {"channel": "audio", "from_seq": 2, "to_seq": 3, "missing": 2,
-                        "filled_samples": 3200}  # fmt: skip
+    assert gap.data == {
+        "channel": "audio",
+        "from_seq": 2,
+        "to_seq": 3,
+        "missing": 2,
+        "filled_samples": 3200,
+    }
     end = out.events("session_end")[0]
     assert end.data["counters"]["audio_missing_chunks"] == 2
     assert end.data["end_sample"] == 14400
@@ -58,7 +71,9 @@ def test_reordered_chunk_is_put_back_in_order(tmp_path: Path) -> None:
 
 
 def test_duplicates_and_late_chunks_are_counted_not_emitted(tmp_path: Path) -> None:
-    msgs = audio_seq([0, 1, 2, 1]) + audio_seq([5, 6, 7, 8]) + [audio_raw(3, at_ns=T0_MS * NS + 10**9)]
+    msgs = (
+        audio_seq([0, 1, 2, 1]) + audio_seq([5, 6, 7, 8]) + [audio_raw(3, at_ns=T0_MS * NS + 10**9)]
+    )
     out = run_messages(msgs, tmp_path, settings=Settings(reorder_window=2))
     seqs = [c.sequence for c in out.audio()]
     assert seqs == [0, 1, 2, -1, 5, 6, 7, 8]
@@ -80,7 +95,9 @@ def test_sequence_restart_from_zero_continues_the_timeline(tmp_path: Path) -> No
 
 
 def test_stereo_44k1_is_downmixed_and_resampled_with_a_real_filter(tmp_path: Path) -> None:
-    pcm = [media.sine_pcm(1000.0, ms=100, sr=44100, ch=2, phase_samples=4410 * i) for i in range(20)]
+    pcm = [
+        media.sine_pcm(1000.0, ms=100, sr=44100, ch=2, phase_samples=4410 * i) for i in range(20)
+    ]
     msgs = [audio_raw(i, pcm=p, sr=44100, ch=2) for i, p in enumerate(pcm)]
     out = run_messages(msgs, tmp_path)
     chunks = out.audio()
@@ -113,8 +130,13 @@ def test_bye_ends_the_session_and_a_new_one_opens_after(tmp_path: Path) -> None:
     ]
     out = run_messages(msgs, tmp_path)
     assert [e.kind for e in out.events(client="kiosk")] == [
-        "session_start", "hello", "bye", "session_end", "session_start", "session_end",
-    ]  # fmt: skip
+        "session_start",
+        "hello",
+        "bye",
+        "session_end",
+        "session_start",
+        "session_end",
+    ]
     assert out.events("session_start")[0].data["capabilities"] == ["audio"]
 
 

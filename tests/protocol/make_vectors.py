@@ -166,9 +166,17 @@ def good_vectors() -> list[dict[str, Any]]:
 
     ramp = list(range(-800, 800, 10))  # 160 samples = 10 ms
     head = {
-        "type": "audio", "ts": TS + 100, "seq": 1, "sr": 16000, "ch": 1, "fmt": "int16",
-        "client": "kitchen-mic", "session": "s-2024-01", "source": "mic", "v": 1,
-    }  # fmt: skip
+        "type": "audio",
+        "ts": TS + 100,
+        "seq": 1,
+        "sr": 16000,
+        "ch": 1,
+        "fmt": "int16",
+        "client": "kitchen-mic",
+        "session": "s-2024-01",
+        "source": "mic",
+        "v": 1,
+    }
     out.append(
         vec(
             "audio_named_client",
@@ -236,8 +244,15 @@ def good_vectors() -> list[dict[str, Any]]:
     )
 
     rgb = bytes([255, 0, 0, 0, 255, 0, 0, 0, 255, 255, 255, 255])
-    head = {"type": "video", "ts": TS + 200, "seq": 1, "w": 2, "h": 2, "fmt": "rgb",
-            "client": "cam-1"}  # fmt: skip
+    head = {
+        "type": "video",
+        "ts": TS + 200,
+        "seq": 1,
+        "w": 2,
+        "h": 2,
+        "fmt": "rgb",
+        "client": "cam-1",
+    }
     out.append(
         vec(
             "video_rgb_2x2",
@@ -283,12 +298,30 @@ def good_vectors() -> list[dict[str, Any]]:
         )
     )
 
-    tcp_hello = {"type": "control", "cmd": "hello", "client": "tcp-cam",
-                 "capabilities": ["audio", "video"]}  # fmt: skip
-    tcp_audio = {"type": "audio", "ts": TS, "seq": 0, "sr": 16000, "ch": 1, "fmt": "int16",
-                 "client": "tcp-cam"}  # fmt: skip
-    tcp_video = {"type": "video", "ts": TS + 40, "seq": 0, "w": 2, "h": 2, "fmt": "rgb",
-                 "client": "tcp-cam"}  # fmt: skip
+    tcp_hello = {
+        "type": "control",
+        "cmd": "hello",
+        "client": "tcp-cam",
+        "capabilities": ["audio", "video"],
+    }
+    tcp_audio = {
+        "type": "audio",
+        "ts": TS,
+        "seq": 0,
+        "sr": 16000,
+        "ch": 1,
+        "fmt": "int16",
+        "client": "tcp-cam",
+    }
+    tcp_video = {
+        "type": "video",
+        "ts": TS + 40,
+        "seq": 0,
+        "w": 2,
+        "h": 2,
+        "fmt": "rgb",
+        "client": "tcp-cam",
+    }
     tcp_samples = sine(1000.0, 160, 16000)
     stream = (
         envelope(jhead(tcp_hello), b"")
@@ -321,8 +354,9 @@ def bad_vectors() -> list[dict[str, Any]]:
     ok_audio = {"type": "audio", "ts": TS, "seq": 0, "sr": 16000, "ch": 1, "fmt": "int16"}
     two = pcm([0, 1])
 
-    def bad(name: str, description: str, encoding: str, channel: str, frames: list[bytes],
-            reason: str) -> None:  # fmt: skip
+    def bad(
+        name: str, description: str, encoding: str, channel: str, frames: list[bytes], reason: str
+    ) -> None:
         out.append(vec(name, description, encoding, channel, frames, error=reason))
 
     bad(
@@ -434,10 +468,19 @@ def bad_vectors() -> list[dict[str, Any]]:
         [envelope(jhead({"type": "audio", "ts": TS, "seq": -1}), two)],
         "bad_field",
     )
-    bad("bad_field_video_w_zero", "w and h must be >= 1.",
-        "envelope", "video",
-        [envelope(jhead({"type": "video", "ts": TS, "seq": 0, "w": 0, "h": 8, "fmt": "jpeg"}),
-                  TINY_JPEG)], "bad_field")  # fmt: skip
+    bad(
+        "bad_field_video_w_zero",
+        "w and h must be >= 1.",
+        "envelope",
+        "video",
+        [
+            envelope(
+                jhead({"type": "video", "ts": TS, "seq": 0, "w": 0, "h": 8, "fmt": "jpeg"}),
+                TINY_JPEG,
+            )
+        ],
+        "bad_field",
+    )
     bad(
         "bad_odd_pcm",
         "3 bytes of int16 PCM.",
@@ -479,10 +522,19 @@ def bad_vectors() -> list[dict[str, Any]]:
         [envelope(jhead(dict(ok_audio, fmt="float32")), b"\x00" * 4)],
         "unsupported_fmt",
     )
-    bad("bad_unsupported_fmt_video", "Video fmt png: only jpeg and rgb.",
-        "envelope", "video",
-        [envelope(jhead({"type": "video", "ts": TS, "seq": 0, "w": 16, "h": 8, "fmt": "png"}),
-                  b"\x89PNG")], "unsupported_fmt")  # fmt: skip
+    bad(
+        "bad_unsupported_fmt_video",
+        "Video fmt png: only jpeg and rgb.",
+        "envelope",
+        "video",
+        [
+            envelope(
+                jhead({"type": "video", "ts": TS, "seq": 0, "w": 16, "h": 8, "fmt": "png"}),
+                b"\x89PNG",
+            )
+        ],
+        "unsupported_fmt",
+    )
     vhead = {"type": "video", "ts": TS, "seq": 0, "w": 16, "h": 8, "fmt": "jpeg", "quality": 70}
     bad(
         "bad_jpeg",
@@ -584,23 +636,49 @@ def bad_vectors() -> list[dict[str, Any]]:
 
 def encode_vectors() -> list[dict[str, Any]]:
     cases: list[tuple[str, str, dict[str, Any], bytes]] = [
-        ("encode_audio", "Audio header in the documented key order, 4 samples.",
-         {"type": "audio", "ts": TS, "seq": 42, "sr": 16000, "ch": 1, "fmt": "int16"},
-         pcm([0, 1, -1, 32767])),
-        ("encode_audio_optional_fields",
-         "Optional fields after the required ones; non-ASCII is sent as raw UTF-8 (no \\u).",
-         {"type": "audio", "ts": TS, "seq": 0, "sr": 16000, "ch": 1, "fmt": "int16",
-          "client": "café", "session": "s1", "source": "mic", "v": 1},
-         pcm([-32768])),
-        ("encode_video_rgb", "A 1x1 rgb frame with no quality field.",
-         {"type": "video", "ts": TS, "seq": 3, "w": 1, "h": 1, "fmt": "rgb"}, b"\x10\x20\x30"),
-        ("encode_tcp_control_request", "A TCP control request: header only, empty payload.",
-         {"type": "control", "cmd": "heartbeat", "client": "tcp-cam"}, b""),
-        ("encode_tcp_control_reply",
-         "The shape of a TCP control reply: header type control + reply fields, empty "
-         "payload. Parse the reply's JSON; the server may space it differently.",
-         {"type": "control", "status": "ok", "ts": TS + 5}, b""),
-    ]  # fmt: skip
+        (
+            "encode_audio",
+            "Audio header in the documented key order, 4 samples.",
+            {"type": "audio", "ts": TS, "seq": 42, "sr": 16000, "ch": 1, "fmt": "int16"},
+            pcm([0, 1, -1, 32767]),
+        ),
+        (
+            "encode_audio_optional_fields",
+            "Optional fields after the required ones; non-ASCII is sent as raw UTF-8 (no \\u).",
+            {
+                "type": "audio",
+                "ts": TS,
+                "seq": 0,
+                "sr": 16000,
+                "ch": 1,
+                "fmt": "int16",
+                "client": "café",
+                "session": "s1",
+                "source": "mic",
+                "v": 1,
+            },
+            pcm([-32768]),
+        ),
+        (
+            "encode_video_rgb",
+            "A 1x1 rgb frame with no quality field.",
+            {"type": "video", "ts": TS, "seq": 3, "w": 1, "h": 1, "fmt": "rgb"},
+            b"\x10\x20\x30",
+        ),
+        (
+            "encode_tcp_control_request",
+            "A TCP control request: header only, empty payload.",
+            {"type": "control", "cmd": "heartbeat", "client": "tcp-cam"},
+            b"",
+        ),
+        (
+            "encode_tcp_control_reply",
+            "The shape of a TCP control reply: header type control + reply fields, empty "
+            "payload. Parse the reply's JSON; the server may space it differently.",
+            {"type": "control", "status": "ok", "ts": TS + 5},
+            b"",
+        ),
+    ]
     return [
         {
             "name": name,

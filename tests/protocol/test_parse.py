@@ -91,8 +91,11 @@ def test_rejected_carries_where_and_who() -> None:
     assert isinstance(parsed, Rejected)
     assert parsed.reason == "odd_pcm"
     assert (parsed.channel, parsed.peer, parsed.size, parsed.client) == (
-        "audio", "10.1.2.3#fd12", len(env), "named",
-    )  # fmt: skip
+        "audio",
+        "10.1.2.3#fd12",
+        len(env),
+        "named",
+    )
     assert parsed.to_record()["reason"] == "odd_pcm"
 
 

@@ -104,8 +104,11 @@ def test_defaults_repeat_the_constants() -> None:
         3200,
     )
     assert (d["video_width"], d["video_height"], d["video_format"], d["video_quality"]) == (
-        640, 480, "jpeg", 70,
-    )  # fmt: skip
+        640,
+        480,
+        "jpeg",
+        70,
+    )
     assert d["heartbeat_interval_s"] == C.HEARTBEAT_INTERVAL_S
     assert d["envelope_prefix_bytes"] == 8
     assert d["max_message_bytes"] == 8 * 1024 * 1024

@@ -71,10 +71,14 @@ def test_flush_brings_header_sizes_up_to_date(tmp_path: Path) -> None:
 
 def _header(riff: int, data: int, sr: int = 16000, channels: int = 1) -> bytes:
     return (
-        b"RIFF" + struct.pack("<I", riff) + b"WAVE" + b"fmt "
+        b"RIFF"
+        + struct.pack("<I", riff)
+        + b"WAVE"
+        + b"fmt "
         + struct.pack("<IHHIIHH", 16, 1, channels, sr, sr * 2 * channels, 2 * channels, 16)
-        + b"data" + struct.pack("<I", data)
-    )  # fmt: skip
+        + b"data"
+        + struct.pack("<I", data)
+    )
 
 
 @pytest.mark.parametrize(

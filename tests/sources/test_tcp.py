@@ -84,8 +84,9 @@ def test_many_concurrent_connections(live_host) -> None:
     try:
         for seq in range(3):
             for i, sock in enumerate(socks):
-                sock.sendall(encode_envelope(audio_header(1000 + seq, seq, client=f"t{i}"),
-                                             media.sine_pcm()))  # fmt: skip
+                sock.sendall(
+                    encode_envelope(audio_header(1000 + seq, seq, client=f"t{i}"), media.sine_pcm())
+                )
         host.wait_for(lambda o: len(o.audio()) == 150, timeout=10)
     finally:
         for sock in socks:

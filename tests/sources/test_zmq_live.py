@@ -9,7 +9,12 @@ import numpy as np
 import pytest
 import zmq
 
-from ambient_flow.protocol.codec import audio_header, encode_envelope, encode_multipart, video_header
+from ambient_flow.protocol.codec import (
+    audio_header,
+    encode_envelope,
+    encode_multipart,
+    video_header,
+)
 from ambient_flow.testing import media
 from ambient_flow.testing.messages import audio_frames, video_frames
 
@@ -39,8 +44,11 @@ def test_a_client_that_sends_what_real_clients_send_is_accepted_unchanged(live_h
     host = live_host()
     req = host.context.socket(zmq.REQ)
     req.connect(host.endpoint("control"))
-    req.send(json.dumps({"cmd": "hello", "client": "selestia",
-                         "capabilities": ["audio", "video"]}).encode())  # fmt: skip
+    req.send(
+        json.dumps(
+            {"cmd": "hello", "client": "selestia", "capabilities": ["audio", "video"]}
+        ).encode()
+    )
     hello = json.loads(req.recv())
     assert hello["status"] == "ok"
     assert hello["config"]["audio_sample_rate"] == 16000
@@ -82,8 +90,12 @@ def test_twenty_concurrent_clients_stay_separate(live_host) -> None:
     sockets = [host.push("audio") for _ in range(20)]
     for seq in range(10):
         for i, sock in enumerate(sockets):
-            sock.send(encode_envelope(audio_header(1000 + 100 * seq, seq, client=f"c{i:02d}"),
-                                      media.sine_pcm(200 + 50 * i, phase_samples=1600 * seq)))  # fmt: skip
+            sock.send(
+                encode_envelope(
+                    audio_header(1000 + 100 * seq, seq, client=f"c{i:02d}"),
+                    media.sine_pcm(200 + 50 * i, phase_samples=1600 * seq),
+                )
+            )
     host.wait_for(lambda o: len(o.audio()) == 200, timeout=10)
     out = host.outputs
     assert out.clients() == [f"c{i:02d}" for i in range(20)]
@@ -133,7 +145,9 @@ def test_every_bad_input_is_counted_and_good_traffic_is_unaffected(live_host) ->
     audio.send_multipart(audio_frames(good, client="good"))
     good += 1
     expected = set(BAD_AUDIO) | set(BAD_VIDEO) | {"payload_too_large"}
-    host.wait_for(lambda o: {r.reason for r in o.rejects()} == expected and len(o.audio("good")) == good)
+    host.wait_for(
+        lambda o: {r.reason for r in o.rejects()} == expected and len(o.audio("good")) == good
+    )
     assert [c.sequence for c in host.outputs.audio("good")] == list(range(good))
     stats = host.request({"cmd": "stats"})["stats"]
     assert set(stats["rejects"]) == expected

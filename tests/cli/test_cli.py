@@ -1,0 +1,130 @@
+"""`ambient-flow live`, `send`, `status`, `inspect`, `synth` and `replay` as subprocesses."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from ambient_flow.testing import free_port
+
+ROOT = Path(__file__).resolve().parents[2]
+CLI = [sys.executable, "-m", "ambient_flow.cli.main"]
+ENV = dict(os.environ, PYTHONPATH=str(ROOT))
+
+
+def run(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*CLI, *args], cwd=ROOT, env=ENV, capture_output=True, text=True, timeout=timeout
+    )
+
+
+def test_live_send_and_status(tmp_path: Path) -> None:
+    ports = {k: free_port() for k in ("audio", "video", "control", "tcp")}
+    port_flags = [f"--{k}-port={v}" for k, v in ports.items()]
+    live = subprocess.Popen(
+        [
+            *CLI,
+            "live",
+            "--bind",
+            "127.0.0.1",
+            "--metrics-port",
+            "0",
+            "--data-dir",
+            str(tmp_path / "data"),
+            "--line-interval",
+            "0.5",
+            *port_flags,
+        ],
+        cwd=ROOT,
+        env=ENV,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while run("status", "--port", str(ports["control"]), "--timeout", "0.5").returncode:
+            assert live.poll() is None and time.monotonic() < deadline, "live did not come up"
+        sent = run(
+            "send",
+            "--server",
+            "127.0.0.1",
+            "--duration",
+            "1.5",
+            "--name",
+            "smoke",
+            "--size",
+            "160x120",
+            *[f for f in port_flags if "tcp" not in f],
+        )
+        assert sent.returncode == 0, sent.stderr
+        assert "sent 15/15 audio chunks" in sent.stdout
+        status = run("status", "--port", str(ports["control"]), "--json")
+        doc = json.loads(status.stdout)
+        assert doc["audio"]["chunks_received"] == 15
+        assert doc["clients"]["smoke"]["audio_seconds"] == 1.5
+        page = run("status", "--port", str(ports["control"])).stdout
+        assert "smoke" in page and "audio  15 chunks" in page
+    finally:
+        live.send_signal(signal.SIGINT)
+        out, _ = live.communicate(timeout=20)
+    assert live.returncode == 0, out
+    assert "audio 0.0 chunks/s" in out or "chunks/s" in out  # the live line
+    assert "stopping (flushing sessions)" in out
+    (session,) = (tmp_path / "data" / "sessions").iterdir()
+    assert json.loads((session / "metadata.json").read_text())["end_reason"] == "bye"
+
+
+def test_port_in_use_is_one_clear_line(tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as squatter:
+        squatter.bind(("127.0.0.1", 0))
+        squatter.listen()
+        port = squatter.getsockname()[1]
+        done = run(
+            "live",
+            "--bind",
+            "127.0.0.1",
+            "--audio-port",
+            str(port),
+            "--metrics-port",
+            "0",
+            "--data-dir",
+            str(tmp_path),
+        )
+    assert done.returncode == 2
+    assert f"cannot bind the audio port 127.0.0.1:{port}" in done.stderr
+    assert "--audio-port" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_status_without_a_host_says_so() -> None:
+    done = run("status", "--port", str(free_port()), "--timeout", "0.3")
+    assert done.returncode == 1 and "no answer" in done.stderr
+
+
+def test_synth_inspect_and_replay(tmp_path: Path) -> None:
+    cap = tmp_path / "s.zmqcap"
+    made = run(
+        "synth", str(cap), "--duration", "3", "--fps", "2", "--size", "160x120", "--client", "demo"
+    )
+    assert made.returncode == 0, made.stderr
+    assert "demo" in made.stdout
+    summary = json.loads(run("inspect", str(cap), "--json").stdout)
+    assert summary["records"] > 30
+    replayed = run("replay", str(cap), "--data-dir", str(tmp_path / "out"))
+    assert replayed.returncode == 0, replayed.stderr
+    assert "30 audio chunks" in replayed.stdout and "0 rejected" in replayed.stdout
+    assert len(list((tmp_path / "out" / "sessions").iterdir())) == 1
+
+
+def test_bad_flags_are_clear_errors(tmp_path: Path) -> None:
+    done = run("live", "--audio-port", "70000", "--data-dir", str(tmp_path))
+    assert done.returncode == 2 and "audio_port=70000" in done.stderr
+    done = run("send", "--audio", str(tmp_path / "missing.wav"))
+    assert done.returncode == 2 and "missing.wav" in done.stderr
