@@ -99,6 +99,9 @@ class Telemetry:
         )
         self.m_clients = Gauge("ambient_clients", "Clients with an open session", registry=r)
         self.m_stale = Gauge("ambient_stale_clients", "Clients gone quiet", registry=r)
+        # Read when scraped, so the gauges are as fresh as the scrape.
+        self.m_clients.set_function(lambda: self._count_clients("open"))
+        self.m_stale.set_function(lambda: self._count_clients("stale"))
         self.m_tcp = Gauge("ambient_tcp_connections", "Open raw-TCP connections", registry=r)
 
     # -- updates (hot path: keep them cheap) -------------------------------------------
@@ -168,10 +171,10 @@ class Telemetry:
     def _client_sections(self) -> dict[str, dict[str, Any]]:
         with self._lock:
             entries = sorted(self._clients.items())
-        sections = {name: (s() if callable(s) else dict(s)) for name, s in entries}
-        self.m_clients.set(sum(1 for c in sections.values() if c.get("open")))
-        self.m_stale.set(sum(1 for c in sections.values() if c.get("stale")))
-        return sections
+        return {name: (s() if callable(s) else dict(s)) for name, s in entries}
+
+    def _count_clients(self, flag: str) -> int:
+        return sum(1 for c in self._client_sections().values() if c.get(flag))
 
     def section(self, name: str, values: Mapping[str, Any]) -> None:
         """Publish a named section (e.g. `tcp`, `replay`, `sessions`) into the document."""

@@ -9,6 +9,7 @@ from datetime import datetime
 from typing import Any
 
 import zmq
+from zmq.utils.monitor import recv_monitor_message
 from bytewax.inputs import FixedPartitionedSource, StatefulSourcePartition
 from typing_extensions import override
 
@@ -58,6 +59,11 @@ class _ZmqPullPartition(StatefulSourcePartition[RawMessage, None]):
         sock.setsockopt(zmq.MAXMSGSIZE, 2 * settings.max_message_bytes + 65536)
         bind_or_explain(sock, endpoint, channel)
         self._sock = sock
+        # Connection events: how many peers are connected, and disconnects (libzmq also
+        # drops a connection that sends a message over ZMQ_MAXMSGSIZE: this counts it).
+        self._monitor = sock.get_monitor_socket(zmq.EVENT_ACCEPTED | zmq.EVENT_DISCONNECTED)
+        self._connections = 0
+        self._disconnects = 0
         logger.info("listening for %s on %s (ZeroMQ PULL)", channel, endpoint)
 
     @override
@@ -88,7 +94,27 @@ class _ZmqPullPartition(StatefulSourcePartition[RawMessage, None]):
             )
             self._telemetry.raw(self._channel, raw.size)
             batch.append(raw)
+        self._poll_monitor()
         return batch
+
+    def _poll_monitor(self) -> None:
+        changed = False
+        while True:
+            try:
+                event = recv_monitor_message(self._monitor, zmq.NOBLOCK)
+            except zmq.Again:
+                break
+            changed = True
+            if event["event"] == zmq.EVENT_ACCEPTED:
+                self._connections += 1
+            elif event["event"] == zmq.EVENT_DISCONNECTED:
+                self._connections = max(0, self._connections - 1)
+                self._disconnects += 1
+        if changed:
+            self._telemetry.section(
+                f"zmq_{self._channel}",
+                {"connections": self._connections, "disconnects": self._disconnects},
+            )
 
     @override
     def next_awake(self) -> datetime | None:
@@ -100,6 +126,8 @@ class _ZmqPullPartition(StatefulSourcePartition[RawMessage, None]):
 
     @override
     def close(self) -> None:
+        self._sock.disable_monitor()
+        self._monitor.close(linger=0)
         self._sock.close(linger=0)
 
 

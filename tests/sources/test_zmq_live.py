@@ -152,3 +152,24 @@ def test_every_bad_input_is_counted_and_good_traffic_is_unaffected(live_host) ->
     stats = host.request({"cmd": "stats"})["stats"]
     assert set(stats["rejects"]) == expected
     assert sum(stats["rejects"].values()) == len(expected)
+
+
+def test_connections_are_counted_and_oversized_messages_drop_only_their_connection(
+    live_host,
+) -> None:
+    host = live_host(max_message_bytes=4000)
+    good, bad = host.push("audio"), host.push("audio")
+    good.send_multipart(audio_frames(0, client="good"))
+    host.wait_for(lambda o: len(o.audio("good")) == 1)
+    bad.send_multipart([b'{"type":"audio","ts":1,"seq":0}', b"\x00" * 200_000])  # > ZMQ_MAXMSGSIZE
+    good.send_multipart(audio_frames(1, client="good"))
+    host.wait_for(lambda o: len(o.audio("good")) == 2)
+
+    def section() -> dict:  # type: ignore[type-arg]
+        return host.request({"cmd": "stats"})["stats"].get("zmq_audio", {})
+
+    deadline = time.monotonic() + 5
+    while section().get("disconnects", 0) < 1 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert section()["disconnects"] >= 1
+    assert section()["connections"] >= 1
