@@ -9,9 +9,9 @@ from datetime import datetime
 from typing import Any
 
 import zmq
-from zmq.utils.monitor import recv_monitor_message
 from bytewax.inputs import FixedPartitionedSource, StatefulSourcePartition
 from typing_extensions import override
+from zmq.utils.monitor import recv_monitor_message
 
 from ambient_flow.errors import StartupError
 from ambient_flow.protocol.messages import Channel, RawMessage
