@@ -30,12 +30,15 @@ from typing_extensions import override
 from ambient_flow.sources.runtime import HostRuntime
 from ambient_flow.telemetry import RateLimitedLog
 
-__all__ = ["OffloadLogic", "OffloadOptions", "offload"]
+__all__ = ["OffloadLogic", "OffloadOptions", "Submit", "offload"]
 
 logger = logging.getLogger(__name__)
 
 V = TypeVar("V")
 W = TypeVar("W")
+
+#: Starts the work for one value and returns its future result (None: emit nothing).
+Submit = Callable[[V], "Future[W | None]"]
 
 
 @dataclass(frozen=True)
@@ -57,13 +60,12 @@ class OffloadLogic(StatefulLogic[V, W, None], Generic[V, W]):
     """One key's queue in front of a shared thread pool."""
 
     def __init__(
-        self, name: str, fn: Callable[[V], W | None], runtime: HostRuntime, options: OffloadOptions
+        self, name: str, submit: Submit[V, W], runtime: HostRuntime, options: OffloadOptions
     ) -> None:
         self._name = name
-        self._fn = fn
+        self._submit = submit
         self._runtime = runtime
         self._opt = options
-        self._pool = runtime.executor(options.pool, options.threads)
         self._waiting: deque[V] = deque()
         self._running: Future[W | None] | None = None
         self._log = RateLimitedLog(logger)
@@ -130,7 +132,7 @@ class OffloadLogic(StatefulLogic[V, W, None], Generic[V, W]):
                 if result is not None:
                     out.append(result)
         if self._running is None and self._waiting:
-            self._running = self._pool.submit(self._fn, self._waiting.popleft())
+            self._running = self._submit(self._waiting.popleft())
         self._runtime.telemetry.queue(self._name, len(self._waiting))
         return out
 
@@ -138,10 +140,27 @@ class OffloadLogic(StatefulLogic[V, W, None], Generic[V, W]):
 def offload(
     step_id: str,
     up: Stream[tuple[str, V]],
-    fn: Callable[[V], W | None],
+    fn: Callable[[V], W | None] | None,
     runtime: HostRuntime,
     options: OffloadOptions | None = None,
+    *,
+    submit_factory: Callable[[], Submit[V, W]] | None = None,
 ) -> Stream[tuple[str, W]]:
-    """Apply `fn` to each value on a thread pool, per key in order, without stalling the flow."""
+    """Apply `fn` to each value on a thread pool, per key in order, without stalling the flow.
+
+    Instead of `fn`, `submit_factory` makes one submit function per key: it can hold
+    per-key state (a client's diarization stream) and hand work to a shared
+    `MicroBatcher`, so many clients' steps go through one model call.
+    """
     opts = options or OffloadOptions()
-    return op.stateful(step_id, up, lambda _state: OffloadLogic(step_id, fn, runtime, opts))
+    if submit_factory is None:
+        if fn is None:
+            raise ValueError("offload needs fn or submit_factory")
+        pool = runtime.executor(opts.pool, opts.threads)
+        work = fn
+
+        def submit_factory() -> Submit[V, W]:
+            return lambda value: pool.submit(work, value)
+
+    factory = submit_factory
+    return op.stateful(step_id, up, lambda _state: OffloadLogic(step_id, factory(), runtime, opts))
