@@ -196,6 +196,20 @@ def add_send_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--fast", action="store_true", help="as fast as possible, not real time")
     p.add_argument("--no-control", action="store_true", help="no hello/heartbeat/bye")
     p.add_argument("--capture", help="send this .zmqcap instead, at recorded pace")
+    p.add_argument(
+        "--profile",
+        choices=["default", "godot"],
+        default="default",
+        help="godot: behave like the Redot/Godot addon (stereo capture at "
+        "--mix-rate, its resampler and chunking, single-frame envelopes)",
+    )
+    p.add_argument(
+        "--mix-rate",
+        type=int,
+        choices=[44100, 48000],
+        default=48000,
+        help="godot profile: the engine's capture rate",
+    )
     p.add_argument("--log-level", default="INFO")
 
 
@@ -254,6 +268,8 @@ def send(args: argparse.Namespace) -> int:
         result = stream_capture(args.capture, opts, stop=stop)
         print(f"sent {args.capture}: {result}")
         return 0
+    if args.profile == "godot":
+        return _send_godot(args)
     width, height = _size(args.size)
     options = SenderOptions(
         host=args.server,
@@ -285,6 +301,30 @@ def send(args: argparse.Namespace) -> int:
         f"{stats.video_frames} frames, {stats.bytes / 1e6:.2f} MB in {stats.elapsed_s:.1f} s; "
         f"drops {stats.drops}, reconnects {stats.reconnects}"
         + ("" if stats.server_config else "; the server never answered hello (defaults used)")
+    )
+    return 0
+
+
+def _send_godot(args: argparse.Namespace) -> int:
+    from ambient_flow.client.godot import GodotProfileOptions, run_godot_profile
+
+    width, height = _size(args.size)
+    options = GodotProfileOptions(
+        host=args.server, audio_port=args.audio_port, video_port=args.video_port,
+        control_port=args.control_port, tcp_port=args.tcp_port, transport=args.transport,
+        client=args.client or args.name or "godot-client",
+        header_client=args.client is not None, session=args.session,
+        mix_rate=args.mix_rate, tone_hz=args.frequency, video=args.video != "none",
+        chunk_ms=args.chunk_ms, fps=args.fps, width=width, height=height,
+        quality=args.quality, duration_s=args.duration, realtime=not args.fast,
+    )  # fmt: skip
+    stop = threading.Event()
+    _stop_on_ctrl_c(stop)
+    stats = run_godot_profile(options, stop=stop)
+    print(
+        f"godot profile: sent {stats.audio_sent}/{stats.audio_chunks} audio chunks "
+        f"({stats.audio_dropped} dropped), {stats.video_sent}/{stats.video_frames} frames "
+        f"({stats.video_replaced} replaced), {stats.bytes / 1e6:.2f} MB"
     )
     return 0
 

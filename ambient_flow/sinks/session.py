@@ -20,6 +20,7 @@ import json
 import logging
 import os
 import re
+import shutil
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -56,6 +57,8 @@ logger = logging.getLogger(__name__)
 SESSIONS_DIR: Final = "sessions"
 AUDIO_FILE: Final = "audio.wav"
 METADATA_FILE: Final = "metadata.json"
+#: Most `.N` suffixes tried for a saved frame whose sequence number repeats.
+_MAX_RENAMES: Final = 1000
 EVENTS_FILE: Final = "events.jsonl"
 FRAMES_DIR: Final = "frames"
 
@@ -67,14 +70,13 @@ SessionObserver = Callable[[int, dict[str, int]], None]
 # One path component, never hidden, never `.`/`..`: what `sanitize_client_name` and the
 # session naming upstream produce. Anything else is refused, not repaired.
 _SAFE_NAME: Final = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]{0,199}")
-_MAX_RENAMES: Final = 1000
 
 #: Every counter `SessionWriter.counters` reports (all start at 0, so status shows them).
 COUNTER_NAMES: Final = (
     "sessions_opened",  # a directory was created
     "sessions_closed",  # by session_end or close_all
     "sessions_superseded",  # session_start while the client still had one open (closed first)
-    "sessions_renamed",  # the directory existed already; a `.N` suffix was added
+    "sessions_replaced",  # the directory existed (an earlier run of the same capture)
     "sessions_refused",  # unsafe name, or the directory could not be created
     "audio_chunks",
     "audio_samples",  # written to audio.wav, silence padding included
@@ -247,7 +249,7 @@ class SessionFiles:
         """Make the session's directory and open its files; None (counted) if refused.
 
         A directory that already exists (the same capture replayed twice into one
-        data dir) is never overwritten: the new one gets a `.1`, `.2`, ... suffix.
+        data dir) is reused and its files replaced.
         """
         name = safe_session_name(start.session)
         if name is None:
@@ -260,38 +262,28 @@ class SessionFiles:
                 start.client,
             )
             return None
-        for n in range(_MAX_RENAMES):
-            path = sessions_dir / (name if n == 0 else f"{name}.{n}")
-            try:
-                path.mkdir()
-            except FileExistsError:
-                continue
-            if path.resolve().parent != sessions_dir.resolve():  # pragma: no cover - paranoia
-                counters["sessions_refused"] += 1
-                log.log(
-                    logging.ERROR,
-                    "escape",
-                    "session dir %s resolves outside %s",
-                    path,
-                    sessions_dir,
-                )
-                return None
-            if n:
-                counters["sessions_renamed"] += 1
-                log.log(
-                    logging.WARNING,
-                    "renamed",
-                    "session dir %s existed; writing to %s",
-                    name,
-                    path.name,
-                )
-            files = cls(path, start, options, counters, log)
-            counters["sessions_opened"] += 1
-            logger.info("session %s of %s opened in %s", name, start.client, path)
-            return files
-        counters["sessions_refused"] += 1
-        log.log(logging.ERROR, "renames", "session %s: %d directories exist", name, _MAX_RENAMES)
-        return None
+        path = sessions_dir / name
+        replaced = path.is_dir()
+        path.mkdir(exist_ok=True)
+        if path.resolve().parent != sessions_dir.resolve():  # pragma: no cover - paranoia
+            counters["sessions_refused"] += 1
+            log.log(logging.ERROR, "escape", "session dir %s resolves outside %s", path,
+                    sessions_dir)  # fmt: skip
+            return None
+        if replaced:
+            # Names come from the data (client + first arrival time), so an existing
+            # directory is this same session from an earlier run of the same capture:
+            # its outputs are replaced, which keeps replays reproducible.
+            for stale in (AUDIO_FILE, EVENTS_FILE, METADATA_FILE, "frames.jsonl"):
+                (path / stale).unlink(missing_ok=True)
+            shutil.rmtree(path / FRAMES_DIR, ignore_errors=True)
+            counters["sessions_replaced"] += 1
+            log.log(logging.WARNING, "replaced", "session dir %s existed (an earlier run of "
+                    "the same capture?): its files are replaced", path)  # fmt: skip
+        files = cls(path, start, options, counters, log)
+        counters["sessions_opened"] += 1
+        logger.info("session %s of %s opened in %s", name, start.client, path)
+        return files
 
     # -- writing ----------------------------------------------------------------------
     def write_audio(self, chunk: AudioChunk) -> None:

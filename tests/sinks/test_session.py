@@ -266,19 +266,21 @@ def test_safe_session_name_accepts_upstream_names() -> None:
     assert safe_session_name(None) is None
 
 
-def test_existing_directory_is_never_overwritten(tmp_path: Path, alice: Client) -> None:
+def test_an_existing_directory_of_the_same_session_is_replaced(
+    tmp_path: Path, alice: Client
+) -> None:
     first = SessionWriter(tmp_path)
     first.write_batch([alice.start(), alice.audio(), alice.end()])
-    before = (tmp_path / "sessions" / alice.session / "audio.wav").read_bytes()
+    folder = tmp_path / "sessions" / alice.session
+    (folder / "frames.jsonl").write_text("{}\n")  # an earlier run's enrichment output
     again = Client("alice", alice.session)  # the same capture replayed into the same dir
     second = SessionWriter(tmp_path)
     second.write_batch([again.start(), again.audio(), again.audio(), again.end()])
-    assert (tmp_path / "sessions" / alice.session / "audio.wav").read_bytes() == before
-    renamed = tmp_path / "sessions" / f"{alice.session}.1"
-    assert len(_wav_pcm(renamed / "audio.wav")) == 2 * CHUNK
-    assert _meta(renamed)["session"] == alice.session
-    assert _meta(renamed)["dir"] == f"{alice.session}.1"
-    assert second.counters["sessions_renamed"] == 1
+    assert len(_wav_pcm(folder / "audio.wav")) == 2 * CHUNK
+    assert _meta(folder)["session"] == alice.session
+    assert not (folder / "frames.jsonl").exists()
+    assert [p.name for p in (tmp_path / "sessions").iterdir()] == [alice.session]
+    assert second.counters["sessions_replaced"] == 1
 
 
 def test_new_start_supersedes_open_session(tmp_path: Path, alice: Client) -> None:

@@ -1,0 +1,734 @@
+"""The `godot` profile: a Python twin of the Redot/Godot capture addon in `clients/godot/`.
+
+No Godot engine runs on the machines that test this project, so the algorithms of the
+addon are implemented here a second time, line for line, and tested against the real
+server and against reference resamplers:
+
+* `design_polyphase`, `PolyphaseResampler` mirror `addons/ambient_capture/resampler.gd`
+  (windowed-sinc polyphase, Kaiser window, exact output count, no state lost between
+  chunks);
+* `downmix_stereo`, `to_int16_le`, `PcmChunker` mirror `pcm_chunker.gd` and the audio
+  streamer (stereo capture frames -> mono -> 16 kHz -> int16 LE -> 100 ms chunks);
+* `encode_header`, `encode_envelope` mirror `wire.gd` (compact JSON in key order, our own
+  string escaping, `[u32 BE][u32 BE][header][payload]`);
+* `GodotClient` behaves like the addon's nodes together: a named `hello` (the server's
+  chunk length, frame rate, resolution and quality are adopted), capture frames at the
+  engine's mix rate (44.1 or 48 kHz, stereo) read once per game frame, heartbeats, and a
+  send worker thread behind a bounded queue (audio: drops counted; video: only the latest
+  frame is kept).
+
+Where the GDScript differs (it loops over taps where Python calls `numpy.dot`), a comment
+says so. Keep the two in step: a change to one is a change to the other.
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+import math
+import struct
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import numpy as np
+import numpy.typing as npt
+import zmq
+
+from ambient_flow.client.control import (
+    ControlOptions,
+    ControlSession,
+    ControlStats,
+    ServerConfig,
+    TcpControlChannel,
+    ZmqControlChannel,
+)
+from ambient_flow.client.media import PatternOptions, TestPattern, chunk_samples
+from ambient_flow.client.pacing import Clock
+from ambient_flow.client.transport import SendChannel, TcpTransport, Transport, ZmqTransport
+from ambient_flow.errors import ConfigError
+from ambient_flow.protocol import constants
+
+__all__ = [
+    "CAPTURE_MIX_RATES",
+    "RESAMPLER_CUTOFF",
+    "RESAMPLER_KAISER_BETA",
+    "RESAMPLER_TAPS_PER_PHASE",
+    "GodotClient",
+    "GodotProfileOptions",
+    "GodotProfileStats",
+    "PcmChunker",
+    "PolyphaseResampler",
+    "SendQueue",
+    "bessel_i0",
+    "design_polyphase",
+    "downmix_stereo",
+    "encode_envelope",
+    "encode_header",
+    "run_godot_profile",
+    "to_int16_le",
+]
+
+logger = logging.getLogger(__name__)
+
+FloatArray = npt.NDArray[np.float64]
+
+#: Mix rates a Godot/Redot desktop build runs its AudioServer at (project setting
+#: `audio/driver/mix_rate`, 44100 default; WASAPI often reports 48000).
+CAPTURE_MIX_RATES = (44100, 48000)
+#: Taps of each polyphase branch, counted at the input rate (resampler.gd `TAPS_PER_PHASE`).
+RESAMPLER_TAPS_PER_PHASE = 128
+#: Kaiser window beta (resampler.gd `KAISER_BETA`): about 90 dB of stopband attenuation.
+RESAMPLER_KAISER_BETA = 9.0
+#: Cut-off as a fraction of the lower Nyquist rate (resampler.gd `CUTOFF`): 6880 Hz for
+#: 16 kHz output, flat to 6 kHz, below -90 dB from 8 kHz up (no aliasing into speech).
+RESAMPLER_CUTOFF = 0.86
+
+_PREFIX = struct.Struct(">II")  # wire.gd `_u32_be` twice: lengths are big-endian
+_GAME_FPS = 60  # how often the addon's _process reads the capture buffer
+_BESSEL_EPS = 1e-12
+
+
+# -- wire.gd ---------------------------------------------------------------------------
+
+
+def _json_string(text: str) -> str:
+    """wire.gd `_json_string`: quote, escape `"` `\\` and control characters; raw UTF-8."""
+    out = ['"']
+    for ch in text:
+        code = ord(ch)
+        if ch == '"':
+            out.append('\\"')
+        elif ch == "\\":
+            out.append("\\\\")
+        elif ch == "\n":
+            out.append("\\n")
+        elif ch == "\r":
+            out.append("\\r")
+        elif ch == "\t":
+            out.append("\\t")
+        elif ch == "\b":
+            out.append("\\b")
+        elif ch == "\f":
+            out.append("\\f")
+        elif code < 0x20:
+            out.append(f"\\u{code:04x}")
+        else:
+            out.append(ch)
+    out.append('"')
+    return "".join(out)
+
+
+def _json_value(value: Any) -> str:
+    """wire.gd `_json_value`: the value types a header or control request holds."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        # Godot: a whole float is written as an integer (fps 5.0 -> 5), else repr.
+        return str(int(value)) if value == int(value) else repr(value)
+    if isinstance(value, str):
+        return _json_string(value)
+    if isinstance(value, list | tuple):
+        return "[" + ",".join(_json_value(v) for v in value) + "]"
+    if isinstance(value, Mapping):
+        return _json_object(value)
+    if value is None:
+        return "null"
+    raise ConfigError(f"cannot encode a {type(value).__name__} in a header")
+
+
+def _json_object(fields: Mapping[str, Any]) -> str:
+    parts = [_json_string(str(key)) + ":" + _json_value(val) for key, val in fields.items()]
+    return "{" + ",".join(parts) + "}"
+
+
+def encode_header(fields: Mapping[str, Any]) -> bytes:
+    """wire.gd `encode_header`: compact JSON, keys in insertion order, UTF-8."""
+    return _json_object(fields).encode("utf-8")
+
+
+def encode_envelope(fields: Mapping[str, Any], payload: bytes) -> bytes:
+    """wire.gd `encode_envelope`: `[u32 BE header_len][u32 BE payload_len][header][payload]`."""
+    head = encode_header(fields)
+    return _PREFIX.pack(len(head), len(payload)) + head + payload
+
+
+# -- resampler.gd ----------------------------------------------------------------------
+
+
+def bessel_i0(x: float) -> float:
+    """resampler.gd `bessel_i0`: the power series (GDScript has no Bessel function)."""
+    total = 1.0
+    term = 1.0
+    half = x / 2.0
+    k = 1
+    while term > _BESSEL_EPS * total:
+        term *= (half / k) * (half / k)
+        total += term
+        k += 1
+    return total
+
+
+def design_polyphase(
+    in_rate: int,
+    out_rate: int,
+    taps: int = RESAMPLER_TAPS_PER_PHASE,
+    beta: float = RESAMPLER_KAISER_BETA,
+    cutoff: float = RESAMPLER_CUTOFF,
+) -> tuple[int, int, FloatArray]:
+    """resampler.gd `_design`: the polyphase bank of a Kaiser-windowed sinc low-pass.
+
+    The prototype runs at `in_rate * up`; branch `p` holds taps `p, p+up, p+2up, ...`
+    reversed (so the inner loop walks the history forwards) and normalised to a sum of
+    1 (exact unity gain at DC in every branch).
+
+    Returns:
+        `(up, down, bank)` with `bank` of shape `(up, taps)`.
+    """
+    if in_rate <= 0 or out_rate <= 0:
+        raise ConfigError(f"rates must be > 0, got {in_rate} -> {out_rate}")
+    if taps < 2 or not 0.0 < cutoff <= 1.0 or beta < 0.0:
+        raise ConfigError("need taps >= 2, 0 < cutoff <= 1 and beta >= 0")
+    g = math.gcd(in_rate, out_rate)
+    up = out_rate // g
+    down = in_rate // g
+    n_total = up * taps
+    centre = (n_total - 1) / 2.0
+    fc = cutoff * min(in_rate, out_rate) / 2.0 / in_rate  # cycles per input sample
+    i0_beta = bessel_i0(beta)
+    proto = np.zeros(n_total, dtype=np.float64)
+    for n in range(n_total):
+        t = (n - centre) / up  # in input samples
+        x = 2.0 * fc * t
+        sinc = 1.0 if x == 0.0 else math.sin(math.pi * x) / (math.pi * x)
+        r = 2.0 * n / (n_total - 1) - 1.0
+        window = bessel_i0(beta * math.sqrt(max(0.0, 1.0 - r * r))) / i0_beta
+        proto[n] = 2.0 * fc * sinc * window
+    bank = np.zeros((up, taps), dtype=np.float64)
+    for p in range(up):
+        total = 0.0
+        for j in range(taps):
+            bank[p, j] = proto[p + (taps - 1 - j) * up]
+            total += bank[p, j]
+        for j in range(taps):
+            bank[p, j] /= total
+    return up, down, bank
+
+
+class PolyphaseResampler:
+    """resampler.gd `AmbientResampler`: streaming rational-rate conversion.
+
+    Feeding `n` samples in total, in any chunking, yields exactly `ceil(n * up / down)`
+    samples in total, identical to feeding them at once (the history carries over).
+    The output lags by `delay_in` input samples (half the filter).
+
+    Args:
+        in_rate: The capture rate (`AudioServer.get_mix_rate()`).
+        out_rate: The wire rate (16000).
+    """
+
+    def __init__(
+        self,
+        in_rate: int,
+        out_rate: int = constants.AUDIO_SAMPLE_RATE,
+        *,
+        taps: int = RESAMPLER_TAPS_PER_PHASE,
+        beta: float = RESAMPLER_KAISER_BETA,
+        cutoff: float = RESAMPLER_CUTOFF,
+    ) -> None:
+        self.in_rate = in_rate
+        self.out_rate = out_rate
+        self.taps = taps
+        self.up, self.down, self._bank = design_polyphase(in_rate, out_rate, taps, beta, cutoff)
+        self.reset()
+
+    @property
+    def delay_in(self) -> float:
+        """Group delay in input samples."""
+        return (self.up * self.taps - 1) / 2.0 / self.up
+
+    def reset(self) -> None:
+        """resampler.gd `reset`: start a new stream (taps-1 zeros of history)."""
+        self._history: FloatArray = np.zeros(self.taps - 1, dtype=np.float64)
+        self._phase = 0  # branch of the next output
+        self._base = self.taps - 1  # history index of the newest input it needs
+
+    def process(self, samples: npt.ArrayLike) -> FloatArray:
+        """resampler.gd `process`: mono floats in, resampled floats out."""
+        x = np.asarray(samples, dtype=np.float64)
+        self._history = np.concatenate((self._history, x))
+        history, bank, taps = self._history, self._bank, self.taps
+        out: list[float] = []
+        while self._base < len(history):
+            start = self._base - (taps - 1)
+            # GDScript: `for j in taps: acc += _bank[row + j] * _history[start + j]`
+            out.append(float(np.dot(bank[self._phase], history[start : start + taps])))
+            self._phase += self.down
+            self._base += self._phase // self.up
+            self._phase = self._phase % self.up
+        drop = self._base - (taps - 1)
+        if drop > 0:
+            self._history = history[drop:]
+            self._base -= drop
+        return np.asarray(out, dtype=np.float64)
+
+
+# -- pcm_chunker.gd --------------------------------------------------------------------
+
+
+def downmix_stereo(frames: npt.ArrayLike) -> FloatArray:
+    """audio_capture_streamer.gd `_downmix`: `(left + right) * 0.5` per Vector2 frame."""
+    f = np.asarray(frames, dtype=np.float64).reshape(-1, 2)
+    mono: FloatArray = (f[:, 0] + f[:, 1]) * 0.5
+    return mono
+
+
+def to_int16_le(samples: npt.ArrayLike) -> bytes:
+    """pcm_chunker.gd `push_floats`: clamp to [-1, 1], * 32767, round half away from zero
+    (GDScript `roundi`), little-endian int16."""
+    v = np.clip(np.asarray(samples, dtype=np.float64), -1.0, 1.0) * 32767.0
+    rounded = np.sign(v) * np.floor(np.abs(v) + 0.5)
+    return bytes(rounded.astype("<i2").tobytes())
+
+
+class PcmChunker:
+    """pcm_chunker.gd `AmbientPcmChunker`: int16 bytes in, whole chunks of `samples` out.
+
+    A partial chunk waits for the next push; `pending_samples` says how much waits.
+    """
+
+    def __init__(self, samples: int) -> None:
+        if samples < 1:
+            raise ConfigError(f"chunk of {samples} samples")
+        self.chunk_bytes = samples * 2
+        self._pending = bytearray()
+
+    @property
+    def pending_samples(self) -> int:
+        return len(self._pending) // 2
+
+    def push(self, pcm: bytes) -> list[bytes]:
+        self._pending += pcm
+        chunks: list[bytes] = []
+        while len(self._pending) >= self.chunk_bytes:
+            chunks.append(bytes(self._pending[: self.chunk_bytes]))
+            del self._pending[: self.chunk_bytes]
+        return chunks
+
+
+# -- transport.gd: the send worker ------------------------------------------------------
+
+
+@dataclass(slots=True)
+class _QueueCounts:
+    audio_queued: int = 0
+    audio_dropped: int = 0
+    video_queued: int = 0
+    video_replaced: int = 0
+
+
+class SendQueue:
+    """transport.gd `AmbientTransport`'s queue and worker: sends never block the producer.
+
+    Audio waits in a FIFO of `audio_capacity` messages; a message that does not fit is
+    dropped and counted (the server sees a `seq` gap and counts it too). Video keeps one
+    slot: a new frame replaces one not yet sent (counted). With `block_when_full` the
+    producer waits for room instead (a lossless as-fast-as-possible run; the Godot
+    client never does this).
+    """
+
+    def __init__(
+        self, transport: Transport, audio_capacity: int = 32, *, block_when_full: bool = False
+    ) -> None:
+        if audio_capacity < 1:
+            raise ConfigError(f"audio_capacity={audio_capacity} must be >= 1")
+        self._transport = transport
+        self._capacity = audio_capacity
+        self._block = block_when_full
+        self._audio: collections.deque[bytes] = collections.deque()
+        self._video: bytes | None = None
+        self._cond = threading.Condition()
+        self._running = True
+        self._busy = False
+        self.counts = _QueueCounts()
+        self._thread = threading.Thread(target=self._work, name="godot-send", daemon=True)
+        self._thread.start()
+
+    def put_audio(self, envelope: bytes) -> bool:
+        with self._cond:
+            while self._block and self._running and len(self._audio) >= self._capacity:
+                self._cond.wait(0.05)
+            if len(self._audio) >= self._capacity:
+                self.counts.audio_dropped += 1
+                return False
+            self._audio.append(envelope)
+            self.counts.audio_queued += 1
+            self._cond.notify_all()
+            return True
+
+    def put_video(self, envelope: bytes) -> None:
+        with self._cond:
+            if self._video is not None:
+                self.counts.video_replaced += 1
+            self._video = envelope
+            self.counts.video_queued += 1
+            self._cond.notify_all()
+
+    def drain(self, timeout_s: float) -> bool:
+        """Wait until both queues are empty and nothing is in flight."""
+        deadline = time.monotonic() + timeout_s
+        with self._cond:
+            while self._audio or self._video is not None or self._busy:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return False
+                self._cond.wait(min(remaining, 0.05))
+        return True
+
+    def close(self) -> None:
+        with self._cond:
+            self._running = False
+            self._cond.notify_all()
+        self._thread.join(timeout=5.0)
+
+    def _take(self) -> tuple[SendChannel, bytes] | None:
+        with self._cond:
+            while self._running and not self._audio and self._video is None:
+                self._cond.wait(0.05)
+            if self._audio:  # audio first: it is the stream clock
+                item: tuple[SendChannel, bytes] = ("audio", self._audio.popleft())
+            elif self._video is not None:
+                item, self._video = ("video", self._video), None
+            else:
+                return None
+            self._busy = True
+            self._cond.notify_all()
+            return item
+
+    def _work(self) -> None:
+        while True:
+            item = self._take()
+            if item is None:
+                return
+            try:
+                self._transport.send(item[0], [item[1]])
+            finally:
+                with self._cond:
+                    self._busy = False
+                    self._cond.notify_all()
+
+
+# -- the profile -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class GodotProfileOptions:
+    """What `ambient-flow send --profile godot` runs (the addon's @export knobs).
+
+    Attributes:
+        client: The name said in `hello` (`client_name` in the addon).
+        header_client: Put `client` in every data header too (`send_client_in_headers`,
+            on by default as the issue's header shows); False leaves naming to the hello.
+        mix_rate: The engine's capture rate, 44100 or 48000 (stereo frames).
+        tone_hz / amplitude: What the "microphone" hears: a steady sine.
+        video: Send screen frames (a moving test pattern stands in for the viewport).
+        chunk_ms / fps / width / height / quality: Fix these instead of the server's values.
+        duration_s: Stream time to send; None runs until `stop()`.
+        realtime: Read the capture once per 1/60 s game frame on the clock; False runs
+            the same frames as fast as possible, and the queue then waits for room.
+        audio_queue: Bound of the audio send queue (`audio_queue_max` in the addon).
+    """
+
+    host: str = "127.0.0.1"
+    audio_port: int = constants.AUDIO_PORT
+    video_port: int = constants.VIDEO_PORT
+    control_port: int = constants.CONTROL_PORT
+    tcp_port: int = constants.TCP_PORT
+    transport: Literal["zmq", "tcp"] = "zmq"
+    client: str = "godot-client"
+    header_client: bool = True
+    session: str | None = None
+    mix_rate: int = 48000
+    tone_hz: float = 440.0
+    amplitude: float = 0.3
+    video: bool = True
+    chunk_ms: int | None = None
+    fps: float | None = None
+    width: int | None = None
+    height: int | None = None
+    quality: int | None = None
+    duration_s: float | None = None
+    realtime: bool = True
+    audio_queue: int = 32
+    hello_wait_s: float = 2.0
+    control_timeout_s: float = 1.0
+    control_retries: int = 2
+    send_block_ms: int = 50
+    drain_s: float = 2.0
+
+    def __post_init__(self) -> None:
+        if not self.host or not self.client:
+            raise ConfigError("host and client must not be empty")
+        for name in ("audio_port", "video_port", "control_port", "tcp_port"):
+            port = getattr(self, name)
+            if not 1 <= port <= 65535:
+                raise ConfigError(f"{name}={port}: a port is 1..65535")
+        if self.transport not in ("zmq", "tcp"):
+            raise ConfigError(f"transport {self.transport!r}: use 'zmq' or 'tcp'")
+        if self.mix_rate not in CAPTURE_MIX_RATES:
+            raise ConfigError(f"mix_rate={self.mix_rate}: Godot captures at {CAPTURE_MIX_RATES}")
+        if not 0 < self.amplitude <= 1 or self.tone_hz <= 0:
+            raise ConfigError("need 0 < amplitude <= 1 and tone_hz > 0")
+        for name in ("chunk_ms", "fps", "width", "height", "quality", "duration_s"):
+            value = getattr(self, name)
+            if value is not None and value <= 0:
+                raise ConfigError(f"{name}={value} must be > 0")
+        if self.quality is not None and self.quality > 100:
+            raise ConfigError(f"quality={self.quality} must be 1..100")
+        if self.audio_queue < 1 or self.hello_wait_s < 0 or self.drain_s < 0:
+            raise ConfigError("audio_queue must be >= 1; hello_wait_s and drain_s >= 0")
+
+
+@dataclass(frozen=True, slots=True)
+class GodotProfileStats:
+    """What one run did (the counters the addon's status signals report)."""
+
+    capture_frames: int = 0
+    resampled_samples: int = 0
+    audio_chunks: int = 0
+    video_frames: int = 0
+    audio_sent: int = 0
+    video_sent: int = 0
+    audio_dropped: int = 0
+    video_replaced: int = 0
+    transport_drops: int = 0
+    bytes: int = 0
+    control: ControlStats | None = None
+    server_config: ServerConfig | None = None
+
+
+class _StereoTone:
+    """The capture bus as `AudioEffectCapture.get_buffer(n)` returns it: stereo floats."""
+
+    def __init__(self, rate: int, hz: float, amplitude: float) -> None:
+        self._step = 2.0 * math.pi * hz / rate
+        self._amplitude = amplitude
+        self._index = 0
+
+    def read(self, frames: int) -> FloatArray:
+        n = np.arange(self._index, self._index + frames, dtype=np.float64)
+        self._index += frames
+        mono = self._amplitude * np.sin(self._step * n)
+        return np.repeat(mono, 2).reshape(-1, 2)
+
+
+class GodotClient:
+    """Streams like the addon: capture per game frame -> resample -> chunk -> queue -> send.
+
+    Args:
+        options: What to send and where.
+        context: The process's `zmq.Context`; one is created (and terminated) if None.
+        stop: Ends the run when set.
+        clock: Monotonic seconds (injectable).
+        wall_ms: Unix milliseconds for header `ts`.
+    """
+
+    def __init__(
+        self,
+        options: GodotProfileOptions,
+        *,
+        context: zmq.Context[Any] | None = None,
+        stop: threading.Event | None = None,
+        clock: Clock = time.monotonic,
+        wall_ms: Callable[[], int] = lambda: time.time_ns() // 1_000_000,
+    ) -> None:
+        self.options = options
+        self._context = context
+        self._stop = stop or threading.Event()
+        self._clock = clock
+        self._wall_ms = wall_ms
+        self._capture_frames = 0
+        self._resampled = 0
+        self._audio_seq = 0
+        self._video_seq = 0
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def _extra(self, source: str) -> dict[str, Any]:
+        # audio_capture_streamer.gd `_header_extra`: client, session, source, in this order.
+        extra: dict[str, Any] = {}
+        if self.options.header_client:
+            extra["client"] = self.options.client
+        if self.options.session is not None:
+            extra["session"] = self.options.session
+        extra["source"] = source
+        return extra
+
+    def run(self) -> GodotProfileStats:
+        """Stream until the duration or `stop()`, then drain and say `bye`."""
+        o = self.options
+        own_context = self._context is None
+        context = self._context if self._context is not None else zmq.Context()
+        transport: Transport | None = None
+        control: ControlSession | None = None
+        queue: SendQueue | None = None
+        try:
+            if o.transport == "tcp":
+                transport = TcpTransport(o.host, o.tcp_port)
+            else:
+                transport = ZmqTransport(
+                    context,
+                    o.host,
+                    audio_port=o.audio_port,
+                    video_port=o.video_port,
+                    send_block_ms=o.send_block_ms,
+                )
+            control = self._control(context, transport)
+            control.start()
+            control.wait_for_hello(o.hello_wait_s, self._stop)
+            queue = SendQueue(transport, o.audio_queue, block_when_full=not o.realtime)
+            self._stream(control.config or ServerConfig(), transport, control, queue)
+            queue.drain(o.drain_s)
+            transport.drain(o.drain_s)
+            control.bye()
+            return self._stats(transport, control, queue)
+        finally:
+            if queue is not None:
+                queue.close()
+            if control is not None:
+                control.close()
+            if transport is not None:
+                transport.close()
+            if own_context:
+                context.term()
+
+    def _control(self, context: zmq.Context[Any], transport: Transport) -> ControlSession:
+        o = self.options
+        options = ControlOptions(
+            client=o.client,
+            session=o.session,
+            capabilities=("audio", "video") if o.video else ("audio",),
+            timeout_s=o.control_timeout_s,
+            retries=o.control_retries,
+        )
+        if isinstance(transport, TcpTransport):
+            return ControlSession(TcpControlChannel(transport), options, clock=self._clock)
+        return ControlSession(
+            ZmqControlChannel(context, o.host, o.control_port), options, clock=self._clock
+        )
+
+    def _stream(
+        self,
+        config: ServerConfig,
+        transport: Transport,
+        control: ControlSession,
+        queue: SendQueue,
+    ) -> None:
+        """The addon's `_process` loop: one capture read (and maybe a frame) per game frame."""
+        o = self.options
+        chunk_ms = o.chunk_ms or config.audio_chunk_ms
+        fps = o.fps or config.video_fps
+        width, height = o.width or config.video_width, o.height or config.video_height
+        quality = o.quality or config.video_quality
+        resampler = PolyphaseResampler(o.mix_rate, constants.AUDIO_SAMPLE_RATE)
+        chunker = PcmChunker(chunk_samples(constants.AUDIO_SAMPLE_RATE, chunk_ms))
+        capture = _StereoTone(o.mix_rate, o.tone_hz, o.amplitude)
+        pattern: Iterator[bytes] | None = None
+        if o.video:
+            pattern = iter(
+                TestPattern(
+                    PatternOptions(label="godot screen"),
+                    width=width,
+                    height=height,
+                    quality=quality,
+                )
+            )
+        origin = self._clock()
+        game_frame = 0
+        while not self._stop.is_set():
+            game_frame += 1
+            now_s = game_frame / _GAME_FPS
+            if o.duration_s is not None and now_s > o.duration_s + 1e-9:
+                break
+            if o.realtime:
+                self._stop.wait(max(0.0, origin + now_s - self._clock()))
+            # Frames the capture buffer holds by now (AudioEffectCapture.get_frames_available).
+            available = int(now_s * o.mix_rate) - self._capture_frames
+            self._capture_audio(capture.read(available), resampler, chunker, queue)
+            if pattern is not None and self._video_seq < int(now_s * fps + 1e-9):
+                self._send_video(next(pattern), width, height, quality, queue)
+            control.poll()
+            transport.service()
+
+    def _capture_audio(
+        self,
+        frames: FloatArray,
+        resampler: PolyphaseResampler,
+        chunker: PcmChunker,
+        queue: SendQueue,
+    ) -> None:
+        self._capture_frames += len(frames)
+        mono16k = resampler.process(downmix_stereo(frames))
+        self._resampled += len(mono16k)
+        for chunk in chunker.push(to_int16_le(mono16k)):
+            header = {
+                "type": "audio",
+                "ts": self._wall_ms(),
+                "seq": self._audio_seq,
+                "sr": constants.AUDIO_SAMPLE_RATE,
+                "ch": 1,
+                "fmt": "int16",
+                **self._extra("mic"),
+            }
+            queue.put_audio(encode_envelope(header, chunk))
+            self._audio_seq += 1
+
+    def _send_video(
+        self, jpeg: bytes, width: int, height: int, quality: int, queue: SendQueue
+    ) -> None:
+        header = {
+            "type": "video",
+            "ts": self._wall_ms(),
+            "seq": self._video_seq,
+            "w": width,
+            "h": height,
+            "fmt": "jpeg",
+            "quality": quality,
+            **self._extra("screen"),
+        }
+        queue.put_video(encode_envelope(header, jpeg))
+        self._video_seq += 1
+
+    def _stats(
+        self, transport: Transport, control: ControlSession, queue: SendQueue
+    ) -> GodotProfileStats:
+        t = transport.stats.snapshot()
+        return GodotProfileStats(
+            capture_frames=self._capture_frames,
+            resampled_samples=self._resampled,
+            audio_chunks=self._audio_seq,
+            video_frames=self._video_seq,
+            audio_sent=t.audio.sent,
+            video_sent=t.video.sent,
+            audio_dropped=queue.counts.audio_dropped,
+            video_replaced=queue.counts.video_replaced,
+            transport_drops=t.drops,
+            bytes=t.bytes,
+            control=control.stats,
+            server_config=control.config,
+        )
+
+
+def run_godot_profile(
+    options: GodotProfileOptions,
+    *,
+    context: zmq.Context[Any] | None = None,
+    stop: threading.Event | None = None,
+) -> GodotProfileStats:
+    """Run the `godot` profile once (what `ambient-flow send --profile godot` calls)."""
+    return GodotClient(options, context=context, stop=stop).run()
