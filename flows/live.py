@@ -14,6 +14,7 @@ from bytewax.inputs import Source
 from ambient_flow.config import Settings
 from ambient_flow.protocol.messages import RawMessage
 from ambient_flow.sources import ControlSource, HostRuntime, TcpSource, ZmqPullSource
+from flows.enrich import build_enrichment
 from flows.ingest import IngestStreams, build_ingest
 
 __all__ = ["build", "flow", "live_sources"]
@@ -36,6 +37,8 @@ def build(runtime: HostRuntime) -> tuple[Dataflow, IngestStreams]:
     """The live dataflow for `runtime` and the streams the next stages attach to."""
     dataflow = Dataflow("ambient_live")
     streams = build_ingest(dataflow, runtime, live_sources(runtime))
+    if runtime.settings.enrich:
+        build_enrichment(runtime, streams)
     return dataflow, streams
 
 

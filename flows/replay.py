@@ -22,6 +22,7 @@ from ambient_flow.capture import CaptureReader
 from ambient_flow.config import Settings
 from ambient_flow.sources import HostRuntime, ReplaySource
 from ambient_flow.sources.runtime import run_dataflow
+from flows.enrich import build_enrichment
 from flows.ingest import IngestStreams, build_ingest
 
 __all__ = ["build", "flow", "main", "replay_settings"]
@@ -49,6 +50,8 @@ def build(runtime: HostRuntime, path: str | Path) -> tuple[Dataflow, IngestStrea
     dataflow = Dataflow("ambient_replay")
     source = ReplaySource(runtime, path, realtime=runtime.settings.realtime)
     streams = build_ingest(dataflow, runtime, {"capture_in": source})
+    if runtime.settings.enrich:
+        build_enrichment(runtime, streams)
     return dataflow, streams
 
 

@@ -47,6 +47,7 @@ class MicroBatcher(Generic[T, R]):
         max_batch: Most items per call.
         max_wait: Seconds to wait for more items after the first one of a batch.
         name: For the thread and the logs.
+        on_call: Told the duration and size of every call (stage metrics).
     """
 
     def __init__(
@@ -56,6 +57,7 @@ class MicroBatcher(Generic[T, R]):
         max_batch: int = 16,
         max_wait: float = 0.01,
         name: str = "batcher",
+        on_call: Callable[[float, int], None] | None = None,
     ) -> None:
         if max_batch < 1 or max_wait < 0:
             raise ValueError("max_batch must be >= 1 and max_wait >= 0")
@@ -66,6 +68,7 @@ class MicroBatcher(Generic[T, R]):
         self.stats = BatchStats()
         self._thread = threading.Thread(target=self._run, name=f"af-{name}", daemon=True)
         self._name = name
+        self._on_call = on_call
         self._started = False
         self._lock = threading.Lock()
 
@@ -124,7 +127,10 @@ class MicroBatcher(Generic[T, R]):
                 future.set_exception(exc)
             return
         finally:
-            self.stats.busy_s += time.perf_counter() - started
+            busy = time.perf_counter() - started
+            self.stats.busy_s += busy
+            if self._on_call is not None:
+                self._on_call(busy, len(batch))
         self.stats.calls += 1
         self.stats.items += len(batch)
         for (_, future), result in zip(batch, results, strict=True):

@@ -52,7 +52,7 @@ class SegmenterOptions:
             raise ValueError("max_utterance_s must exceed twice min_speech_s")
 
     def samples(self, seconds: float) -> int:
-        return int(round(seconds * SAMPLE_RATE))
+        return round(seconds * SAMPLE_RATE)
 
 
 @dataclass(frozen=True, slots=True)

@@ -274,7 +274,7 @@ class SessionFiles:
             # Names come from the data (client + first arrival time), so an existing
             # directory is this same session from an earlier run of the same capture:
             # its outputs are replaced, which keeps replays reproducible.
-            for stale in (AUDIO_FILE, EVENTS_FILE, METADATA_FILE, "frames.jsonl"):
+            for stale in (AUDIO_FILE, EVENTS_FILE, METADATA_FILE, "frames.jsonl", "models.json"):
                 (path / stale).unlink(missing_ok=True)
             shutil.rmtree(path / FRAMES_DIR, ignore_errors=True)
             counters["sessions_replaced"] += 1

@@ -2,10 +2,9 @@
 
 `StreamingWavWriter` writes a canonical 44-byte header whose sizes are placeholders
 (`0xFFFFFFFF`, "length unknown", as streaming tools write it), appends 16-bit PCM,
-and rewrites the sizes on every `flush()` and at `close()`. A process killed with
-SIGKILL therefore leaves a file that every reader understands up to the last flush,
-and `read_wav` recovers even a file whose header was never updated by trusting the
-file's real length.
+and writes the real sizes at `close()`. A process killed with SIGKILL therefore
+leaves a file whose header says "length unknown", which `read_wav` (and most tools)
+read to the file's real end: everything up to the last `flush()` is there.
 """
 
 from __future__ import annotations
@@ -74,9 +73,8 @@ class StreamingWavWriter:
 
     Why not `wave`: the stdlib writer only fixes the header at `close()`, so a
     killed recorder leaves sizes that claim less audio than the file holds. Here
-    the header starts as "unknown length" and is brought up to date at every
-    `flush()`; after a crash, at most what was written since the last flush is
-    missing from the header (and `read_wav` still finds it on disk).
+    the header says "unknown length" until `close()`, so a crash loses at most what
+    was written since the last `flush()`.
 
     Files longer than 4 GiB of PCM (about 37 hours at 16 kHz) keep the
     placeholder sizes, which `read_wav` and most tools read as "to end of file".
@@ -96,7 +94,6 @@ class StreamingWavWriter:
         self._path = Path(path)
         self._sample_rate = sample_rate
         self._data_bytes = 0
-        self._flushed_bytes = -1  # the header says "unknown" until the first flush
         self._fh: BinaryIO | None = open(self._path, "wb")  # noqa: SIM115 - closed in close()
         self._fh.write(_header(sample_rate, -1))
 
@@ -146,24 +143,23 @@ class StreamingWavWriter:
             self._data_bytes += num_samples * _SAMPLE_BYTES
 
     def flush(self) -> None:
-        """Push buffered PCM to the OS and bring the header sizes up to date.
+        """Push buffered PCM to the OS (survives the process being killed; no `fsync`).
 
-        This survives the process being killed; it does not `fsync` (a power cut
-        can still lose what the OS had not written).
+        The header keeps its "unknown size" placeholders until `close()` writes the real
+        sizes: rewriting them on every flush cost two extra writes per session per batch,
+        and `read_wav` reads an unfinished file to its end anyway.
         """
-        fh = self._open_fh()
-        if self._data_bytes != self._flushed_bytes:
-            fh.flush()  # PCM first: the header never claims bytes that are not there
-            self._write_sizes(fh)
-            self._flushed_bytes = self._data_bytes
-        fh.flush()
+        self._open_fh().flush()
 
     def close(self) -> None:
         """Write the final sizes and close the file. Idempotent."""
         if self._fh is None:
             return
         try:
-            self.flush()
+            fh = self._open_fh()
+            fh.flush()  # PCM first: the header never claims bytes that are not there
+            self._write_sizes(fh)
+            fh.flush()
         finally:
             fh, self._fh = self._fh, None
             fh.close()

@@ -21,13 +21,14 @@ _FLAGS = {
     "control": "--control-port",
     "tcp": "--tcp-port",
     "metrics": "--metrics-port",
+    "pub": "--pub-port",
 }
 
 
 def port_hint(channel: str) -> str:
     flag = _FLAGS.get(channel, "--bind")
     env = "AMBIENT_FLOW_" + flag.lstrip("-").replace("-", "_").upper()
-    off = " (0 turns it off)" if channel in ("tcp", "metrics") else ""
+    off = " (0 turns it off)" if channel in ("tcp", "metrics", "pub") else ""
     return (
         f"another program (another ambient-flow?) already uses it; stop it, or choose another "
         f"port with {flag} or {env}{off}"
@@ -43,6 +44,7 @@ def check_ports(settings: Settings) -> None:
         "control": settings.control_port,
         "tcp": settings.tcp_port,
         "metrics": settings.metrics_port,
+        "pub": settings.pub_port if settings.enrich else 0,
     }
     for channel, port in ports.items():
         if not port:

@@ -44,6 +44,7 @@ class HostRuntime:
     replay: bool = False
     _context: zmq.Context[Any] | None = field(default=None, init=False, repr=False)
     _executors: dict[str, ThreadPoolExecutor] = field(default_factory=dict, init=False, repr=False)
+    _on_close: list[Callable[[], None]] = field(default_factory=list, init=False, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
 
     @property
@@ -82,8 +83,17 @@ class HostRuntime:
         signal.signal(signal.SIGINT, handle)
         signal.signal(signal.SIGTERM, handle)
 
+    def on_close(self, callback: Callable[[], None]) -> None:
+        """Run `callback` in `close()` (threads a stage started, e.g. a batcher's)."""
+        with self._lock:
+            self._on_close.append(callback)
+
     def close(self) -> None:
         """Release the context and pools; call once the flow has returned."""
+        with self._lock:
+            callbacks, self._on_close = list(self._on_close), []
+        for callback in callbacks:
+            callback()
         with self._lock:
             pools, self._executors = list(self._executors.values()), {}
             ctx, self._context = self._context, None

@@ -24,24 +24,44 @@ from ambient_flow.protocol.messages import AudioChunk, RawMessage, Rejected, Vid
 from ambient_flow.sources.preflight import startup_cause
 from ambient_flow.sources.runtime import HostRuntime, run_dataflow
 
-__all__ = ["FlowOutputs", "LiveHost", "free_port", "run_capture", "run_messages", "test_settings"]
+__all__ = [
+    "FlowOutputs",
+    "LiveHost",
+    "free_port",
+    "free_ports",
+    "run_capture",
+    "run_messages",
+    "test_settings",
+]
 
 
 def free_port() -> int:
     """A TCP port on 127.0.0.1 that was free a moment ago."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    return free_ports(1)[0]
+
+
+def free_ports(n: int) -> list[int]:
+    """`n` distinct free ports (all held open while choosing, so none repeats)."""
+    socks = [socket.socket() for _ in range(n)]
+    try:
+        for s in socks:
+            s.bind(("127.0.0.1", 0))
+        return [int(s.getsockname()[1]) for s in socks]
+    finally:
+        for s in socks:
+            s.close()
 
 
 def test_settings(data_dir: str | Path, **overrides: Any) -> Settings:
     """Settings for a test host: loopback, free ports, no metrics port, data under `data_dir`."""
+    audio, video, control, tcp, pub = free_ports(5)
     base: dict[str, Any] = {
         "bind": "127.0.0.1",
-        "audio_port": free_port(),
-        "video_port": free_port(),
-        "control_port": free_port(),
-        "tcp_port": free_port(),
+        "audio_port": audio,
+        "video_port": video,
+        "control_port": control,
+        "tcp_port": tcp,
+        "pub_port": pub,
         "metrics_port": 0,
         "data_dir": str(data_dir),
         "status_interval": 0.2,

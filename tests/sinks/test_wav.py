@@ -56,17 +56,21 @@ def test_read_wav_roundtrip_and_int16_input(tmp_path: Path) -> None:
     np.testing.assert_array_equal(samples, np.r_[pcm, 0, 0, 0].astype(np.float32) / 32768)
 
 
-def test_flush_brings_header_sizes_up_to_date(tmp_path: Path) -> None:
+def test_flush_pushes_pcm_and_close_writes_the_sizes(tmp_path: Path) -> None:
     path = tmp_path / "c.wav"
     w = StreamingWavWriter(path)
     try:
         w.write(make_signal(100, 1))
         w.flush()
         head = path.read_bytes()[:44]
-        assert struct.unpack_from("<I", head, 40)[0] == 200
-        assert struct.unpack_from("<I", head, 4)[0] == 236
+        assert struct.unpack_from("<I", head, 40)[0] == 0xFFFFFFFF  # unknown while streaming
+        assert len(path.read_bytes()) == 44 + 200
+        assert read_wav(path)[0].size == 100
     finally:
         w.close()
+    head = path.read_bytes()[:44]
+    assert struct.unpack_from("<I", head, 40)[0] == 200
+    assert struct.unpack_from("<I", head, 4)[0] == 236
 
 
 def _header(riff: int, data: int, sr: int = 16000, channels: int = 1) -> bytes:

