@@ -20,7 +20,7 @@ from typing import Any
 from ambient_flow.errors import ConfigError
 from ambient_flow.protocol import constants as C
 
-__all__ = ["ENV_PREFIX", "Settings"]
+__all__ = ["ENRICHMENT_KNOBS", "ENV_PREFIX", "Settings"]
 
 ENV_PREFIX = "AMBIENT_FLOW_"
 CONFIG_ENV = ENV_PREFIX + "CONFIG"
@@ -251,3 +251,10 @@ def _check_type(f: dataclasses.Field[Any], value: Any) -> Any:
     if (kind is not bool and isinstance(value, bool)) or not isinstance(value, kind):
         raise ConfigError(f"{f.name}={value!r} must be a {kind.__name__}")
     return value
+
+
+#: Settings that choose and tune the enrichment models: a replay takes these from the
+#: person replaying (models are a replay-time choice), the rest from the recording.
+ENRICHMENT_KNOBS: tuple[str, ...] = tuple(
+    f.name for f in fields(Settings)[[f.name for f in fields(Settings)].index("enrich") :]
+)

@@ -31,13 +31,15 @@ __all__ = ["IngestStreams", "build_ingest"]
 
 @dataclass(frozen=True)
 class IngestStreams:
-    """What the next stages consume, each keyed by client."""
+    """What the next stages consume, each keyed by client (and, when the enrichment is
+    attached, its streams: `enrich` is a `flows.enrich.EnrichStreams`)."""
 
     items: Stream[tuple[str, IngestItem]]
     audio: Stream[tuple[str, AudioChunk]]
     video: Stream[tuple[str, VideoFrame]]
     events: Stream[tuple[str, ClientEvent]]
     rejects: Stream[tuple[str, Rejected]]
+    enrich: Any = None
 
 
 def build_ingest(

@@ -6,6 +6,7 @@ interfaces by default, writes sessions under `data/`, and serves metrics on :910
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 
 from bytewax.dataflow import Dataflow
@@ -38,7 +39,7 @@ def build(runtime: HostRuntime) -> tuple[Dataflow, IngestStreams]:
     dataflow = Dataflow("ambient_live")
     streams = build_ingest(dataflow, runtime, live_sources(runtime))
     if runtime.settings.enrich:
-        build_enrichment(runtime, streams)
+        streams = dataclasses.replace(streams, enrich=build_enrichment(runtime, streams))
     return dataflow, streams
 
 

@@ -19,7 +19,7 @@ from pathlib import Path
 from bytewax.dataflow import Dataflow
 
 from ambient_flow.capture import CaptureReader
-from ambient_flow.config import Settings
+from ambient_flow.config import ENRICHMENT_KNOBS, Settings
 from ambient_flow.sources import HostRuntime, ReplaySource
 from ambient_flow.sources.runtime import run_dataflow
 from flows.enrich import build_enrichment
@@ -32,7 +32,8 @@ logger = logging.getLogger(__name__)
 
 def replay_settings(path: str | Path, settings: Settings, data_dir: str | None) -> Settings:
     """The settings the capture was recorded with (so ingest decides exactly as it did
-    live), writing under `data_dir`, binding nothing, recording nothing."""
+    live) — except the enrichment models, which are the replayer's choice — writing
+    under `data_dir`, binding nothing, recording nothing."""
     out = data_dir or str(Path(settings.data_dir) / "replay" / Path(path).stem)
     recorded = CaptureReader(path).meta.get("config")
     if isinstance(recorded, dict):
@@ -42,7 +43,8 @@ def replay_settings(path: str | Path, settings: Settings, data_dir: str | None) 
             logger.warning(
                 "%s: ignoring recorded settings this version does not know: %s", path, ignored
             )
-        settings = Settings(**{k: v for k, v in recorded.items() if k in known})
+        models = {k: getattr(settings, k) for k in ENRICHMENT_KNOBS}
+        settings = Settings(**{k: v for k, v in recorded.items() if k in known} | models)
     return dataclasses.replace(settings, data_dir=out, record="", metrics_port=0)
 
 
@@ -51,7 +53,7 @@ def build(runtime: HostRuntime, path: str | Path) -> tuple[Dataflow, IngestStrea
     source = ReplaySource(runtime, path, realtime=runtime.settings.realtime)
     streams = build_ingest(dataflow, runtime, {"capture_in": source})
     if runtime.settings.enrich:
-        build_enrichment(runtime, streams)
+        streams = dataclasses.replace(streams, enrich=build_enrichment(runtime, streams))
     return dataflow, streams
 
 

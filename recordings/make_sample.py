@@ -3,8 +3,9 @@
     python recordings/make_sample.py      (needs espeak-ng and sox: apt-get install espeak-ng sox)
 
 Writes `sample.zmqcap` (what a legacy client would have sent: no `client` field in the
-headers, hello/heartbeats/bye on the control channel) and `sample.rttm`, the reference
-of who speaks when on the stream's timeline, for the diarization stages to evaluate on.
+headers, hello/heartbeats/bye on the control channel), `sample.rttm` (who speaks when
+on the stream's timeline) and `sample.txt` (who said what), the references
+`ambient-flow eval` scores against.
 Deterministic for a given espeak-ng version.
 """
 
@@ -62,6 +63,9 @@ def main() -> int:
     with (HERE / "sample.rttm").open("w") as fh:
         for speaker, start, dur in turns:
             fh.write(f"SPEAKER sample 1 {start:.3f} {dur:.3f} <NA> <NA> {speaker} <NA> <NA>\n")
+    with (HERE / "sample.txt").open("w") as fh:
+        for speaker, text in DIALOGUE:
+            fh.write(f"{speaker}: {text}\n")
     print(
         f"wrote {result.path} ({result.path.stat().st_size / 1e6:.2f} MB, "
         f"{dialogue.size / SR:.1f} s) and sample.rttm ({len(turns)} turns)"

@@ -17,7 +17,6 @@ from bytewax.dataflow import Dataflow
 from ambient_flow.capture.inspect import format_summary, summarize
 from ambient_flow.cli.display import LiveLine, ProgressBar, format_status
 from ambient_flow.cli.settings_flags import settings_from_args
-from ambient_flow.config import Settings
 from ambient_flow.errors import ConfigError
 from ambient_flow.protocol import constants as C
 from ambient_flow.sources.preflight import check_ports, startup_cause
@@ -26,6 +25,7 @@ from ambient_flow.sources.runtime import HostRuntime, run_dataflow
 __all__ = [
     "add_send_flags",
     "add_synth_flags",
+    "evaluate",
     "inspect",
     "live",
     "record",
@@ -107,7 +107,7 @@ def record(args: argparse.Namespace) -> int:
 def replay(args: argparse.Namespace) -> int:
     from flows.replay import build, replay_settings
 
-    base = Settings.load(config_file=args.config)
+    base = settings_from_args(args)
     settings = dataclasses.replace(
         replay_settings(args.capture, base, args.data_dir), realtime=args.realtime
     )
@@ -127,7 +127,25 @@ def replay(args: argparse.Namespace) -> int:
     return 0
 
 
+def evaluate(args: argparse.Namespace) -> int:
+    from ambient_flow.cli.evaluate import main_eval
+
+    return main_eval(args)
+
+
 def inspect(args: argparse.Namespace) -> int:
+    target = Path(args.capture)
+    if target.is_dir():  # a session directory
+        from ambient_flow.cli.plot import plot_session, session_summary
+
+        if not (target / "metadata.json").exists():
+            raise ConfigError(f"{target} is not a session directory (no metadata.json)")
+        print(session_summary(target))
+        if args.plot:
+            print(f"timeline: {plot_session(target, Path(args.plot))}")
+        return 0
+    if args.plot:
+        raise ConfigError("--plot draws a session directory, not a capture file")
     summary = summarize(args.capture)
     print(json.dumps(summary.to_dict(), indent=2) if args.json else format_summary(summary))
     return 0

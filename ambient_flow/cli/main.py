@@ -10,6 +10,7 @@ from collections.abc import Callable, Sequence
 from ambient_flow import __version__
 from ambient_flow.cli import commands
 from ambient_flow.cli.settings_flags import add_settings_flags
+from ambient_flow.config import ENRICHMENT_KNOBS
 from ambient_flow.errors import AmbientFlowError
 
 __all__ = ["build_parser", "main"]
@@ -44,6 +45,7 @@ def build_parser() -> argparse.ArgumentParser:
     replay.add_argument("--data-dir", help="output directory (default data/replay/<name>)")
     replay.add_argument("--config", metavar="FILE", help="TOML settings (recorded ones win)")
     replay.add_argument("--log-level", default="WARNING")
+    add_settings_flags(replay, only=ENRICHMENT_KNOBS, config_flag=False)
     replay.set_defaults(run=commands.replay)
 
     record = sub.add_parser("record", help="only record what arrives to a .zmqcap (no ingest)")
@@ -60,8 +62,21 @@ def build_parser() -> argparse.ArgumentParser:
     commands.add_synth_flags(synth)
     synth.set_defaults(run=commands.synth)
 
-    inspect = sub.add_parser("inspect", help="summarize a .zmqcap")
-    inspect.add_argument("capture")
+    ev = sub.add_parser("eval", help="run a capture or WAV through the enrichment; DER/WER/cpWER")
+    ev.add_argument("input", help="a .zmqcap or a .wav (any rate/channels)")
+    ev.add_argument("--rttm", help="reference speaker turns (RTTM) for DER")
+    ev.add_argument("--transcript", help="reference text; `speaker: text` lines also give cpWER")
+    ev.add_argument("--collar", type=float, default=0.25, help="DER collar (s)")
+    ev.add_argument("-w", "--workers", type=int, default=1)
+    ev.add_argument("--json", action="store_true")
+    ev.add_argument("--config", metavar="FILE", help="TOML settings (models, thresholds)")
+    ev.add_argument("--log-level", default="WARNING")
+    add_settings_flags(ev, only=ENRICHMENT_KNOBS, skip={"enrich", "pub_port"}, config_flag=False)
+    ev.set_defaults(run=commands.evaluate)
+
+    inspect = sub.add_parser("inspect", help="summarize a .zmqcap, or a session directory")
+    inspect.add_argument("capture", metavar="CAPTURE_OR_SESSION")
+    inspect.add_argument("--plot", metavar="PNG", help="session: draw its timeline to this file")
     inspect.add_argument("--json", action="store_true", help="machine-readable output")
     inspect.set_defaults(run=commands.inspect)
 

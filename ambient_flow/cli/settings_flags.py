@@ -13,15 +13,22 @@ __all__ = ["add_settings_flags", "settings_from_args"]
 _OWN = {"record", "realtime"}
 
 
-def add_settings_flags(parser: argparse.ArgumentParser, *, skip: set[str] | None = None) -> None:
+def add_settings_flags(
+    parser: argparse.ArgumentParser,
+    *,
+    skip: set[str] | None = None,
+    only: tuple[str, ...] | None = None,
+    config_flag: bool = True,
+) -> None:
     skip = _OWN | (skip or set())
     group = parser.add_argument_group(
         "host settings",
         f"each also reads {ENV_PREFIX}<NAME> from the environment and NAME from --config FILE",
     )
-    group.add_argument("--config", metavar="FILE", help="TOML file with settings")
+    if config_flag:
+        group.add_argument("--config", metavar="FILE", help="TOML file with settings")
     for f in Settings.knobs():
-        if f.name in skip:
+        if f.name in skip or (only is not None and f.name not in only):
             continue
         flag = "--" + f.name.replace("_", "-")
         help_text = f"{f.metadata.get('help', '')} (default {f.default!r})"

@@ -49,6 +49,7 @@ class _ReplayPartition(StatefulSourcePartition[RawMessage, int]):
             item = self._held or next(self._records, None)
             self._held = None
             if item is None:
+                self._count += len(batch)
                 self._report(done=True)
                 if batch:
                     return batch

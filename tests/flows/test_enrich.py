@@ -11,13 +11,13 @@ import pytest
 pytest.importorskip("faster_whisper", reason="the [audio] extra provides the models")
 pytest.importorskip("resemblyzer", reason="the [audio] extra provides the models")
 
-import jiwer  # noqa: E402
+import jiwer
 
-from ambient_flow.config import Settings  # noqa: E402
-from ambient_flow.testing import run_capture  # noqa: E402
-from flows.replay import replay_settings  # noqa: E402
+from ambient_flow.config import Settings
+from ambient_flow.testing import run_capture
+from flows.replay import replay_settings
 
-from .test_record_replay import tree_digest  # noqa: E402
+from .test_record_replay import tree_digest
 
 SAMPLE = Path(__file__).resolve().parents[2] / "recordings" / "sample.zmqcap"
 SCRIPT = [
@@ -77,8 +77,10 @@ def test_two_voices_get_two_labels_and_utterances_get_the_speaker_that_covers_th
         for s, e, who in reference_turns():
             talk[who] = talk.get(who, 0.0) + max(0.0, min(e, end) - max(s, start))
         pairs.append((max(talk, key=lambda k: talk[k]), f["speaker_prediction"]))
-    label = {who: max({p for w, p in pairs if w == who}, key=[p for w, p in pairs if w == who].count)
-             for who, _ in pairs}  # fmt: skip
+    label = {}
+    for who, _ in pairs:
+        theirs = [p for w, p in pairs if w == who]
+        label[who] = max(set(theirs), key=theirs.count)
     assert len(set(label.values())) == 2
     agree = sum(label[who] == predicted for who, predicted in pairs)
     assert agree >= len(pairs) - 1, pairs

@@ -12,21 +12,21 @@ from bytewax.testing import TestingSink, TestingSource
 
 pytest.importorskip("onnxruntime", reason="the [audio] extra provides the VAD runtime")
 
-from ambient_flow.backends.vad import SileroVad  # noqa: E402
-from ambient_flow.config import Settings  # noqa: E402
-from ambient_flow.operators.events import ClientEvent  # noqa: E402
-from ambient_flow.operators.speech import (  # noqa: E402
+from ambient_flow.backends.vad import SileroVad
+from ambient_flow.config import Settings
+from ambient_flow.operators.events import ClientEvent
+from ambient_flow.operators.speech import (
     AnalysisOptions,
     DiarizationWindow,
     PlacedFrame,
     UtteranceAudio,
     analysis_builder,
 )
-from ambient_flow.protocol.messages import AudioChunk, Rejected, RawMessage  # noqa: E402
-from ambient_flow.sources.runtime import HostRuntime, run_dataflow  # noqa: E402
-from ambient_flow.testing import media  # noqa: E402
-from ambient_flow.testing.messages import T0_MS, audio_raw, video_raw  # noqa: E402
-from flows.ingest import build_ingest  # noqa: E402
+from ambient_flow.protocol.messages import RawMessage, Rejected
+from ambient_flow.sources.runtime import HostRuntime, run_dataflow
+from ambient_flow.testing import media
+from ambient_flow.testing.messages import T0_MS, audio_raw, video_raw
+from flows.ingest import build_ingest
 
 SR = 16000
 
