@@ -61,7 +61,7 @@ class Settings:
     log_level: str = _knob("INFO", "DEBUG, INFO, WARNING or ERROR")
     realtime: bool = _knob(False, "replay at recorded pace instead of as fast as possible")
     # -- enrichment (VAD, utterances, transcription, diarization, detection) ----------
-    enrich: bool = _knob(False, "run the enrichment stages (needs the [audio] extra)")
+    enrich: bool = _knob(True, "run the enrichment stages (VAD, Whisper, diarization, detection)")
     pub_port: int = _knob(5559, "ZeroMQ PUB port for enrichment frames; 0 disables it")
     vad: str = _knob("silero", "speech model: silero (ONNX from its wheel) or energy")
     vad_threshold: float = _knob(0.5, "speech probability that starts an utterance")

@@ -39,7 +39,13 @@ from ambient_flow.sinks.frames import FramePublisher, FramesSink
 from ambient_flow.sources.runtime import HostRuntime
 from flows.ingest import IngestStreams
 
-__all__ = ["EnrichStreams", "Models", "build_enrichment", "models_from_settings"]
+__all__ = [
+    "EnrichStreams",
+    "Models",
+    "build_enrichment",
+    "check_installed",
+    "models_from_settings",
+]
 
 SR = 16000
 
@@ -239,11 +245,32 @@ class EnrichStreams:
     frames: Stream[tuple[str, Frame]]
 
 
+def check_installed(settings: Settings) -> None:
+    """Fail at flow construction, in one clear line, when the model stack is missing."""
+    import importlib.util
+
+    needed = ["onnxruntime", "numpy"] if settings.vad == "silero" else ["numpy"]
+    needed += ["faster_whisper"] if settings.transcriber == "faster-whisper" else ["whisper"]
+    needed += ["resemblyzer", "torch"] if settings.diarizer == "embedded" else ["diart"]
+    if settings.detector == "yolo":
+        needed.append("ultralytics")
+    missing = [name for name in needed if importlib.util.find_spec(name) is None]
+    if missing:
+        from ambient_flow.errors import ConfigError
+
+        raise ConfigError(
+            f"the enrichment needs {', '.join(missing)} (the [audio] extra; see the README's "
+            "install command), or turn it off with --no-enrich / AMBIENT_FLOW_ENRICH=0"
+        )
+
+
 def build_enrichment(
     runtime: HostRuntime, streams: IngestStreams, models: Models | None = None
 ) -> EnrichStreams:
     """Attach the enrichment to ingest's streams."""
     settings = runtime.settings
+    if models is None:
+        check_installed(settings)
     made: list[Models] = [models] if models is not None else []
 
     def loaded() -> Models:

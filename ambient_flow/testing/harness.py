@@ -63,6 +63,7 @@ def test_settings(data_dir: str | Path, **overrides: Any) -> Settings:
         "tcp_port": tcp,
         "pub_port": pub,
         "metrics_port": 0,
+        "enrich": False,  # tests of ingest opt in to the models with enrich=True
         "data_dir": str(data_dir),
         "status_interval": 0.2,
     }
@@ -126,13 +127,15 @@ def run_capture(
 ) -> FlowOutputs:
     """Replay a capture through the replay flow (as fast as possible) and collect outputs.
 
-    By default with the settings recorded in the capture, as `flows.replay` does.
+    By default with the settings recorded in the capture, as `flows.replay` does, and
+    without the enrichment (pass settings with `enrich=True` to run the models).
     """
     from flows.replay import build, replay_settings
 
     data = Path(data_dir) if data_dir is not None else Path(tempfile.mkdtemp(prefix="af-replay-"))
     runtime = HostRuntime(
-        settings=settings or replay_settings(path, Settings(), str(data)), replay=True
+        settings=settings or replay_settings(path, Settings(enrich=False), str(data)),
+        replay=True,
     )
     flow, streams = build(runtime, path)
     out = FlowOutputs()
@@ -155,12 +158,16 @@ def run_messages(
     from flows.ingest import build_ingest
 
     data = Path(data_dir) if data_dir is not None else Path(tempfile.mkdtemp(prefix="af-msgs-"))
-    base = settings or Settings(data_dir=str(data), metrics_port=0)
+    base = settings or Settings(data_dir=str(data), metrics_port=0, enrich=False)
     runtime = HostRuntime(
         settings=dataclasses.replace(base, data_dir=str(data), record=""), replay=True
     )
     flow = Dataflow("ambient_test")
     streams = build_ingest(flow, runtime, {"messages_in": TestingSource(list(messages))})
+    if runtime.settings.enrich:
+        from flows.enrich import build_enrichment
+
+        streams = dataclasses.replace(streams, enrich=build_enrichment(runtime, streams))
     out = FlowOutputs()
     _attach(streams, out.items)
     try:

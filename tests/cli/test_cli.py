@@ -30,6 +30,7 @@ def test_live_send_and_status(tmp_path: Path) -> None:
         [
             *CLI,
             "live",
+            "--no-enrich",
             "--bind",
             "127.0.0.1",
             "--metrics-port",
@@ -89,6 +90,7 @@ def test_port_in_use_is_one_clear_line(tmp_path: Path) -> None:
         port = squatter.getsockname()[1]
         done = run(
             "live",
+            "--no-enrich",
             "--bind",
             "127.0.0.1",
             "--audio-port",
@@ -117,7 +119,7 @@ def test_synth_inspect_and_replay(tmp_path: Path) -> None:
     assert "demo" in made.stdout
     summary = json.loads(run("inspect", str(cap), "--json").stdout)
     assert summary["records"] > 30
-    replayed = run("replay", str(cap), "--data-dir", str(tmp_path / "out"))
+    replayed = run("replay", str(cap), "--data-dir", str(tmp_path / "out"), "--no-enrich")
     assert replayed.returncode == 0, replayed.stderr
     assert "30 audio chunks" in replayed.stdout and "0 rejected" in replayed.stdout
     assert len(list((tmp_path / "out" / "sessions").iterdir())) == 1

@@ -36,7 +36,9 @@ def test_in_order_audio_gets_contiguous_sample_positions(tmp_path: Path) -> None
 
 def test_gap_is_filled_with_silence_and_counted(tmp_path: Path) -> None:
     out = run_messages(
-        audio_seq([0, 1, 4, 5, 6, 7, 8]), tmp_path, settings=Settings(reorder_window=2)
+        audio_seq([0, 1, 4, 5, 6, 7, 8]),
+        tmp_path,
+        settings=Settings(reorder_window=2, enrich=False),
     )
     assert positions(out) == [
         (0, 0, False),
@@ -74,7 +76,7 @@ def test_duplicates_and_late_chunks_are_counted_not_emitted(tmp_path: Path) -> N
     msgs = (
         audio_seq([0, 1, 2, 1]) + audio_seq([5, 6, 7, 8]) + [audio_raw(3, at_ns=T0_MS * NS + 10**9)]
     )
-    out = run_messages(msgs, tmp_path, settings=Settings(reorder_window=2))
+    out = run_messages(msgs, tmp_path, settings=Settings(reorder_window=2, enrich=False))
     seqs = [c.sequence for c in out.audio()]
     assert seqs == [0, 1, 2, -1, 5, 6, 7, 8]
     assert [e.data["seq"] for e in out.events("duplicate")] == [1]
@@ -159,7 +161,7 @@ def test_two_clients_never_share_state(tmp_path: Path) -> None:
     for s in range(6):
         msgs.append(audio_raw(s, client="alice"))
         msgs.append(audio_raw(s * 2, client="bob"))  # bob has gaps every other chunk
-    out = run_messages(msgs, tmp_path, settings=Settings(reorder_window=0))
+    out = run_messages(msgs, tmp_path, settings=Settings(reorder_window=0, enrich=False))
     assert [c.start_sample for c in out.audio("alice")] == [1600 * i for i in range(6)]
     assert not out.events("gap", client="alice")
     assert len(out.events("gap", client="bob")) == 5
@@ -189,7 +191,9 @@ def test_video_frames_pass_with_gaps_counted(tmp_path: Path) -> None:
 
 
 def test_session_files_hold_exactly_the_timeline(tmp_path: Path) -> None:
-    out = run_messages(audio_seq([0, 1, 3, 4, 5, 6]), tmp_path, settings=Settings(reorder_window=1))
+    out = run_messages(
+        audio_seq([0, 1, 3, 4, 5, 6]), tmp_path, settings=Settings(reorder_window=1, enrich=False)
+    )
     (session_dir,) = (tmp_path / "sessions").iterdir()
     samples, sr = read_wav(session_dir / "audio.wav")
     assert sr == 16000
@@ -214,6 +218,6 @@ def test_output_is_identical_whatever_the_worker_count(tmp_path: Path, workers: 
 
 def test_clients_past_max_clients_are_rejected_and_counted(tmp_path: Path) -> None:
     msgs = [audio_raw(0, client=f"c{i}") for i in range(5)]
-    out = run_messages(msgs, tmp_path, settings=Settings(max_clients=3))
+    out = run_messages(msgs, tmp_path, settings=Settings(max_clients=3, enrich=False))
     assert len(out.audio()) == 3
     assert [r.reason for r in out.rejects()] == ["too_many_clients"] * 2
