@@ -94,6 +94,6 @@ def _drop_unloadable_lazy_modules() -> None:
     import sys
 
     for name, module in list(sys.modules.items()):
-        lazy = type(module).__name__ == "LazyModule" and name.startswith("speechbrain.")
-        if lazy and not getattr(module, "lazy_module", None):  # never loaded
+        lazy = name.startswith("speechbrain.") and hasattr(type(module), "ensure_module")
+        if lazy and vars(module).get("lazy_module") is None:  # never loaded
             del sys.modules[name]
