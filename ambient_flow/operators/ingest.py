@@ -41,6 +41,9 @@ logger = logging.getLogger(__name__)
 
 IngestItem = AudioChunk | VideoFrame | ClientEvent | Rejected
 
+#: A client whose `ts` is further than this from our clock at best has an unsynchronised
+#: clock (or is a replayed recording): latency is then shown relative to its best case.
+CLOCK_SKEW_MS = 1000.0
 #: Sequence numbers remembered per channel to tell duplicates and late arrivals apart.
 RECENT_SEQS = 256
 LATENCY_WINDOW = 512
@@ -592,6 +595,13 @@ class IngestLogic(StatefulLogic[Parsed, IngestItem, ClientState]):
         """
         st = self.state
         lat = np.asarray(list(st.latencies_ms), dtype=np.float64)
+        # `received - ts` mixes network delay with the client's clock offset. When the
+        # clocks are clearly not synchronised (the best case is over a second off), the
+        # offset is reported on its own and the latency is measured from the best case.
+        offset = float(lat.min()) if lat.size else 0.0
+        skewed = abs(offset) > CLOCK_SKEW_MS
+        if skewed:
+            lat = lat - offset
         p50, p99 = np.percentile(lat, [50, 99]).round(2).tolist() if lat.size else (None, None)
         return {
             "open": st.session is not None and not closed,
@@ -603,6 +613,7 @@ class IngestLogic(StatefulLogic[Parsed, IngestItem, ClientState]):
             "buffer_seconds": round((self.ring.end - self.ring.start) / AUDIO_SAMPLE_RATE, 3),
             "latency_ms_p50": p50,
             "latency_ms_p99": p99,
+            "clock_offset_ms": round(offset, 1) if skewed else None,
             "pending_reorder": len(st.pending),
             "capabilities": list(st.capabilities),
             "counters": dict(st.counters),

@@ -79,6 +79,8 @@ class FlowOutputs:
     """Everything ingest emitted, as `(client, item)` pairs in emission order."""
 
     items: list[tuple[str, IngestItem]] = field(default_factory=list)
+    #: The status document at the end of the run (`run_capture` / `run_messages`).
+    status: dict[str, Any] = field(default_factory=dict)
 
     def audio(self, client: str | None = None) -> list[AudioChunk]:
         return [i for c, i in self.items if isinstance(i, AudioChunk) and client in (None, c)]
@@ -144,6 +146,7 @@ def run_capture(
         _run(flow, workers)
     finally:
         runtime.close()
+    out.status = runtime.telemetry.status()
     return out
 
 
@@ -174,6 +177,7 @@ def run_messages(
         _run(flow, workers)
     finally:
         runtime.close()
+    out.status = runtime.telemetry.status()
     return out
 
 

@@ -221,3 +221,18 @@ def test_clients_past_max_clients_are_rejected_and_counted(tmp_path: Path) -> No
     out = run_messages(msgs, tmp_path, settings=Settings(max_clients=3, enrich=False))
     assert len(out.audio()) == 3
     assert [r.reason for r in out.rejects()] == ["too_many_clients"] * 2
+
+
+def test_latency_of_a_client_with_an_unsynchronised_clock_is_shown_apart_from_its_offset(
+    tmp_path: Path,
+) -> None:
+    three_years_ms = 3 * 365 * 24 * 3600 * 1000
+    msgs = [
+        audio_raw(s, at_ns=(T0_MS + 100 * s + three_years_ms + (5 if s % 2 else 25)) * NS)
+        for s in range(20)
+    ]
+    section = run_messages(msgs, tmp_path).status["clients"]["127.0.0.1"]
+    assert abs(section["clock_offset_ms"] - (three_years_ms + 5)) < 1
+    assert section["latency_ms_p50"] <= 20 and section["latency_ms_p99"] <= 20.5
+    synced = run_messages([audio_raw(s) for s in range(5)], tmp_path / "b")
+    assert synced.status["clients"]["127.0.0.1"]["clock_offset_ms"] is None
