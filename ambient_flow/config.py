@@ -84,11 +84,18 @@ class Settings:
     embedding_model: str = _knob("", "diart: local pyannote embedding checkpoint")
     diarization_window: float = _knob(5.0, "diarization window (s)")
     diarization_step: float = _knob(0.5, "diarization step (s of audio)")
+    diarization_latency: float = _knob(
+        0.0, "how far behind the newest audio speakers are decided (s; 0 = the model's default)"
+    )
+    cluster_threshold: float = _knob(
+        0.0, "embedded diarizer: cosine distance that opens a new speaker (0 = tuned default)"
+    )
     max_speakers: int = _knob(8, "most speakers per client session")
     num_speakers: int = _knob(0, "known speaker count per client (0 = unknown)")
     detector: str = _knob("opencv", "opencv (HOG people + Haar faces), yolo, or none")
     yolo_model: str = _knob("", "YOLO: local .pt weights")
     detect_confidence: float = _knob(0.5, "lowest detection confidence reported")
+    detect_size: int = _knob(640, "detector input size: longest image side (pixels)")
     model_threads: int = _knob(1, "CPU threads for VAD, diarization and detection models")
 
     def __post_init__(self) -> None:

@@ -10,6 +10,7 @@ Models are built from settings when the first worker needs them, never at import
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -108,35 +109,46 @@ def models_from_settings(settings: Settings) -> Models:
             )
         )
     known = settings.num_speakers or None
+    # 0 keeps each diarizer's own default latency (the embedded one decides 1 s behind).
+    latency = settings.diarization_latency
     diarizer: Any
     if settings.diarizer == "embedded":
         from ambient_flow.backends.cluster import ClusterOptions
 
-        diarizer = diarize.EmbeddedDiarizer(
-            diarize.EmbeddedDiarizerOptions(
-                window_s=settings.diarization_window,
-                step_s=settings.diarization_step,
-                cluster=ClusterOptions(max_speakers=settings.max_speakers, num_speakers=known),
-                threads=threads,
-            )
+        cluster = ClusterOptions(max_speakers=settings.max_speakers, num_speakers=known)
+        if settings.cluster_threshold:
+            cluster = dataclasses.replace(cluster, threshold=settings.cluster_threshold)
+        embedded = diarize.EmbeddedDiarizerOptions(
+            window_s=settings.diarization_window,
+            step_s=settings.diarization_step,
+            cluster=cluster,
+            threads=threads,
         )
+        if latency:
+            embedded = dataclasses.replace(embedded, latency_s=latency)
+        diarizer = diarize.EmbeddedDiarizer(embedded)
     else:
         if not (settings.segmentation_model and settings.embedding_model):
             raise_config("diart needs --segmentation-model and --embedding-model (local files)")
-        diarizer = diarize.DiartDiarizer(
-            diarize.DiartOptions(
-                segmentation=Path(settings.segmentation_model),
-                embedding=Path(settings.embedding_model),
-                window_s=settings.diarization_window,
-                step_s=settings.diarization_step,
-                max_speakers=settings.max_speakers,
-                threads=threads,
-            )
+        diart_options = diarize.DiartOptions(
+            segmentation=Path(settings.segmentation_model),
+            embedding=Path(settings.embedding_model),
+            window_s=settings.diarization_window,
+            step_s=settings.diarization_step,
+            max_speakers=settings.max_speakers,
+            threads=threads,
         )
+        if latency:
+            diart_options = dataclasses.replace(diart_options, latency_s=latency)
+        diarizer = diarize.DiartDiarizer(diart_options)
     detector: Any | None = None
     if settings.detector == "opencv":
         detector = detect.OpenCVDetector(
-            detect.OpenCVDetectorOptions(confidence=settings.detect_confidence, threads=threads)
+            detect.OpenCVDetectorOptions(
+                confidence=settings.detect_confidence,
+                max_side=settings.detect_size,
+                threads=threads,
+            )
         )
     elif settings.detector == "yolo":
         if not settings.yolo_model:
@@ -145,6 +157,7 @@ def models_from_settings(settings: Settings) -> Models:
             detect.YoloOptions(
                 weights=Path(settings.yolo_model),
                 confidence=settings.detect_confidence,
+                imgsz=settings.detect_size,
                 threads=max(1, threads),
             )
         )

@@ -124,3 +124,21 @@ def test_silence_and_noise_give_no_utterances(tmp_path: Path) -> None:
     msgs = [audio_raw(i, pcm=c) for i, c in enumerate(chunks_of(pcm))]
     out = analyse(msgs, tmp_path)
     assert not [o for o in out if isinstance(o, UtteranceAudio)]
+
+
+def test_speech_open_when_the_client_goes_stale_is_flushed(phrase, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    # Speech that runs to the last chunk, then 16 s of nothing (stale after 15 s), then more.
+    pcm = np.concatenate([np.zeros(SR // 2, np.int16), phrase[: phrase.size // 2]])
+    chunks = chunks_of(pcm)
+    msgs = [audio_raw(i, pcm=c) for i, c in enumerate(chunks)]
+    later = (T0_MS + 100 * len(chunks) + 16_000) * 1_000_000
+    msgs.append(audio_raw(len(chunks), pcm=np.zeros(1600, np.int16).tobytes(), at_ns=later))
+    out = analyse(msgs, tmp_path)
+    kinds = [
+        ("utterance", o.reason) if isinstance(o, UtteranceAudio) else ("event", o.kind)
+        for o in out
+        if isinstance(o, UtteranceAudio | ClientEvent)
+    ]
+    stale = kinds.index(("event", "stale"))
+    assert kinds[stale - 1] == ("utterance", "flush")  # flushed as the client went quiet
+    assert ("event", "resumed") in kinds[stale:]

@@ -1,0 +1,45 @@
+"""Choosing models by settings: bad choices fail at start-up, clearly, naming the path."""
+
+from __future__ import annotations
+
+import pytest
+
+pytest.importorskip("faster_whisper", reason="the [audio] extra provides the models")
+
+from ambient_flow.config import Settings
+from ambient_flow.errors import ConfigError, StartupError
+from flows.enrich import models_from_settings
+
+
+def test_a_missing_whisper_model_directory_is_named(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    missing = tmp_path / "no-such-model"
+    with pytest.raises(StartupError, match="no-such-model"):
+        models_from_settings(Settings(data_dir=str(tmp_path), whisper_model=str(missing)))
+
+
+@pytest.mark.parametrize(
+    ("knobs", "message"),
+    [
+        ({"transcriber": "openai-whisper"}, "--whisper-model"),
+        ({"diarizer": "diart"}, "--segmentation-model"),
+        ({"detector": "yolo"}, "--yolo-model"),
+    ],
+)
+def test_production_models_need_their_paths(tmp_path, knobs, message) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(ConfigError, match=message):
+        models_from_settings(Settings(data_dir=str(tmp_path), vad="energy", **knobs))
+
+
+def test_unknown_model_names_are_refused_when_settings_are_built() -> None:
+    with pytest.raises(ConfigError, match="vad="):
+        Settings(vad="webrtc")
+    with pytest.raises(ConfigError, match="detector="):
+        Settings(detector="sam")
+
+
+def test_the_embedded_defaults_load_and_say_what_they_are(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    models = models_from_settings(Settings(data_dir=str(tmp_path), detector="opencv"))
+    identities = models.identities()
+    assert set(identities) == {"vad", "transcriber", "diarizer", "detector"}
+    assert all(len(digest) == 64 for digest in identities["transcriber"]["sha256"].values())
+    assert identities["vad"]["name"]

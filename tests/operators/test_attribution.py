@@ -1,0 +1,99 @@
+"""Joining model results into frames: speakers, transcripts, what was in view.
+
+The results are the backends' own result types, built by hand: the join is pure logic.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ambient_flow.backends.base import ModelIdentity
+from ambient_flow.backends.diarize import DiarizationStep, SpeakerSegment
+from ambient_flow.backends.transcribe import Segment
+from ambient_flow.backends.transcribe import Transcript as RealTranscript
+from ambient_flow.operators.attribution import AttributionLogic
+from ambient_flow.operators.events import ClientEvent
+from ambient_flow.operators.models import Done
+from ambient_flow.operators.speech import DiarizationWindow, PlacedFrame, UtteranceAudio
+from ambient_flow.protocol.messages import VideoFrame
+from ambient_flow.testing.messages import T0_MS
+
+SR = 16000
+NS = 1_000_000_000
+
+
+IDENTITY = ModelIdentity(kind="transcriber", name="test", path=None, sha256={}, options={})
+
+
+def Seg(start: int, end: int, speaker: str) -> SpeakerSegment:
+    return SpeakerSegment(start, end, speaker, 0.9)
+
+
+def Step(start: int, end: int, segments: tuple[SpeakerSegment, ...]) -> DiarizationStep:
+    return DiarizationStep(max(0, end - 5 * SR), end, start, end, segments,
+                           tuple(sorted({s.speaker for s in segments})))  # fmt: skip
+
+
+def Transcript(text: str) -> RealTranscript:
+    segment = Segment(0.0, 1.0, text, -0.2, 0.01)
+    return RealTranscript(text, (segment,), -0.2, 0.01, 0.8, "en", IDENTITY)
+
+
+def window(end: int) -> DiarizationWindow:
+    samples = np.zeros(min(end, 5 * SR), np.float32)
+    return DiarizationWindow("c", "s1", end - samples.size, end, samples,
+                             np.zeros(samples.size // 512, bool), 512, end * 1000)  # fmt: skip
+
+
+def utterance(start: int, end: int) -> UtteranceAudio:
+    return UtteranceAudio("c", "s1", start, end, np.zeros(end - start, np.float32), "silence",
+                          10 * NS + start, 10 * NS + end + SR)  # fmt: skip
+
+
+def run(items: list[Done]) -> list:  # type: ignore[type-arg]
+    logic = AttributionLogic()
+    start = ClientEvent("c", "session_start", 10 * NS, "s1", {"start_sample": 0})
+    out = list(logic.on_item(Done(start, None, "pass"))[0])
+    for item in items:
+        out += list(logic.on_item(item)[0])
+    return out
+
+
+def test_an_utterance_gets_the_speaker_covering_most_of_it_and_the_split() -> None:
+    frames = run([
+        Done(window(2 * SR), Step(0, 2 * SR, (Seg(0, 2 * SR, "speaker0"),)), "diarization"),
+        Done(window(4 * SR), Step(2 * SR, 4 * SR, (Seg(2 * SR, 4 * SR, "speaker1"),)),
+             "diarization"),
+        Done(utterance(SR, 4 * SR), Transcript("hello there friend"), "transcription"),
+    ])  # fmt: skip
+    changes = [f for f in frames if f.event_type == "speaker_change"]
+    assert [(f.speaker_prediction, f.sample_position) for f in changes] == [
+        ("speaker0", 0), ("speaker1", 2 * SR)]  # fmt: skip
+    (utt,) = [f for f in frames if f.event_type == "utterance"]
+    assert utt.speaker_prediction == "speaker1"
+    assert utt.extra["speakers"] == {"speaker0": 0.333, "speaker1": 0.667}
+    record = utt.to_record()
+    assert record["timestamp"] == 1.0 and record["frame_id"] == "s1_1.000"
+    assert record["text_hypothesis"] == "hello there friend" and record["weight"] == 0.6
+
+
+def test_empty_transcripts_make_no_frame() -> None:
+    frames = run([Done(utterance(0, SR), Transcript("  "), "transcription")])
+    assert frames == []
+
+
+def test_frames_carry_the_latest_detections_at_or_before_their_time() -> None:
+    frame = VideoFrame("c", T0_MS, 0, 64, 48, "jpeg", b"\xff\xd8", 10 * NS)
+    person = [{"class": "person", "bbox": [1, 2, 3, 4], "confidence": 0.9}]
+    frames = run([
+        Done(PlacedFrame(frame, "s1", SR // 2), person, "detection"),
+        Done(PlacedFrame(frame, "s1", 3 * SR), [], "detection"),
+        Done(utterance(SR, 2 * SR), Transcript("before the person left"), "transcription"),
+        Done(utterance(3 * SR, 4 * SR), Transcript("after"), "transcription"),
+    ])  # fmt: skip
+    detections = [f for f in frames if f.event_type == "detections"]
+    assert [f.extra["counts"] for f in detections] == [{"person": 1}, {}]
+    first, second = [f for f in frames if f.event_type == "utterance"]
+    assert first.visual_context is not None
+    assert first.visual_context["detections"] == person
+    assert second.visual_context is not None and second.visual_context["detections"] == []
