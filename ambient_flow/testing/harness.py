@@ -116,6 +116,18 @@ def _attach(streams: Any, sink: list[tuple[str, IngestItem]]) -> None:
     op.output("test_tap", streams.items, TestingSink(sink))
 
 
+def _collect(flow: Dataflow, streams: Any, runtime: HostRuntime, workers: int) -> FlowOutputs:
+    """Run `flow` to its end, collecting every ingest output and the final status."""
+    out = FlowOutputs()
+    _attach(streams, out.items)
+    try:
+        _run(flow, workers)
+    finally:
+        runtime.close()
+    out.status = runtime.telemetry.status()
+    return out
+
+
 def _run(flow: Dataflow, workers: int) -> None:
     run_dataflow(flow, workers)
 
@@ -140,14 +152,7 @@ def run_capture(
         replay=True,
     )
     flow, streams = build(runtime, path)
-    out = FlowOutputs()
-    _attach(streams, out.items)
-    try:
-        _run(flow, workers)
-    finally:
-        runtime.close()
-    out.status = runtime.telemetry.status()
-    return out
+    return _collect(flow, streams, runtime, workers)
 
 
 def run_messages(
@@ -171,14 +176,7 @@ def run_messages(
         from flows.enrich import build_enrichment
 
         streams = dataclasses.replace(streams, enrich=build_enrichment(runtime, streams))
-    out = FlowOutputs()
-    _attach(streams, out.items)
-    try:
-        _run(flow, workers)
-    finally:
-        runtime.close()
-    out.status = runtime.telemetry.status()
-    return out
+    return _collect(flow, streams, runtime, workers)
 
 
 class LiveHost:
