@@ -97,6 +97,9 @@ class Settings:
     detect_confidence: float = _knob(0.5, "lowest detection confidence reported")
     detect_size: int = _knob(640, "detector input size: longest image side (pixels)")
     model_threads: int = _knob(1, "CPU threads for VAD, diarization and detection models")
+    batch_max: int = _knob(
+        32, "most clients' diarization steps per model call (1 = no cross-client batching)"
+    )
 
     def __post_init__(self) -> None:
         ports = {
@@ -129,6 +132,15 @@ class Settings:
             "video_width",
             "video_height",
             "status_interval",
+            "batch_max",
+            "model_threads",
+            "whisper_threads",
+            "beam_size",
+            "diarization_window",
+            "diarization_step",
+            "max_utterance",
+            "min_silence",
+            "detect_size",
         )
         for name in positive:
             if getattr(self, name) <= 0:

@@ -205,7 +205,7 @@ class _Diarize:
         self._request = StepRequest
         self._batcher: MicroBatcher[Any, Any] = MicroBatcher(
             diarizer.step_many,
-            max_batch=32,
+            max_batch=runtime.settings.batch_max,
             max_wait=0.005,
             name="diarization",
             on_call=lambda busy, n: runtime.telemetry.busy(self.name, busy, 1),
@@ -228,7 +228,9 @@ class _Detect:
         self._detector = detector
         self._batcher: MicroBatcher[PlacedFrame, Any] = MicroBatcher(
             self._detect_many,
-            max_batch=8,
+            # Small batches: on a few CPU cores a batch of five 640x480 frames is one 0.8 s
+            # call that competes with Whisper (measured in bench/enrich.py).
+            max_batch=min(2, runtime.settings.batch_max),
             max_wait=0.005,
             name="detection",
             on_call=lambda busy, n: runtime.telemetry.busy(self.name, busy, 1),
