@@ -23,6 +23,7 @@ from typing import Any
 import bytewax.operators as op
 from bytewax.testing import TestingSink
 
+from ambient_flow.cli.display import ProgressBar
 from ambient_flow.config import Settings
 from ambient_flow.sources.runtime import HostRuntime, run_dataflow
 
@@ -146,6 +147,7 @@ def evaluate(
     settings: Settings | None = None,
     collar: float = 0.25,
     workers: int = 1,
+    progress: bool = False,
 ) -> EvalResult:
     from ambient_flow.operators.speech import DiarizationWindow
     from flows.replay import build, replay_settings
@@ -162,9 +164,12 @@ def evaluate(
     op.output("eval_done", streams.enrich.done, TestingSink(done))
     op.output("eval_frames", streams.enrich.frames, TestingSink(frames))
     started = time.perf_counter()
+    bar = ProgressBar(runtime.telemetry.status).start() if progress else None
     try:
         run_dataflow(flow, workers)
     finally:
+        if bar is not None:
+            bar.stop()
         runtime.close()
     elapsed = time.perf_counter() - started
     doc = runtime.telemetry.status()
@@ -232,7 +237,14 @@ def main_eval(args: Any) -> int:
     from ambient_flow.cli.settings_flags import settings_from_args
 
     settings = settings_from_args(args)
-    result = evaluate(args.input, rttm=args.rttm, transcript=args.transcript, settings=settings,
-                      collar=args.collar, workers=args.workers)  # fmt: skip
+    result = evaluate(
+        args.input,
+        rttm=args.rttm,
+        transcript=args.transcript,
+        settings=settings,
+        collar=args.collar,
+        workers=args.workers,
+        progress=True,
+    )
     print(json.dumps(result.to_dict(), indent=2) if args.json else result.format())
     return 0
