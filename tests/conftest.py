@@ -10,8 +10,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import settings as hypothesis_settings
 
 from ambient_flow.testing import LiveHost
+
+# CI explores the same examples on every run (a property test that fails there fails
+# every time, with its example); locally hypothesis keeps looking for new ones.
+hypothesis_settings.register_profile("ci", derandomize=True, print_blob=True)
+if os.environ.get("CI"):
+    hypothesis_settings.load_profile("ci")
 
 
 def _open_fds() -> int:

@@ -239,7 +239,9 @@ def test_mutations_yield_only_intact_records(
             if e <= len(buf) and not any(s <= i < e for i in changed)
         ]
         assert got == intact  # never garbage, nothing intact lost, original order
-        assert bool(reader.problems) == (len(got) < len(msgs))
+        # A cut exactly between records leaves a valid, shorter capture: nothing to report.
+        cut_mid_record = len(buf) < len(original) and len(buf) not in starts
+        assert bool(reader.problems) == (cut_mid_record or bool(changed))
 
 
 # -- resume offsets ---------------------------------------------------------------------
