@@ -38,6 +38,7 @@ from ambient_flow.operators.speech import (
 from ambient_flow.protocol.messages import Rejected
 from ambient_flow.sinks.frames import FramePublisher, FramesSink
 from ambient_flow.sources.runtime import HostRuntime
+from ambient_flow.sources.start import StartSignalSource
 from flows.ingest import IngestStreams
 
 __all__ = [
@@ -333,9 +334,12 @@ def build_enrichment(
     op.output("frames", frames, FramesSink(settings.data_dir, lambda: loaded().identities()))
     if settings.pub_port and not runtime.replay:
         endpoint = settings.endpoint(settings.pub_port)
+        # One item at start-up builds the PUB sink, so subscribers can connect at once.
+        started = op.input("pub_start", frames.flow(), StartSignalSource(runtime))
+        to_publish = op.merge("pub_items", op.map("pub_key", frames, lambda kv: kv[1]), started)
         op.output(
             "publish",
-            op.map("pub_key", frames, lambda kv: ("pub", kv[1])),
+            op.key_on("pub_route", to_publish, lambda _item: "pub"),
             FramePublisher(runtime, endpoint),
         )
     return EnrichStreams(done=done, frames=frames)

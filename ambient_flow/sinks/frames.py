@@ -110,7 +110,7 @@ class FramesSink(DynamicSink[tuple[str, Frame]]):
         return _FramesPartition(self._root, self._models)
 
 
-class _PubPartition(StatefulSinkPartition[Frame, None]):
+class _PubPartition(StatefulSinkPartition[Frame | str, None]):
     def __init__(self, runtime: HostRuntime, endpoint: str) -> None:
         sock = runtime.context.socket(zmq.PUB)
         sock.setsockopt(zmq.LINGER, 0)
@@ -121,8 +121,10 @@ class _PubPartition(StatefulSinkPartition[Frame, None]):
         logger.info("publishing enrichment frames on %s (ZeroMQ PUB, topic = client)", endpoint)
 
     @override
-    def write_batch(self, values: list[Frame]) -> None:
+    def write_batch(self, values: list[Frame | str]) -> None:
         for frame in values:
+            if not isinstance(frame, Frame):
+                continue  # the start-up signal that had this partition built (and bound)
             header = json.dumps(frame.to_record(), ensure_ascii=False).encode("utf-8")
             try:
                 self._sock.send_multipart(
@@ -140,8 +142,12 @@ class _PubPartition(StatefulSinkPartition[Frame, None]):
         self._sock.close(linger=0)
 
 
-class FramePublisher(FixedPartitionedSink[Frame, None]):
-    """Publishes frames on one PUB socket (one partition: bound once in the cluster)."""
+class FramePublisher(FixedPartitionedSink[Frame | str, None]):
+    """Publishes frames on one PUB socket (one partition: bound once in the cluster).
+
+    Other items (the flow's start-up signal) only make Bytewax build the partition, so
+    the socket is bound before the first frame and early subscribers miss nothing.
+    """
 
     def __init__(self, runtime: HostRuntime, endpoint: str) -> None:
         self._runtime = runtime

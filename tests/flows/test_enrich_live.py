@@ -57,14 +57,15 @@ def test_frames_arrive_on_the_pub_stream_as_they_are_made(live_host) -> None:  #
             break
     sender.join(10)
     utterances = [f for _, f in received if f["event_type"] == "utterance"]
-    assert len(utterances) >= 4  # a SUB may miss the first frames (ZeroMQ's slow joiner)
+    assert len(utterances) >= 5
     assert {topic for topic, _ in received} == {b"127.0.0.1"}  # topic = client
     out = host.stop()
     (frames_file,) = Path(host.settings.data_dir).glob("sessions/*/frames.jsonl")
     written = [json.loads(line)["frame_id"] for line in frames_file.read_text().splitlines()]
     published = [f["frame_id"] for _, f in received]
-    first = written.index(published[0])  # (frames made after we stopped listening follow)
-    assert published == written[first : first + len(published)]  # same frames, same order
+    # The PUB socket was bound at start-up: a subscriber that joined before the client
+    # started gets every frame from the first (frames made after we stopped listening follow).
+    assert published == written[: len(published)]
     assert out.audio()  # ingest ran alongside
 
 
