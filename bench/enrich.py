@@ -1,10 +1,10 @@
 """Enrichment benchmark of the live and replay flows (a script, not a test).
 
-    .venv-ml/bin/python -m bench.enrich                 # full run, about 8 minutes
-    .venv-ml/bin/python -m bench.enrich --quick         # about 4 minutes
-    .venv-ml/bin/python -m bench.enrich --json          # machine-readable
-    .venv-ml/bin/python -m bench.enrich --only live --only whisperlive
-    .venv-ml/bin/python -m bench.enrich --setup-peer    # once: WhisperLive's own venv
+    .venv/bin/python -m bench.enrich                 # full run, about 8 minutes
+    .venv/bin/python -m bench.enrich --quick         # about 4 minutes
+    .venv/bin/python -m bench.enrich --json          # machine-readable
+    .venv/bin/python -m bench.enrich --only live --only whisperlive
+    .venv/bin/python -m bench.enrich --setup-peer    # once: WhisperLive's own venv
 
 Sections: direct model timings (real-time factor of VAD, transcription, diarization,
 detection); live runs with 1, 2 and 4 clients speaking espeak-ng phrases in real time
@@ -78,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
     plan = Plan.quick() if args.quick else Plan()
     ctx = Ctx(plan=plan, wl_venv=venv)
     result: dict[str, Any] = {
-        "command": " ".join([".venv-ml/bin/python", "-m", "bench.enrich", *sys.argv[1:]]),
+        "command": " ".join(["python", "-m", "bench.enrich", *sys.argv[1:]]),
         "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "machine": {
             "cpus": os.cpu_count(),
