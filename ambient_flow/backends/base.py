@@ -21,6 +21,7 @@ from typing import Any
 from ambient_flow.errors import StartupError
 
 __all__ = [
+    "LazyLoaded",
     "ModelIdentity",
     "offline_environment",
     "sha256_file",
@@ -193,3 +194,24 @@ def torch_threads(n: int | None) -> Iterator[None]:
     finally:
         if torch.get_num_threads() != previous:
             torch.set_num_threads(previous)
+
+
+class LazyLoaded:
+    """The `identity` of a model that loads on first use: load, then say what was loaded.
+
+    Backends set `self._identity` in their `load()`; this is the one place that turns
+    "load() returned without recording it" into an error rather than a None.
+    """
+
+    _identity: ModelIdentity | None
+
+    def load(self) -> None:
+        raise NotImplementedError
+
+    @property
+    def identity(self) -> ModelIdentity:
+        """What was loaded (path, sha256, options); loads the model first if needed."""
+        self.load()
+        if self._identity is None:  # pragma: no cover - every load() sets it or raises
+            raise StartupError(f"{type(self).__name__} did not record what it loaded")
+        return self._identity

@@ -27,6 +27,7 @@ import numpy as np
 import numpy.typing as npt
 
 from ambient_flow.backends.base import (
+    LazyLoaded,
     ModelIdentity,
     offline_environment,
     torch_threads,
@@ -210,7 +211,7 @@ def _cv2_threads(n: int) -> Iterator[None]:
         cv2.setNumThreads(previous)
 
 
-class OpenCVDetector:
+class OpenCVDetector(LazyLoaded):
     """OpenCV's HOG people detector and Haar frontal-face cascade (classes `person`, `face`).
 
     Images are processed one by one (OpenCV has no batch call); the batch API exists so
@@ -224,14 +225,6 @@ class OpenCVDetector:
         self._hog: Any = None
         self._cascade: Any = None
         self._identity: ModelIdentity | None = None
-
-    @property
-    def identity(self) -> ModelIdentity:
-        """The loaded detectors' identity (loads them on first access)."""
-        self.load()
-        if self._identity is None:  # pragma: no cover - load() sets it or raises
-            raise StartupError("OpenCV detector identity missing after load")
-        return self._identity
 
     def load(self) -> None:
         """Build the HOG detector and load the cascade, checking its sha256."""
@@ -383,7 +376,7 @@ class YoloOptions:
         }
 
 
-class YoloDetector:
+class YoloDetector(LazyLoaded):
     """ultralytics YOLO on a local `.pt`, batched over the given frames, CPU."""
 
     def __init__(self, options: YoloOptions) -> None:
@@ -392,14 +385,6 @@ class YoloDetector:
         self._model: Any = None
         self._class_ids: list[int] | None = None
         self._identity: ModelIdentity | None = None
-
-    @property
-    def identity(self) -> ModelIdentity:
-        """The loaded checkpoint's identity (loads it on first access)."""
-        self.load()
-        if self._identity is None:  # pragma: no cover - load() sets it or raises
-            raise StartupError("YOLO identity missing after load")
-        return self._identity
 
     @property
     def names(self) -> dict[int, str]:

@@ -33,6 +33,7 @@ import numpy as np
 import numpy.typing as npt
 
 from ambient_flow.backends.base import (
+    LazyLoaded,
     ModelIdentity,
     offline_environment,
     sha256_file,
@@ -421,7 +422,7 @@ class _Prepared:
     chunk: Audio | None
 
 
-class EmbeddedDiarizer:
+class EmbeddedDiarizer(LazyLoaded):
     """resemblyzer embeddings of recent speech + online centroid clustering.
 
     Confidence of a segment: `1 - d / (2 * threshold)` clipped to [0, 1], where `d` is
@@ -434,14 +435,6 @@ class EmbeddedDiarizer:
         self._lock = threading.Lock()
         self._encoder: Any = None
         self._identity: ModelIdentity | None = None
-
-    @property
-    def identity(self) -> ModelIdentity:
-        """The loaded encoder's identity (loads it on first access)."""
-        self.load()
-        if self._identity is None:  # pragma: no cover - load() sets it or raises
-            raise StartupError("resemblyzer identity missing after load")
-        return self._identity
 
     def _weights_path(self) -> Path:
         if self.options.weights_path is not None:
@@ -728,7 +721,7 @@ def _add_pyannote_safe_globals() -> None:
     )
 
 
-class DiartDiarizer:
+class DiartDiarizer(LazyLoaded):
     """diart's online speaker diarization on the user's local pyannote checkpoints.
 
     The segmentation and embedding models run once per `step_many` call for all streams;
@@ -743,14 +736,6 @@ class DiartDiarizer:
         self._lock = threading.Lock()
         self._blocks: _DiartBlocks | None = None
         self._identity: ModelIdentity | None = None
-
-    @property
-    def identity(self) -> ModelIdentity:
-        """The loaded checkpoints' identity (loads them on first access)."""
-        self.load()
-        if self._identity is None:  # pragma: no cover - load() sets it or raises
-            raise StartupError("diart identity missing after load")
-        return self._identity
 
     def load(self) -> None:
         """Load both checkpoints from their local paths (never a hub name)."""

@@ -51,7 +51,13 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 import numpy.typing as npt
 
-from ambient_flow.backends.base import ModelIdentity, sha256_file, torch_threads, verify_sha256
+from ambient_flow.backends.base import (
+    LazyLoaded,
+    ModelIdentity,
+    sha256_file,
+    torch_threads,
+    verify_sha256,
+)
 from ambient_flow.errors import ConfigError, StartupError
 
 __all__ = [
@@ -392,7 +398,7 @@ def _check_ct2_dir(path: Path) -> None:
         )
 
 
-class FasterWhisperTranscriber:
+class FasterWhisperTranscriber(LazyLoaded):
     """faster-whisper on a local CTranslate2 directory: the default transcriber.
 
     Loads lazily (first utterance or `load`), never from the hub. One model serves all
@@ -404,14 +410,6 @@ class FasterWhisperTranscriber:
         self._lock = threading.Lock()
         self._model: Any = None
         self._identity: ModelIdentity | None = None
-
-    @property
-    def identity(self) -> ModelIdentity:
-        """The loaded model's identity (loads it)."""
-        self.load()
-        if self._identity is None:  # pragma: no cover - load() always sets it
-            raise StartupError("faster-whisper model did not load")
-        return self._identity
 
     def load(self) -> None:
         """Check the directory and digest, then load the model.
@@ -573,7 +571,7 @@ class OpenAIWhisperOptions:
         return d
 
 
-class OpenAIWhisperTranscriber:
+class OpenAIWhisperTranscriber(LazyLoaded):
     """openai-whisper on a local checkpoint file, on the CPU in float32.
 
     Calls are serialized by a lock: openai-whisper's decoder keeps per-call state on
@@ -585,14 +583,6 @@ class OpenAIWhisperTranscriber:
         self._lock = threading.Lock()
         self._model: Any = None
         self._identity: ModelIdentity | None = None
-
-    @property
-    def identity(self) -> ModelIdentity:
-        """The loaded model's identity (loads it)."""
-        self.load()
-        if self._identity is None:  # pragma: no cover - load() always sets it
-            raise StartupError("openai-whisper model did not load")
-        return self._identity
 
     def load(self) -> None:
         """Check the file and digest, then ``whisper.load_model(path)``.

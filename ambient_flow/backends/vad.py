@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 import numpy as np
 import numpy.typing as npt
 
-from ambient_flow.backends.base import ModelIdentity, verify_sha256
+from ambient_flow.backends.base import LazyLoaded, ModelIdentity, verify_sha256
 from ambient_flow.errors import ConfigError, StartupError
 
 if TYPE_CHECKING:
@@ -222,7 +222,7 @@ class _SileroStream:
         return out
 
 
-class SileroVad:
+class SileroVad(LazyLoaded):
     """Silero VAD on onnxruntime: the default speech-probability model.
 
     Loads lazily (on the first frame or on `load`); thread-safe (onnxruntime's ``run``
@@ -239,14 +239,6 @@ class SileroVad:
     def frame_samples(self) -> int:
         """512 samples (32 ms at 16 kHz)."""
         return FRAME_SAMPLES
-
-    @property
-    def identity(self) -> ModelIdentity:
-        """The loaded model's identity (loads it)."""
-        self.load()
-        if self._identity is None:  # pragma: no cover - load() always sets it
-            raise StartupError("Silero VAD did not load")
-        return self._identity
 
     def load(self) -> None:
         """Check the file's digest and open the onnxruntime session.
