@@ -43,7 +43,6 @@ class Settings:
     rcvhwm: int = _knob(10000, "ZeroMQ receive high-water mark per connection (messages)")
     max_tcp_connections: int = _knob(1024, "concurrent raw-TCP connections; more are refused")
     max_clients: int = _knob(4096, "distinct clients tracked at once; more are rejected")
-    buffer_seconds: float = _knob(30.0, "rolling audio buffer per client (seconds)")
     reorder_window: int = _knob(3, "audio chunks held back to repair reordering")
     max_gap_fill_seconds: float = _knob(60.0, "longest audio gap filled with silence")
     heartbeat_interval: float = _knob(C.HEARTBEAT_INTERVAL_S, "expected heartbeat period (s)")
@@ -124,7 +123,6 @@ class Settings:
             "rcvhwm",
             "max_tcp_connections",
             "max_clients",
-            "buffer_seconds",
             "heartbeat_interval",
             "stale_after",
             "audio_chunk_ms",

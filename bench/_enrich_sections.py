@@ -82,17 +82,17 @@ class Ctx:
         return build_tracks(n, phrases, cache=self.speech_cache)
 
     def load(self) -> None:
+        from ambient_flow.backends.registry import build_models
         from ambient_flow.config import Settings
-        from flows.enrich import models_from_settings
 
         t = time.perf_counter()
-        self.models = models_from_settings(Settings(enrich=True, data_dir=str(_scratch())))
+        self.models = build_models(Settings(enrich=True, data_dir=str(_scratch())))
         self.load_s = time.perf_counter() - t
         self._warm()
 
     def _warm(self) -> None:
         """First calls allocate (Whisper, resemblyzer, OpenCV): not what a run measures."""
-        from ambient_flow.backends.diarize import StepRequest
+        from ambient_flow.models.diarization import StepRequest
 
         audio = np.frombuffer(self.tracks(1, 1)[0].pcm, "<i2").astype(np.float32) / 32768.0
         self.models.transcriber.transcribe(audio, offset_s=0.0)
@@ -119,7 +119,7 @@ def models(ctx: Ctx) -> dict[str, Any]:
     """Each model alone on real speech / camera frames, timed around the call."""
     import cv2
 
-    from ambient_flow.backends.diarize import StepRequest
+    from ambient_flow.models.diarization import StepRequest
 
     m = ctx.models
     track = ctx.tracks(1, ctx.plan.phrases)[0]
@@ -209,12 +209,12 @@ class _DoneTap:
 def _batching(on: bool) -> Iterator[None]:
     """Batching off = every MicroBatcher of the enrichment built meanwhile has max_batch=1.
 
-    flows/enrich.py builds its batchers (diarization 32, detection 8) with fixed sizes;
+    operators/model_stage.py builds its batchers (diarization 32, detection 8) with fixed sizes;
     the benchmark swaps the class it uses for one that forces a batch of one. The
     batchers are built on the worker when the first item reaches the model stage, so
     the swap lasts for the whole run.
     """
-    import flows.enrich as fe
+    import ambient_flow.operators.model_stage as fe
 
     if on:
         yield
@@ -331,9 +331,9 @@ def live_run(
     """Our live host on loopback; `len(tracks)` clients speak in real time (+ camera)."""
     import multiprocessing as mp
 
+    from ambient_flow.graph import build_enrichment
     from ambient_flow.protocol.messages import AudioChunk, VideoFrame
     from ambient_flow.testing.harness import free_ports
-    from flows.enrich import build_enrichment
 
     plan = ctx.plan
     holder: dict[str, Any] = {}
@@ -357,7 +357,7 @@ def live_run(
         host.tap("bench_items_audio", host.streams.items, _measured(audio_lat))
         host.tap("bench_audio", host.streams.audio, _measured(audio_tap))
         if enrich:
-            host.tap("bench_done", holder["enrich"].done, done)
+            host.tap("bench_done", holder["enrich"].results, done)
         host.start()
         try:
             if enrich:
@@ -680,7 +680,7 @@ def _wl_warm(url: str) -> float:
 
 def whisperlive(ctx: Ctx) -> dict[str, Any]:
     """WhisperLive (faster_whisper backend, VAD on, our tiny.en directory), 1/2/4 clients."""
-    from ambient_flow.backends.transcribe import embedded_model_path
+    from ambient_flow.backends.whisper_ct2 import embedded_model_path
 
     venv = ctx.wl_venv
     if not (venv / "bin" / "python").exists():
@@ -746,11 +746,9 @@ def replay(ctx: Ctx) -> dict[str, Any]:
     from bytewax.dataflow import Dataflow
 
     from ambient_flow.config import Settings
-    from ambient_flow.sources import HostRuntime, ReplaySource
-    from ambient_flow.sources.runtime import run_dataflow
-    from flows.enrich import build_enrichment
-    from flows.ingest import build_ingest
-    from flows.replay import replay_settings
+    from ambient_flow.graph import build_enrichment, build_ingest, replay_settings
+    from ambient_flow.runtime import HostRuntime, run_dataflow
+    from ambient_flow.sources import ReplaySource
 
     cap = ROOT / "recordings" / "sample.zmqcap"
     runs = []

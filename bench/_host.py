@@ -19,7 +19,7 @@ import zmq
 from bytewax.testing import run_main
 
 from ambient_flow.protocol.messages import AudioChunk, VideoFrame
-from ambient_flow.sources.runtime import HostRuntime
+from ambient_flow.runtime import HostRuntime
 from ambient_flow.testing.harness import test_settings
 
 __all__ = ["BenchHost", "LatencyTap", "Tap"]
@@ -90,7 +90,7 @@ class LatencyTap:
 
 
 class BenchHost:
-    """`flows.live` on loopback with free ports, data under `data_dir`; a context manager.
+    """The live graph on loopback with free ports, data under `data_dir`; a context manager.
 
     `sessions=False` leaves out the session sink (a diagnostic peer, not the product).
     """
@@ -105,8 +105,7 @@ class BenchHost:
     ) -> None:
         from bytewax.dataflow import Dataflow
 
-        from flows.ingest import build_ingest
-        from flows.live import build, live_sources
+        from ambient_flow.graph import build_ingest, build_live, live_sources
 
         # The production status interval (test_settings uses 0.2 s for fast tests; writing
         # status.json costs O(clients) on the worker, so 0.2 s would skew big runs).
@@ -118,7 +117,8 @@ class BenchHost:
         self.settings = test_settings(data_dir, **overrides)
         self.runtime = HostRuntime(settings=self.settings)
         if sessions:
-            self.flow, self.streams = build(self.runtime)
+            graph = build_live(self.runtime)
+            self.flow, self.streams = graph.dataflow, graph.ingest
         else:  # the same graph minus the session sink: only to measure what the sink costs
             self.flow = Dataflow("ambient_live_no_sessions")
             self.streams = build_ingest(

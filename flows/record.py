@@ -1,28 +1,27 @@
-"""Record only: the live sources straight into a capture, no ingest (`ambient-flow record`).
+"""Record only: what arrives goes straight into a capture (no ingest, no models).
 
-Control requests are still answered (by the control source), so clients behave as
-with a full host; everything that arrives, good or bad, lands in the file.
+    python -m bytewax.run flows.record    # AMBIENT_FLOW_RECORD=out.zmqcap
+
+Control requests are still answered, so clients behave as with a full host.
+`ambient-flow record OUT` runs the same graph.
 """
 
 from __future__ import annotations
 
-import bytewax.operators as op
 from bytewax.dataflow import Dataflow
 
-from ambient_flow.sinks.capture import CaptureSink
-from ambient_flow.sources.runtime import HostRuntime
-from flows.live import live_sources
+from ambient_flow.config import Settings
+from ambient_flow.graph.host import configure_logging
+from ambient_flow.graph.record import build_record
+from ambient_flow.runtime import HostRuntime
 
-__all__ = ["build"]
+__all__ = ["flow"]
 
 
-def build(runtime: HostRuntime) -> Dataflow:
-    settings = runtime.settings
-    if not settings.record:
-        raise ValueError("record-only flow needs settings.record (the capture path)")
-    flow = Dataflow("ambient_record")
-    raws = [op.input(name, flow, src) for name, src in live_sources(runtime).items()]
-    raw = op.merge("raw", *raws)
-    keyed = op.key_on("capture_key", raw, lambda _m: "capture")
-    op.output("record", keyed, CaptureSink(settings.record, {"config": settings.to_dict()}))
-    return flow
+def flow(config: str | None = None) -> Dataflow:
+    """The record-only dataflow (needs `record`, e.g. AMBIENT_FLOW_RECORD=out.zmqcap)."""
+    settings = Settings.load(config_file=config)
+    configure_logging(settings)
+    runtime = HostRuntime(settings=settings)
+    runtime.stop_on_signals()
+    return build_record(runtime)

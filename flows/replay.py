@@ -3,73 +3,30 @@
     python -m bytewax.run "flows.replay:flow('recordings/x.zmqcap')"
     python -m flows.replay recordings/x.zmqcap [--realtime] [--data-dir DIR]
 
-Output goes to `<data_dir>/replay/<capture name>/` unless a data dir is given, so a
-replay never mixes with live sessions. Every time field comes from the capture:
-replaying twice, or with `-w 2`, gives the same files.
+(`bytewax.run` takes no extra positional argument, hence the factory form.) Output goes
+to `<data_dir>/replay/<capture name>/` unless a data dir is given. Every time field
+comes from the capture: replaying twice, or with `-w 2`, gives the same files.
 """
 
 from __future__ import annotations
 
 import argparse
-import dataclasses
-import logging
 import sys
-from pathlib import Path
 
 from bytewax.dataflow import Dataflow
 
-from ambient_flow.capture import CaptureReader
-from ambient_flow.config import ENRICHMENT_KNOBS, Settings
-from ambient_flow.sources import HostRuntime, ReplaySource
-from ambient_flow.sources.runtime import run_dataflow
-from flows.enrich import build_enrichment
-from flows.ingest import IngestStreams, build_ingest
+from ambient_flow.errors import AmbientFlowError
+from ambient_flow.graph.replay import replay_flow
+from ambient_flow.runtime import run_dataflow
 
-__all__ = ["build", "flow", "main", "replay_settings"]
-
-logger = logging.getLogger(__name__)
-
-
-def replay_settings(path: str | Path, settings: Settings, data_dir: str | None) -> Settings:
-    """The settings the capture was recorded with (so ingest decides exactly as it did
-    live) — except the enrichment models, which are the replayer's choice — writing
-    under `data_dir`, binding nothing, recording nothing."""
-    out = data_dir or str(Path(settings.data_dir) / "replay" / Path(path).stem)
-    recorded = CaptureReader(path).meta.get("config")
-    if isinstance(recorded, dict):
-        known = {f.name for f in dataclasses.fields(Settings)}
-        ignored = sorted(set(recorded) - known)
-        if ignored:
-            logger.warning(
-                "%s: ignoring recorded settings this version does not know: %s", path, ignored
-            )
-        models = {k: getattr(settings, k) for k in ENRICHMENT_KNOBS}
-        settings = Settings(**{k: v for k, v in recorded.items() if k in known} | models)
-    return dataclasses.replace(settings, data_dir=out, record="", metrics_port=0)
-
-
-def build(runtime: HostRuntime, path: str | Path) -> tuple[Dataflow, IngestStreams]:
-    dataflow = Dataflow("ambient_replay")
-    source = ReplaySource(runtime, path, realtime=runtime.settings.realtime)
-    streams = build_ingest(dataflow, runtime, {"capture_in": source})
-    if runtime.settings.enrich:
-        streams = dataclasses.replace(streams, enrich=build_enrichment(runtime, streams))
-    return dataflow, streams
+__all__ = ["flow", "main"]
 
 
 def flow(
     path: str, realtime: bool = False, data_dir: str | None = None, config: str | None = None
 ) -> Dataflow:
-    """Factory for `python -m bytewax.run "flows.replay:flow('x.zmqcap')"`."""
-    base = Settings.load(config_file=config)
-    settings = dataclasses.replace(replay_settings(path, base, data_dir), realtime=realtime)
-    if not logging.getLogger().handlers:
-        logging.basicConfig(
-            level=settings.log_level.upper(),
-            format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        )
-    dataflow, _ = build(HostRuntime(settings=settings, replay=True), path)
-    return dataflow
+    """The replay dataflow of capture `path`."""
+    return replay_flow(path, realtime, data_dir, config)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -83,7 +40,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data-dir", help="where session directories go")
     parser.add_argument("--config", help="TOML settings file")
     args = parser.parse_args(argv)
-    run_dataflow(flow(args.capture, args.realtime, args.data_dir, args.config))
+    try:
+        run_dataflow(flow(args.capture, args.realtime, args.data_dir, args.config))
+    except AmbientFlowError as exc:  # a missing or broken capture: one line, not a traceback
+        print(f"python -m flows.replay: {exc}", file=sys.stderr)
+        return 2
     return 0
 
 

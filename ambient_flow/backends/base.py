@@ -1,11 +1,10 @@
-"""What every model backend shares: its identity, file digests, offline mode, thread count.
+"""What every model backend shares: file checks and digests, offline mode, thread count.
 
-A model that produced a result must be nameable afterwards (session metadata records which
-weights and options made each transcript), a weight file must be the one we expect (a
-truncated download must fail at start-up, not look like silence), nothing may reach a model
-hub at run time, and one library must not silently change another's thread count
-(ultralytics' `predict()` sets torch's process-wide count). These four helpers are that
-contract; they import nothing heavy at module import.
+A weight file must be the one we expect (a truncated download must fail at start-up,
+not look like silence), nothing may reach a model hub at run time, and one library must
+not silently change another's thread count (ultralytics' `predict()` sets torch's
+process-wide count). These helpers are that contract; they import nothing heavy at module
+import. Loading itself follows one template, `models.lazy.LazyModel`.
 """
 
 from __future__ import annotations
@@ -13,17 +12,15 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
-from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
-from ambient_flow.errors import StartupError
+from ambient_flow.errors import ConfigError, StartupError
 
 __all__ = [
-    "LazyLoaded",
-    "ModelIdentity",
+    "check_sha256_option",
     "offline_environment",
+    "require_file",
     "sha256_file",
     "torch_threads",
     "verify_sha256",
@@ -32,57 +29,20 @@ __all__ = [
 _CHUNK = 1 << 20
 
 
-@dataclass(frozen=True)
-class ModelIdentity:
-    """Which model made a result, recorded in session metadata.
-
-    Attributes:
-        kind: What the model does: ``"vad"``, ``"transcription"``, ``"diarization"``,
-            ``"detection"``.
-        name: Human-readable model name (``"silero-vad"``, ``"whisper-tiny.en"``).
-        path: Where the weights were loaded from (file or directory), or ``None`` for a model
-            without weights (an energy threshold).
-        sha256: Digest of each weight file, keyed by file name (or a role such as
-            ``"segmentation"`` when a model has several files).
-        options: The backend options that shaped its output, JSON-serialisable.
-    """
-
-    kind: str
-    name: str
-    path: str | None
-    sha256: dict[str, str] = field(default_factory=dict)
-    options: dict[str, Any] = field(default_factory=dict)
-
-    def __post_init__(self) -> None:
-        if not self.kind:
-            raise ValueError("ModelIdentity.kind must not be empty")
-        if not self.name:
-            raise ValueError("ModelIdentity.name must not be empty")
-        # Copy so that a caller mutating its dict cannot change a recorded identity.
-        object.__setattr__(self, "sha256", dict(self.sha256))
-        object.__setattr__(self, "options", dict(self.options))
-
-    def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready copy for session metadata."""
-        return {
-            "kind": self.kind,
-            "name": self.name,
-            "path": self.path,
-            "sha256": dict(self.sha256),
-            "options": _jsonable(self.options),
-        }
+def require_file(path: Path, what: str) -> None:
+    """Raise `StartupError` unless `path` is an existing regular file (the message names it)."""
+    if not path.exists():
+        raise StartupError(f"{what} {path}: no such file")
+    if not path.is_file():
+        raise StartupError(f"{what} {path}: not a regular file")
 
 
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, Mapping):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, Path):
-        return str(value)
-    if value is None or isinstance(value, (bool, int, float, str)):
-        return value
-    return str(value)
+def check_sha256_option(name: str, value: str | None) -> None:
+    """Options validation: an expected digest is None or 64 hex digits (`ConfigError`)."""
+    if value is not None and (
+        len(value) != 64 or any(c not in "0123456789abcdef" for c in value.lower())
+    ):
+        raise ConfigError(f"{name} must be 64 hex digits, got {value!r}")
 
 
 def sha256_file(path: str | os.PathLike[str]) -> str:
@@ -194,24 +154,3 @@ def torch_threads(n: int | None) -> Iterator[None]:
     finally:
         if torch.get_num_threads() != previous:
             torch.set_num_threads(previous)
-
-
-class LazyLoaded:
-    """The `identity` of a model that loads on first use: load, then say what was loaded.
-
-    Backends set `self._identity` in their `load()`; this is the one place that turns
-    "load() returned without recording it" into an error rather than a None.
-    """
-
-    _identity: ModelIdentity | None
-
-    def load(self) -> None:
-        raise NotImplementedError
-
-    @property
-    def identity(self) -> ModelIdentity:
-        """What was loaded (path, sha256, options); loads the model first if needed."""
-        self.load()
-        if self._identity is None:  # pragma: no cover - every load() sets it or raises
-            raise StartupError(f"{type(self).__name__} did not record what it loaded")
-        return self._identity

@@ -1,9 +1,6 @@
 """Object detection backends: what is in view in a client's latest video frame.
 
-`Detector.detect` takes a batch of BGR uint8 frames (several clients' latest frames, or
-one) and returns, per frame, a tuple of `Detection`s; `detections_to_dicts` gives the
-`[{"class", "bbox": [x1, y1, x2, y2], "confidence"}]` shape downstream code reads.
-Boxes are in pixels of the frame as given.
+The interface and result type are `models.detection` (`Detector`, `Detection`).
 
 - `OpenCVDetector` (default, ships with opencv-python-headless): the HOG people detector
   (class `person`) and the Haar frontal-face cascade (class `face`). Small and fast
@@ -21,90 +18,34 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
 from ambient_flow.backends.base import (
-    LazyLoaded,
-    ModelIdentity,
     offline_environment,
+    require_file,
     torch_threads,
     verify_sha256,
 )
 from ambient_flow.errors import ConfigError, StartupError
+from ambient_flow.models.detection import Detection, Image
+from ambient_flow.models.identity import ModelIdentity
+from ambient_flow.models.lazy import LazyModel
 
 __all__ = [
     "HAAR_FRONTALFACE_SHA256",
-    "Detection",
-    "Detector",
     "OpenCVDetector",
     "OpenCVDetectorOptions",
     "YoloDetector",
     "YoloOptions",
-    "detections_to_dicts",
 ]
 
 logger = logging.getLogger(__name__)
 
 HAAR_FRONTALFACE_SHA256 = "0f7d4527844eb514d4a4948e822da90fbb16a34a0bbbbc6adc6498747a5aafb0"
 """sha256 of `haarcascade_frontalface_default.xml` in opencv-python-headless 4.11.0.86."""
-
-Image = npt.NDArray[np.uint8]
-
-
-@dataclass(frozen=True)
-class Detection:
-    """One object in a frame.
-
-    Attributes:
-        class_name: What it is (`person`, `face`, or the YOLO checkpoint's class name).
-        bbox: `(x1, y1, x2, y2)` in pixels of the frame, x1 < x2, y1 < y2.
-        confidence: In [0, 1] (see each backend for what it means).
-    """
-
-    class_name: str
-    bbox: tuple[float, float, float, float]
-    confidence: float
-
-    def __post_init__(self) -> None:
-        x1, y1, x2, y2 = self.bbox
-        if not (x1 < x2 and y1 < y2):
-            raise ValueError(f"degenerate bbox {self.bbox}")
-        if not 0.0 <= self.confidence <= 1.0:
-            raise ValueError(f"confidence must be in [0, 1], got {self.confidence}")
-
-    def to_dict(self) -> dict[str, Any]:
-        """The downstream shape: `{"class", "bbox": [x1, y1, x2, y2], "confidence"}`."""
-        return {
-            "class": self.class_name,
-            "bbox": [float(v) for v in self.bbox],
-            "confidence": float(self.confidence),
-        }
-
-
-def detections_to_dicts(detections: Sequence[Detection]) -> list[dict[str, Any]]:
-    """One frame's detections in the downstream JSON shape."""
-    return [d.to_dict() for d in detections]
-
-
-@runtime_checkable
-class Detector(Protocol):
-    """A detection model shared by all clients."""
-
-    @property
-    def identity(self) -> ModelIdentity:
-        """What was loaded (path, sha256, options) for session metadata."""
-        ...
-
-    def load(self) -> None:
-        """Import and load the model now (at worker start-up); raises StartupError."""
-        ...
-
-    def detect(self, images: Sequence[Image]) -> list[tuple[Detection, ...]]:
-        """Detect objects in each BGR uint8 image (H, W, 3); one tuple per image, in order."""
-        ...
 
 
 def _check_image(image: Image) -> Image:
@@ -211,7 +152,7 @@ def _cv2_threads(n: int) -> Iterator[None]:
         cv2.setNumThreads(previous)
 
 
-class OpenCVDetector(LazyLoaded):
+class OpenCVDetector(LazyModel[tuple[Any, Any]]):
     """OpenCV's HOG people detector and Haar frontal-face cascade (classes `person`, `face`).
 
     Images are processed one by one (OpenCV has no batch call); the batch API exists so
@@ -219,53 +160,46 @@ class OpenCVDetector(LazyLoaded):
     once (a lock serialises calls).
     """
 
+    describes = "OpenCV detector"
+
     def __init__(self, options: OpenCVDetectorOptions | None = None) -> None:
+        super().__init__()
         self.options = options or OpenCVDetectorOptions()
-        self._lock = threading.Lock()
-        self._hog: Any = None
-        self._cascade: Any = None
-        self._identity: ModelIdentity | None = None
+        self._call_lock = threading.Lock()
 
-    def load(self) -> None:
+    def _load(self) -> tuple[tuple[Any, Any], ModelIdentity]:
         """Build the HOG detector and load the cascade, checking its sha256."""
-        with self._lock:
-            if self._hog is not None or self._cascade is not None:
-                return
-            import cv2
+        import cv2
 
-            opts = self.options
-            sha256: dict[str, str] = {}
-            path: Path | None = None
-            cascade = None
-            if opts.faces:
-                path = (
-                    Path(opts.cascade_path)
-                    if opts.cascade_path is not None
-                    else _packaged_cascade()
-                )
-                expected = opts.expected_sha256
-                if expected is None and opts.cascade_path is None:
-                    expected = HAAR_FRONTALFACE_SHA256
-                sha256[path.name] = verify_sha256(path, expected, "Haar cascade")
-                cascade = cv2.CascadeClassifier()
-                try:
-                    loaded = cascade.load(str(path))
-                except cv2.error as exc:
-                    raise StartupError(f"Haar cascade {path}: not a valid cascade XML") from exc
-                if not loaded or cascade.empty():
-                    raise StartupError(f"Haar cascade {path}: not a valid cascade XML")
-            hog = None
-            if opts.people:
-                hog = cv2.HOGDescriptor()
-                hog.setSVMDetector(np.asarray(cv2.HOGDescriptor.getDefaultPeopleDetector()))
-            self._identity = ModelIdentity(
-                kind="detection",
-                name="opencv-hog-people+haar-frontalface",
-                path=str(path) if path is not None else None,
-                sha256=sha256,
-                options=opts.to_dict(),
-            )
-            self._hog, self._cascade = hog, cascade
+        opts = self.options
+        sha256: dict[str, str] = {}
+        path: Path | None = None
+        cascade = None
+        if opts.faces:
+            path = Path(opts.cascade_path) if opts.cascade_path is not None else _packaged_cascade()
+            expected = opts.expected_sha256
+            if expected is None and opts.cascade_path is None:
+                expected = HAAR_FRONTALFACE_SHA256
+            sha256[path.name] = verify_sha256(path, expected, "Haar cascade")
+            cascade = cv2.CascadeClassifier()
+            try:
+                loaded = cascade.load(str(path))
+            except cv2.error as exc:
+                raise StartupError(f"Haar cascade {path}: not a valid cascade XML") from exc
+            if not loaded or cascade.empty():
+                raise StartupError(f"Haar cascade {path}: not a valid cascade XML")
+        hog = None
+        if opts.people:
+            hog = cv2.HOGDescriptor()
+            hog.setSVMDetector(np.asarray(cv2.HOGDescriptor.getDefaultPeopleDetector()))
+        identity = ModelIdentity(
+            kind="detection",
+            name="opencv-hog-people+haar-frontalface",
+            path=str(path) if path is not None else None,
+            sha256=sha256,
+            options=opts.to_dict(),
+        )
+        return (hog, cascade), identity
 
     def detect(self, images: Sequence[Image]) -> list[tuple[Detection, ...]]:
         """Detect people and faces in each image.
@@ -273,12 +207,12 @@ class OpenCVDetector(LazyLoaded):
         Raises:
             ValueError: An image is not BGR uint8 (H, W, 3).
         """
-        self.load()
+        hog, cascade = self.loaded
         checked = [_check_image(i) for i in images]
-        with self._lock, _cv2_threads(self.options.threads):
-            return [self._detect_one(image) for image in checked]
+        with self._call_lock, _cv2_threads(self.options.threads):
+            return [self._detect_one(hog, cascade, image) for image in checked]
 
-    def _detect_one(self, image: Image) -> tuple[Detection, ...]:
+    def _detect_one(self, hog: Any, cascade: Any, image: Image) -> tuple[Detection, ...]:
         import cv2
 
         opts = self.options
@@ -299,8 +233,8 @@ class OpenCVDetector(LazyLoaded):
             if x1 < x2 and y1 < y2:
                 found.append(Detection(name, (x1, y1, x2, y2), confidence))
 
-        if self._hog is not None and min(small.shape[:2]) >= 128:
-            rects, weights = self._hog.detectMultiScale(
+        if hog is not None and min(small.shape[:2]) >= 128:
+            rects, weights = hog.detectMultiScale(
                 small,
                 winStride=(opts.hog_stride, opts.hog_stride),
                 padding=(8, 8),
@@ -308,9 +242,9 @@ class OpenCVDetector(LazyLoaded):
             )
             for (x, y, w, h), score in zip(rects, np.ravel(weights), strict=True):
                 add("person", x, y, w, h, float(score))
-        if self._cascade is not None:
+        if cascade is not None:
             gray = cv2.equalizeHist(cv2.cvtColor(small, cv2.COLOR_BGR2GRAY))
-            rects, _, levels = self._cascade.detectMultiScale3(
+            rects, _, levels = cascade.detectMultiScale3(
                 gray,
                 scaleFactor=opts.face_scale,
                 minNeighbors=opts.face_min_neighbors,
@@ -376,79 +310,68 @@ class YoloOptions:
         }
 
 
-class YoloDetector(LazyLoaded):
+@dataclass(frozen=True)
+class _Yolo:
+    model: Any
+    class_ids: list[int] | None
+
+
+class YoloDetector(LazyModel[_Yolo]):
     """ultralytics YOLO on a local `.pt`, batched over the given frames, CPU."""
 
+    describes = "YOLO weights"
+
     def __init__(self, options: YoloOptions) -> None:
+        super().__init__()
         self.options = options
-        self._lock = threading.Lock()
-        self._model: Any = None
-        self._class_ids: list[int] | None = None
-        self._identity: ModelIdentity | None = None
+        self._call_lock = threading.Lock()
+
+    def describe(self) -> str:
+        return f"YOLO weights {self.options.weights}"
 
     @property
     def names(self) -> dict[int, str]:
         """Class index -> name, from the checkpoint."""
-        self.load()
-        return {int(k): str(v) for k, v in self._model.names.items()}
+        return {int(k): str(v) for k, v in self.loaded.model.names.items()}
 
-    def load(self) -> None:
+    def _load(self) -> tuple[_Yolo, ModelIdentity]:
         """Load the checkpoint offline and run one warm-up prediction."""
-        with self._lock:
-            if self._model is not None:
-                return
-            opts = self.options
-            path = Path(opts.weights)
-            if not path.is_file():
-                raise StartupError(f"YOLO weights {path}: file not found")
-            digest = verify_sha256(path, None, "YOLO weights")
-            offline_environment(opts.config_dir)
-            try:
-                from ultralytics.models import YOLO
-                from ultralytics.utils import SETTINGS
+        opts = self.options
+        path = Path(opts.weights)
+        require_file(path, "YOLO weights")
+        digest = verify_sha256(path, None, "YOLO weights")
+        offline_environment(opts.config_dir)
+        from ultralytics.models import YOLO
+        from ultralytics.utils import SETTINGS
 
-                settings: Any = SETTINGS
-                settings.update({"sync": False})
-                with torch_threads(opts.threads):
-                    model = YOLO(str(path), task="detect")
-                    if getattr(model, "task", None) != "detect":
-                        raise StartupError(
-                            f"YOLO weights {path}: a {model.task} model, not a detector"
-                        )
-                    # The first predict builds the predictor (and sets torch's global
-                    # thread count, which the guard restores).
-                    model.predict(
-                        np.zeros((64, 64, 3), np.uint8),
-                        imgsz=opts.imgsz,
-                        device="cpu",
-                        verbose=False,
-                    )
-            except StartupError:
-                raise
-            except Exception as exc:
+        settings: Any = SETTINGS
+        settings.update({"sync": False})
+        with torch_threads(opts.threads):
+            model = YOLO(str(path), task="detect")
+            if getattr(model, "task", None) != "detect":
+                raise StartupError(f"YOLO weights {path}: a {model.task} model, not a detector")
+            # The first predict builds the predictor (and sets torch's global thread
+            # count, which the guard restores).
+            model.predict(np.zeros((64, 64, 3), np.uint8), imgsz=opts.imgsz, device="cpu",
+                          verbose=False)  # fmt: skip
+        names = {int(k): str(v) for k, v in model.names.items()}
+        class_ids = None
+        if opts.classes is not None:
+            unknown = [c for c in opts.classes if c not in names.values()]
+            if unknown:
                 raise StartupError(
-                    f"YOLO weights {path}: cannot load ({type(exc).__name__}: {exc})"
-                ) from exc
-            names = {int(k): str(v) for k, v in model.names.items()}
-            class_ids = None
-            if opts.classes is not None:
-                unknown = [c for c in opts.classes if c not in names.values()]
-                if unknown:
-                    raise StartupError(
-                        f"YOLO weights {path}: unknown classes {unknown} "
-                        f"(the checkpoint has {sorted(set(names.values()))[:20]}...)"
-                    )
-                class_ids = sorted(i for i, n in names.items() if n in opts.classes)
-            self._identity = ModelIdentity(
-                kind="detection",
-                name=f"yolo:{path.stem}",
-                path=str(path),
-                sha256={path.name: digest},
-                options=opts.to_dict(),
-            )
-            self._class_ids = class_ids
-            self._model = model
-            logger.info("loaded YOLO detector from %s (%d classes)", path, len(names))
+                    f"YOLO weights {path}: unknown classes {unknown} "
+                    f"(the checkpoint has {sorted(set(names.values()))[:20]}...)"
+                )
+            class_ids = sorted(i for i, n in names.items() if n in opts.classes)
+        identity = ModelIdentity(
+            kind="detection",
+            name=f"yolo:{path.stem}",
+            path=str(path),
+            sha256={path.name: digest},
+            options=opts.to_dict(),
+        )
+        return _Yolo(model, class_ids), identity
 
     def detect(self, images: Sequence[Image]) -> list[tuple[Detection, ...]]:
         """One batched predict over all images.
@@ -456,18 +379,18 @@ class YoloDetector(LazyLoaded):
         Raises:
             ValueError: An image is not BGR uint8 (H, W, 3).
         """
-        self.load()
+        yolo = self.loaded
         checked = [_check_image(i) for i in images]
         if not checked:
             return []
         opts = self.options
-        with self._lock, torch_threads(opts.threads):
-            results = self._model.predict(
+        with self._call_lock, torch_threads(opts.threads):
+            results = yolo.model.predict(
                 checked,
                 conf=opts.confidence,
                 iou=opts.iou,
                 imgsz=opts.imgsz,
-                classes=self._class_ids,
+                classes=yolo.class_ids,
                 max_det=opts.max_det,
                 device="cpu",
                 verbose=False,

@@ -18,9 +18,9 @@ from ambient_flow.capture.inspect import format_summary, summarize
 from ambient_flow.cli.display import LiveLine, ProgressBar, format_status
 from ambient_flow.cli.settings_flags import settings_from_args
 from ambient_flow.errors import ConfigError
+from ambient_flow.ports import check_ports, startup_cause
 from ambient_flow.protocol import constants as C
-from ambient_flow.sources.preflight import check_ports, startup_cause
-from ambient_flow.sources.runtime import HostRuntime, run_dataflow
+from ambient_flow.runtime import HostRuntime, run_dataflow
 
 __all__ = [
     "add_send_flags",
@@ -53,12 +53,12 @@ def _run_flow(flow: Dataflow, runtime: HostRuntime, workers: int) -> None:
 
 
 def live(args: argparse.Namespace) -> int:
-    from flows.live import build
+    from ambient_flow.graph.live import build_live
 
     settings = settings_from_args(args, record=args.record or "")
     check_ports(settings)
     runtime = HostRuntime(settings=settings)
-    flow, _ = build(runtime)
+    flow = build_live(runtime).dataflow
     logger.info(
         "live host: audio :%d video :%d control :%d tcp :%s on %s; sessions in %s%s",
         settings.audio_port,
@@ -83,12 +83,12 @@ def live(args: argparse.Namespace) -> int:
 
 
 def record(args: argparse.Namespace) -> int:
-    from flows.record import build
+    from ambient_flow.graph.record import build_record
 
     settings = settings_from_args(args, record=args.out)
     check_ports(settings)
     runtime = HostRuntime(settings=settings)
-    flow = build(runtime)
+    flow = build_record(runtime)
     timer = None
     if args.duration:
         timer = threading.Timer(args.duration, runtime.stop.set)
@@ -105,14 +105,14 @@ def record(args: argparse.Namespace) -> int:
 
 
 def replay(args: argparse.Namespace) -> int:
-    from flows.replay import build, replay_settings
+    from ambient_flow.graph.replay import build_replay, replay_settings
 
     base = settings_from_args(args)
     settings = dataclasses.replace(
         replay_settings(args.capture, base, args.data_dir), realtime=args.realtime
     )
     runtime = HostRuntime(settings=settings, replay=True)
-    flow, _ = build(runtime, args.capture)
+    flow = build_replay(runtime, args.capture).dataflow
     bar = ProgressBar(runtime.telemetry.status).start()
     try:
         _run_flow(flow, runtime, args.workers)

@@ -3,7 +3,7 @@
 DER with pyannote.metrics (against an RTTM), WER with jiwer (against a transcript) and,
 when the transcript names its speakers (`name: text` lines), cpWER: each reference
 speaker's words against the hypothesis speaker that fits them best. The input goes
-through exactly the replay flow (`flows.replay`), so what is scored is what users get.
+through exactly the replay graph (`flows.replay`), so what is scored is what users get.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from bytewax.testing import TestingSink
 
 from ambient_flow.cli.display import ProgressBar
 from ambient_flow.config import Settings
-from ambient_flow.sources.runtime import HostRuntime, run_dataflow
+from ambient_flow.runtime import HostRuntime, run_dataflow
 
 __all__ = ["EvalResult", "cp_wer", "evaluate", "read_rttm", "read_transcript"]
 
@@ -149,8 +149,8 @@ def evaluate(
     workers: int = 1,
     progress: bool = False,
 ) -> EvalResult:
-    from ambient_flow.operators.speech import DiarizationWindow
-    from flows.replay import build, replay_settings
+    from ambient_flow.graph.replay import build_replay, replay_settings
+    from ambient_flow.operators.model_stage import Diarized
 
     work = Path(tempfile.mkdtemp(prefix="af-eval-"))
     capture = _to_capture(Path(input_path), work)
@@ -158,15 +158,17 @@ def evaluate(
         replay_settings(capture, settings or Settings(), str(work / "data")), enrich=True
     )
     runtime = HostRuntime(settings=run_settings, replay=True)
-    flow, streams = build(runtime, capture)
+    graph = build_replay(runtime, capture)
+    if graph.enrich is None:  # pragma: no cover - enrich=True above
+        raise RuntimeError("the replay graph has no enrichment")
     done: list[Any] = []
     frames: list[Any] = []
-    op.output("eval_done", streams.enrich.done, TestingSink(done))
-    op.output("eval_frames", streams.enrich.frames, TestingSink(frames))
+    op.output("eval_done", graph.enrich.results, TestingSink(done))
+    op.output("eval_frames", graph.enrich.enrichments, TestingSink(frames))
     started = time.perf_counter()
     bar = ProgressBar(runtime.telemetry.status).start() if progress else None
     try:
-        run_dataflow(flow, workers)
+        run_dataflow(graph.dataflow, workers)
     finally:
         if bar is not None:
             bar.stop()
@@ -177,8 +179,8 @@ def evaluate(
 
     turns: list[tuple[float, float, str]] = []
     for _client, result in done:
-        if isinstance(result.item, DiarizationWindow):
-            for seg in result.result.segments:
+        if isinstance(result, Diarized):
+            for seg in result.step.segments:
                 turns.append((seg.start_sample / SR, seg.end_sample / SR, seg.speaker))
     utterances = [f for _c, f in frames if f.event_type == "utterance"]
     res = EvalResult(

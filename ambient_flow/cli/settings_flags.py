@@ -1,4 +1,4 @@
-"""Every `Settings` field as a CLI flag (`buffer_seconds` -> `--buffer-seconds`)."""
+"""Every `Settings` field as a CLI flag (`max_gap_fill_seconds` -> `--max-gap-fill-seconds`)."""
 
 from __future__ import annotations
 

@@ -1,11 +1,12 @@
-"""Join a client's model results into enrichment frames, in stream time.
+"""Join a client's model results into enrichments, in stream time.
 
-Input: the model stage's `Done` items for one client, in input order. Output: `Frame`s —
-`speaker_change` as the diarizer's labels change, `utterance` with the transcript and the
-speaker that covers most of it (and the split when several do), `detections` when what is
-in view changes — each carrying the latest detections at or before its stream time as
-`visual_context`. Every time field comes from the data (sample positions and recorded
-arrival times), so a replay writes the same frames.
+Input: the model stage's typed results for one client, in input order. Output:
+`Enrichment`s (one line of `frames.jsonl` each; the upstream consumer calls them
+frames) — `speaker_change` as the diarizer's labels change, `utterance` with the
+transcript and the speaker that covers most of it (and the split when several do),
+`detections` when what is in view changes — each carrying the latest detections at or
+before its stream time as `visual_context`. Every time field comes from the data
+(sample positions and recorded arrival times), so a replay writes the same lines.
 """
 
 from __future__ import annotations
@@ -20,24 +21,32 @@ from typing import Any
 from bytewax.operators import StatefulLogic
 from typing_extensions import override
 
-from ambient_flow.operators.events import ClientEvent
-from ambient_flow.operators.models import Done
-from ambient_flow.operators.speech import DiarizationWindow, PlacedFrame, UtteranceAudio
+from ambient_flow.models.detection import Detection
+from ambient_flow.models.diarization import DiarizationStep
+from ambient_flow.models.transcription import Transcript
+from ambient_flow.operators.model_stage import (
+    Diarized,
+    ModelResult,
+    Passed,
+    Transcribed,
+)
+from ambient_flow.operators.speech import DiarizationWindow, PlacedVideoFrame, UtteranceAudio
+from ambient_flow.protocol.constants import AUDIO_SAMPLE_RATE as SR
 
-__all__ = ["AttributionLogic", "Frame", "iso"]
+__all__ = ["AttributionLogic", "Enrichment", "iso"]
 
-SR = 16000
 #: Speaker turns remembered per client, for attributing utterances up to 30 s long.
 TIMELINE_SECONDS = 90
 
 
 def iso(ns: int) -> str:
+    """Unix nanoseconds as ISO 8601 UTC with milliseconds (`2026-12-01T12:00:00.123+00:00`)."""
     return datetime.fromtimestamp(ns / 1e9, tz=UTC).isoformat(timespec="milliseconds")
 
 
 @dataclass(frozen=True)
-class Frame:
-    """One enrichment frame (one line of `frames.jsonl`; schema in docs/frames.md)."""
+class Enrichment:
+    """One enrichment: a line of `frames.jsonl` (schema in docs/frames.md)."""
 
     client: str
     session_id: str
@@ -83,51 +92,48 @@ class _Visual:
     captured_ns: int
 
 
-class AttributionLogic(StatefulLogic[Done[Any], Frame, None]):
+class AttributionLogic(StatefulLogic[ModelResult, Enrichment, None]):
+    """Per client session: speaker turns, transcripts and what was in view, joined."""
+
     def __init__(self) -> None:
         self.client = ""
-        self.session = ""
-        self.session_start = 0
+        self._reset("", 0)
+
+    def _reset(self, session: str, start_sample: int) -> None:
+        self.session = session
+        self.session_start = start_sample
         self._turns: deque[tuple[int, int, str]] = deque()  # (start, end, speaker), in order
-        self._covered = 0  # diarization has labelled everything before this sample
+        self._covered = start_sample  # diarization has labelled everything before this
         self._speaker: str | None = None
         self._visuals: deque[_Visual] = deque(maxlen=256)
         self._last_summary: dict[str, int] = {}  # nothing in view until something is
 
     @override
-    def on_item(self, value: Done[Any]) -> tuple[Iterable[Frame], bool]:
-        item = value.item
-        if isinstance(item, ClientEvent):
-            self.client = item.client
-            if item.kind == "session_start":
-                self.session = item.session
-                self.session_start = int(item.data.get("start_sample", 0))
-                self._turns.clear()
-                self._covered = self.session_start
-                self._speaker = None
-                self._visuals.clear()
-                self._last_summary = {}
-            return [], StatefulLogic.RETAIN
-        if isinstance(item, DiarizationWindow):
-            return self._diarized(item, value.result), StatefulLogic.RETAIN
-        if isinstance(item, UtteranceAudio):
-            return self._utterance(item, value.result), StatefulLogic.RETAIN
-        if isinstance(item, PlacedFrame):
-            return self._detected(item, value.result), StatefulLogic.RETAIN
-        return [], StatefulLogic.RETAIN
+    def on_item(self, value: ModelResult) -> tuple[Iterable[Enrichment], bool]:
+        if isinstance(value, Passed):
+            event = value.item
+            self.client = event.client
+            if event.kind == "session_start":  # a new session starts from nothing
+                self._reset(event.session, int(event.data.get("start_sample", 0)))
+            done = event.kind == "session_end"  # release the session's timeline now
+            return [], StatefulLogic.DISCARD if done else StatefulLogic.RETAIN
+        if isinstance(value, Diarized):
+            return self._diarized(value.item, value.step), StatefulLogic.RETAIN
+        if isinstance(value, Transcribed):
+            return self._utterance(value.item, value.transcript), StatefulLogic.RETAIN
+        return self._detected(value.item, value.detections), StatefulLogic.RETAIN
 
     @override
     def snapshot(self) -> None:
         return None
 
     # -- speakers ---------------------------------------------------------------------
-    def _diarized(self, window: DiarizationWindow, step: Any) -> list[Frame]:
+    def _diarized(self, window: DiarizationWindow, step: DiarizationStep) -> list[Enrichment]:
         """Take the span this step decided (not labelled before); note speaker changes."""
-        decided_end = int(getattr(step, "decided_end_sample", window.end_sample))
-        new_from = max(self._covered, int(getattr(step, "decided_start_sample", 0)))
-        out: list[Frame] = []
-        segments = sorted(getattr(step, "segments", ()), key=lambda s: s.start_sample)
-        for seg in segments:
+        decided_end = step.decided_end_sample
+        new_from = max(self._covered, step.decided_start_sample)
+        out: list[Enrichment] = []
+        for seg in sorted(step.segments, key=lambda s: s.start_sample):
             start, end = max(seg.start_sample, new_from), min(seg.end_sample, decided_end)
             if end <= start:
                 continue
@@ -135,9 +141,9 @@ class AttributionLogic(StatefulLogic[Done[Any], Frame, None]):
             if seg.speaker != self._speaker:
                 self._speaker = seg.speaker
                 out.append(
-                    self._frame(
+                    self._enrichment(
                         "speaker_change", start, window.received_ns, window.received_ns,
-                        speaker=seg.speaker, confidence=float(getattr(seg, "confidence", 1.0)),
+                        speaker=seg.speaker, confidence=seg.confidence,
                     )
                 )  # fmt: skip
         self._covered = max(self._covered, decided_end)
@@ -156,8 +162,8 @@ class AttributionLogic(StatefulLogic[Done[Any], Frame, None]):
         return dict(cover)
 
     # -- transcripts ------------------------------------------------------------------
-    def _utterance(self, utt: UtteranceAudio, transcript: Any) -> list[Frame]:
-        text = (getattr(transcript, "text", "") or "").strip()
+    def _utterance(self, utt: UtteranceAudio, transcript: Transcript) -> list[Enrichment]:
+        text = transcript.text.strip()
         if not text:
             return []  # the model heard no words (counted by the transcriber's metrics)
         cover = self.speakers_between(utt.start_sample, utt.end_sample)
@@ -165,41 +171,39 @@ class AttributionLogic(StatefulLogic[Done[Any], Frame, None]):
         speaker = max(sorted(cover), key=lambda k: cover[k]) if cover else None
         split = {k: round(v / total, 3) for k, v in sorted(cover.items())} if total else {}
         segments = [
-            {
-                "start": round(float(s.start_s), 3),
-                "end": round(float(s.end_s), 3),
-                "text": s.text.strip(),
-            }
-            for s in getattr(transcript, "segments", ())
+            {"start": round(s.start_s, 3), "end": round(s.end_s, 3), "text": s.text.strip()}
+            for s in transcript.segments
         ]
         return [
-            self._frame(
+            self._enrichment(
                 "utterance",
                 utt.start_sample,
                 utt.started_ns,
                 utt.ended_ns,
                 speaker=speaker,
                 text=text,
-                confidence=float(getattr(transcript, "confidence", 0.0)),
+                confidence=transcript.confidence,
                 weight=min(1.0, utt.duration_s / 5.0),
                 extra={
                     "end_sample": utt.end_sample,
                     "duration": round(utt.duration_s, 3),
                     "speakers": split,
                     "segments": segments,
-                    "language": getattr(transcript, "language", None),
-                    "no_speech_prob": _round(getattr(transcript, "no_speech_prob", None)),
-                    "avg_logprob": _round(getattr(transcript, "avg_logprob", None)),
+                    "language": transcript.language,
+                    "no_speech_prob": round(transcript.no_speech_prob, 4),
+                    "avg_logprob": round(transcript.avg_logprob, 4),
                     "segmentation": utt.reason,
                 },
             )
         ]
 
     # -- detections -------------------------------------------------------------------
-    def _detected(self, placed: PlacedFrame, detections: Any) -> list[Frame]:
+    def _detected(
+        self, placed: PlacedVideoFrame, detections: tuple[Detection, ...]
+    ) -> list[Enrichment]:
         if placed.sample is None:
             return []  # no audio yet to place it against
-        listed = [_detection_dict(d) for d in (detections or ())]
+        listed = [_detection_dict(d) for d in detections]
         captured = placed.frame.received_ns
         self._visuals.append(_Visual(placed.sample, listed, captured))
         summary = dict(sorted(Counter(d["class"] for d in listed).items()))
@@ -207,7 +211,7 @@ class AttributionLogic(StatefulLogic[Done[Any], Frame, None]):
             return []
         self._last_summary = summary
         return [
-            self._frame(
+            self._enrichment(
                 "detections", placed.sample, captured, captured,
                 confidence=max((d["confidence"] for d in listed), default=None),
                 extra={"counts": summary, "frame_seq": placed.frame.sequence},
@@ -222,7 +226,7 @@ class AttributionLogic(StatefulLogic[Done[Any], Frame, None]):
         v = self._visuals[i - 1]
         return {"detections": v.detections, "embedding": None, "captured_at": iso(v.captured_ns)}
 
-    def _frame(
+    def _enrichment(
         self,
         event_type: str,
         sample: int,
@@ -234,8 +238,8 @@ class AttributionLogic(StatefulLogic[Done[Any], Frame, None]):
         confidence: float | None = None,
         weight: float = 1.0,
         extra: dict[str, Any] | None = None,
-    ) -> Frame:
-        return Frame(
+    ) -> Enrichment:
+        return Enrichment(
             client=self.client,
             session_id=self.session,
             event_type=event_type,
@@ -252,19 +256,5 @@ class AttributionLogic(StatefulLogic[Done[Any], Frame, None]):
         )
 
 
-def _round(value: Any) -> float | None:
-    return None if value is None else round(float(value), 4)
-
-
-def _detection_dict(d: Any) -> dict[str, Any]:
-    if isinstance(d, dict):
-        return d
-    to_dict = getattr(d, "to_dict", None)
-    if callable(to_dict):
-        result: dict[str, Any] = to_dict()
-        return result
-    return {
-        "class": d.class_name,
-        "bbox": [round(float(x), 1) for x in d.bbox],
-        "confidence": round(float(d.confidence), 4),
-    }
+def _detection_dict(d: Detection) -> dict[str, Any]:
+    return d.to_dict()

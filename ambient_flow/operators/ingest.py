@@ -3,8 +3,8 @@
 Keyed by client, so two clients never share state. For each client this step keeps,
 as Bytewax state: sequence tracking per channel (gaps, duplicates, reordering,
 restarts, late arrivals — all counted), the audio timeline in samples with gaps
-filled with silence so stream time stays true (principle 1), a rolling buffer of
-recent audio, arrival latency, counters, sessions and liveness.
+filled with silence so stream time stays true (principle 1), arrival latency,
+counters, sessions and liveness.
 
 Everything here is decided from the data (sequence numbers, client timestamps,
 recorded arrival times). The wall clock enters only through `HostRuntime.clock`
@@ -29,10 +29,9 @@ from typing_extensions import override
 
 from ambient_flow.config import Settings
 from ambient_flow.operators.events import ClientEvent, EventKind
-from ambient_flow.operators.ringbuffer import AudioRing
 from ambient_flow.protocol.constants import AUDIO_SAMPLE_RATE
 from ambient_flow.protocol.messages import AudioChunk, ControlEvent, Parsed, Rejected, VideoFrame
-from ambient_flow.sources.runtime import HostRuntime
+from ambient_flow.runtime import HostRuntime
 from ambient_flow.telemetry import RateLimitedLog
 
 __all__ = ["ClientState", "IngestItem", "IngestLogic", "IngestOptions", "session_dir_name"]
@@ -51,7 +50,6 @@ LATENCY_WINDOW = 512
 
 @dataclass(frozen=True)
 class IngestOptions:
-    buffer_seconds: float = 30.0
     reorder_window: int = 3
     max_gap_fill_seconds: float = 60.0
     stale_after_seconds: float = 15.0
@@ -62,7 +60,6 @@ class IngestOptions:
     @classmethod
     def from_settings(cls, settings: Settings, *, replay: bool) -> IngestOptions:
         return cls(
-            buffer_seconds=settings.buffer_seconds,
             reorder_window=settings.reorder_window,
             max_gap_fill_seconds=settings.max_gap_fill_seconds,
             stale_after_seconds=settings.stale_after_seconds,
@@ -90,7 +87,7 @@ class _Seq:
 
 @dataclass
 class ClientState:
-    """Everything ingest knows about one client (the snapshot, minus the audio buffer)."""
+    """Everything ingest knows about one client (also its snapshot)."""
 
     client: str
     session: str | None = None
@@ -129,9 +126,6 @@ class IngestLogic(StatefulLogic[Parsed, IngestItem, ClientState]):
         self._opt = options
         self._stale_ns = int(options.stale_after_seconds * 1e9)
         self._max_fill = int(options.max_gap_fill_seconds * AUDIO_SAMPLE_RATE)
-        self.ring = AudioRing(
-            max(1, int(options.buffer_seconds * AUDIO_SAMPLE_RATE)), self.state.next_sample
-        )
         self._resampler: Any = None
         self._resampler_rate = AUDIO_SAMPLE_RATE
         self._log = RateLimitedLog(logger)
@@ -195,9 +189,6 @@ class IngestLogic(StatefulLogic[Parsed, IngestItem, ClientState]):
     @override
     def snapshot(self) -> ClientState:
         st = self.state
-        # The rolling buffer is a cache of recent audio (audio.wav has all of it) and
-        # is not snapshotted: copying 30 s per client every epoch would cost more
-        # than it saves. After a recovery it refills from the next chunk on.
         return dataclasses.replace(
             st,
             audio=dataclasses.replace(st.audio, recent=deque(st.audio.recent, RECENT_SEQS)),
@@ -384,7 +375,6 @@ class IngestLogic(StatefulLogic[Parsed, IngestItem, ClientState]):
             if chunk.sample_rate == AUDIO_SAMPLE_RATE
             else (round(chunk.num_samples * AUDIO_SAMPLE_RATE / chunk.sample_rate))
         )
-        self.ring.write(samples)
         converted = chunk.sample_rate != AUDIO_SAMPLE_RATE or chunk.source_channels != 1
         return [
             dataclasses.replace(
@@ -423,7 +413,6 @@ class IngestLogic(StatefulLogic[Parsed, IngestItem, ClientState]):
         st.count("filled_samples", samples)
         self._tele.drop(f"filled_samples_{why}", samples)
         zeros = np.zeros(samples, dtype=np.float32)
-        self.ring.write(zeros)
         return [
             AudioChunk(
                 client=st.client,
@@ -610,7 +599,6 @@ class IngestLogic(StatefulLogic[Parsed, IngestItem, ClientState]):
             "last_seen": st.last_seen_ns / 1e9,
             "samples": st.next_sample,
             "audio_seconds": round(st.next_sample / AUDIO_SAMPLE_RATE, 3),
-            "buffer_seconds": round((self.ring.end - self.ring.start) / AUDIO_SAMPLE_RATE, 3),
             "latency_ms_p50": p50,
             "latency_ms_p99": p99,
             "clock_offset_ms": round(offset, 1) if skewed else None,

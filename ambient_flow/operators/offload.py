@@ -1,48 +1,239 @@
-"""Run slow per-client work off the Bytewax worker thread (principle 5).
+"""Run slow per-client work off the Bytewax worker thread, in order (principle 5).
 
 A synchronous model call inside `map` holds every item on its worker — sources,
-timers, other clients — for as long as it runs. `offload` hands each item to a
-thread pool instead and emits results from `on_notify` as they finish, so ingest
-keeps flowing while Whisper or YOLO run. Per client, one item is in flight at a
-time (results stay in order); what waits is bounded, with a counted policy:
+timers, other clients — for as long as it runs. Here each item is handed to a thread
+pool (or a cross-client `MicroBatcher`) as it arrives, and results are emitted from the
+step's timer in the order the items came in, so ingest keeps flowing while Whisper or
+YOLO run and the steps after this one see the same sequence on every run.
 
-- `queue` (audio): keep everything up to `max_backlog` items; past it the oldest is
-  dropped, counted as `offload_overflow` and logged. Audio is never dropped silently.
-- `latest` (video): keep only the newest waiting item; replaced ones are counted
-  as `offload_superseded` (a detector wants the current frame, not a backlog).
+Items are routed to *lanes*; a lane says how its work starts (a submit function made
+per key, which may hold per-key state such as a diarization stream) and what happens
+when a key falls behind, always counted:
+
+- `keep`: nothing is dropped (utterances; and everything in a replay, where the file
+  waits for the models);
+- `bounded`: past `max_pending` unfinished items of the lane, a new one is dropped and
+  counted as `<lane>_behind`;
+- `latest`: while one item of the lane is in flight only the newest waits; replaced
+  ones are counted as `<lane>_superseded` (a detector wants the current frame).
+
+A failed item is counted as `<lane>_error`, logged at a limited rate, and skipped.
+`offload()` is the public operator for one lane; the enrichment's model stage
+(`operators.model_stage`) routes three.
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from collections import deque
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future, wait
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Generic, Literal, TypeVar
+from typing import Any, Generic, Literal, TypeVar
 
 import bytewax.operators as op
 from bytewax.dataflow import Stream
 from bytewax.operators import StatefulLogic
 from typing_extensions import override
 
-from ambient_flow.sources.runtime import HostRuntime
+from ambient_flow.runtime import HostRuntime
 from ambient_flow.telemetry import RateLimitedLog
 
-__all__ = ["OffloadLogic", "OffloadOptions", "Submit", "offload"]
+__all__ = ["Lane", "OffloadLogic", "OffloadOptions", "Policy", "Submit", "offload"]
 
 logger = logging.getLogger(__name__)
 
 V = TypeVar("V")
 W = TypeVar("W")
 
+Policy = Literal["keep", "bounded", "latest"]
 #: Starts the work for one value and returns its future result (None: emit nothing).
 Submit = Callable[[V], "Future[W | None]"]
 
 
 @dataclass(frozen=True)
+class Lane(Generic[V, W]):
+    """How one kind of item is offloaded.
+
+    Attributes:
+        name: Counter prefix and stage name (`transcription`, `detection`, ...).
+        submit_factory: Makes one submit function per key (and per session, see
+            `OffloadLogic.boundary`), so per-key state can live in its closure.
+        policy: What happens when the key falls behind (module docstring).
+        max_pending: The bound of the `bounded` policy.
+        on_done: Told each finished item and when it was submitted (monotonic s), for
+            stage metrics.
+    """
+
+    name: str
+    submit_factory: Callable[[], Submit[V, W]]
+    policy: Policy = "keep"
+    max_pending: int = 64
+    on_done: Callable[[V, float], None] | None = None
+
+    def __post_init__(self) -> None:
+        if self.policy not in ("keep", "bounded", "latest"):
+            raise ValueError(f"policy must be keep, bounded or latest, got {self.policy!r}")
+        if self.max_pending < 1:
+            raise ValueError("max_pending must be >= 1")
+
+
+@dataclass
+class _Entry(Generic[V, W]):
+    item: V
+    lane: Lane[V, W] | None  # None: pass-through, ready at once
+    future: Future[W | None] | None = None
+    submitted: float = field(default_factory=time.monotonic)
+
+
+class OffloadLogic(StatefulLogic[V, W, None]):
+    """One key's ordered, pipelined work in front of shared pools or batchers.
+
+    Args:
+        route: The lane for an item, or None to pass it through (in order) as
+            `passthrough(item)` (nothing is emitted when that is None).
+        runtime: For telemetry (drops, queue depth).
+        poll_interval: How often the timer looks for finished work while some is pending.
+        passthrough: What a routed-around item becomes in the output.
+        boundary: Items that start a new session: per-key submit functions are made
+            afresh after one (work in flight keeps its own).
+        last: Items after which the key is done: its state is released once the work
+            before them has been emitted.
+    """
+
+    def __init__(
+        self,
+        route: Callable[[V], Lane[V, W] | None],
+        runtime: HostRuntime,
+        *,
+        poll_interval: float = 0.005,
+        passthrough: Callable[[V], W | None] | None = None,
+        boundary: Callable[[V], bool] | None = None,
+        last: Callable[[V], bool] | None = None,
+        queue_name: str = "offload",
+    ) -> None:
+        self._route = route
+        self._runtime = runtime
+        self._poll = poll_interval
+        self._passthrough = passthrough
+        self._boundary = boundary
+        self._last = last
+        self._queue_name = queue_name
+        self._submits: dict[str, Submit[V, W]] = {}
+        self._queue: deque[_Entry[V, W]] = deque()
+        self._waiting: dict[str, _Entry[V, W]] = {}  # lane -> newest item of a `latest` lane
+        self._finished = False
+        self._log = RateLimitedLog(logger)
+
+    # -- Bytewax hooks ----------------------------------------------------------------
+    @override
+    def on_item(self, value: V) -> tuple[Iterable[W], bool]:
+        if self._boundary is not None and self._boundary(value):
+            self._submits.clear()  # a new session: new per-key state
+            self._finished = False
+        if self._last is not None and self._last(value):
+            self._finished = True
+        lane = self._route(value)
+        if lane is None:
+            self._queue.append(_Entry(value, None))
+        elif lane.policy == "bounded" and self._pending(lane) >= lane.max_pending:
+            self._runtime.telemetry.drop(f"{lane.name}_behind")
+        elif lane.policy == "latest" and self._busy(lane):
+            if lane.name in self._waiting:
+                self._runtime.telemetry.drop(f"{lane.name}_superseded")
+            self._waiting[lane.name] = _Entry(value, lane)
+        else:
+            self._queue.append(self._start(lane, value))
+        return self._drain(), self._retain()
+
+    @override
+    def on_notify(self) -> tuple[Iterable[W], bool]:
+        return self._drain(), self._retain()
+
+    @override
+    def notify_at(self) -> datetime | None:
+        if not self._queue and not self._waiting:
+            return None
+        return datetime.now(UTC) + timedelta(seconds=self._poll)
+
+    @override
+    def on_eof(self) -> tuple[Iterable[W], bool]:
+        out: list[W] = []
+        while self._queue or self._waiting:
+            head = self._queue[0].future if self._queue else None
+            if head is not None:
+                wait([head])  # end of input: waiting for the work is all that is left
+            out += self._drain()
+        return out, StatefulLogic.DISCARD
+
+    @override
+    def snapshot(self) -> None:
+        return None  # work in flight is not recoverable; its inputs replay from the capture
+
+    # -- internals --------------------------------------------------------------------
+    def _retain(self) -> bool:
+        idle = not self._queue and not self._waiting
+        return StatefulLogic.DISCARD if self._finished and idle else StatefulLogic.RETAIN
+
+    def _pending(self, lane: Lane[V, W]) -> int:
+        return sum(1 for e in self._queue if e.lane is lane and not _done(e))
+
+    def _busy(self, lane: Lane[V, W]) -> bool:
+        return any(e.lane is lane and not _done(e) for e in self._queue)
+
+    def _start(self, lane: Lane[V, W], item: V) -> _Entry[V, W]:
+        submit = self._submits.get(lane.name)
+        if submit is None:
+            submit = self._submits[lane.name] = lane.submit_factory()
+        return _Entry(item, lane, submit(item))
+
+    def _drain(self) -> list[W]:
+        out: list[W] = []
+        while self._queue:
+            head = self._queue[0]
+            if not _done(head):
+                break
+            self._queue.popleft()
+            lane = head.lane
+            if lane is None or head.future is None:
+                passed = self._passthrough(head.item) if self._passthrough is not None else None
+                if passed is not None:
+                    out.append(passed)
+                continue
+            exc = head.future.exception()
+            if exc is not None:
+                self._runtime.telemetry.drop(f"{lane.name}_error")
+                self._log.log(logging.ERROR, lane.name, "%s failed: %r (counted as %s_error)",
+                              lane.name, exc, lane.name)  # fmt: skip
+                continue
+            result = head.future.result()
+            if lane.on_done is not None:
+                lane.on_done(head.item, head.submitted)
+            if result is not None:
+                out.append(result)
+        for name, waiting in list(self._waiting.items()):
+            if waiting.lane is not None and not self._busy(waiting.lane):
+                del self._waiting[name]
+                self._queue.append(self._start(waiting.lane, waiting.item))
+        self._runtime.telemetry.queue(self._queue_name, len(self._queue))
+        return out
+
+
+def _done(entry: _Entry[Any, Any]) -> bool:
+    return entry.future is None or entry.future.done()
+
+
+@dataclass(frozen=True)
 class OffloadOptions:
+    """Options of the public `offload` operator (one lane for every item).
+
+    `policy="queue"` keeps up to `max_backlog` unfinished items per key (past it, new
+    ones are dropped and counted as `<step>_behind`); `"latest"` keeps only the newest
+    waiting item (`<step>_superseded`).
+    """
+
     policy: Literal["queue", "latest"] = "queue"
     max_backlog: int = 600  # 60 s of 100 ms audio chunks
     poll_interval: float = 0.005
@@ -54,87 +245,6 @@ class OffloadOptions:
             raise ValueError(f"policy must be 'queue' or 'latest', got {self.policy!r}")
         if self.max_backlog < 1 or self.poll_interval <= 0 or self.threads < 1:
             raise ValueError("max_backlog and threads must be >= 1, poll_interval > 0")
-
-
-class OffloadLogic(StatefulLogic[V, W, None], Generic[V, W]):
-    """One key's queue in front of a shared thread pool."""
-
-    def __init__(
-        self, name: str, submit: Submit[V, W], runtime: HostRuntime, options: OffloadOptions
-    ) -> None:
-        self._name = name
-        self._submit = submit
-        self._runtime = runtime
-        self._opt = options
-        self._waiting: deque[V] = deque()
-        self._running: Future[W | None] | None = None
-        self._log = RateLimitedLog(logger)
-
-    @override
-    def on_item(self, value: V) -> tuple[Iterable[W], bool]:
-        if self._opt.policy == "latest" and self._waiting:
-            self._waiting.clear()
-            self._runtime.telemetry.drop(f"{self._name}_superseded")
-        elif len(self._waiting) >= self._opt.max_backlog:
-            self._waiting.popleft()
-            self._runtime.telemetry.drop(f"{self._name}_overflow")
-            self._log.log(
-                logging.WARNING,
-                "overflow",
-                "%s is %d items behind: dropping the oldest (offload_overflow is counted)",
-                self._name,
-                len(self._waiting),
-            )
-        self._waiting.append(value)
-        return self._step(), StatefulLogic.RETAIN
-
-    @override
-    def on_notify(self) -> tuple[Iterable[W], bool]:
-        return self._step(), StatefulLogic.RETAIN
-
-    @override
-    def notify_at(self) -> datetime | None:
-        if self._running is None and not self._waiting:
-            return None
-        return datetime.now(UTC) + timedelta(seconds=self._opt.poll_interval)
-
-    @override
-    def on_eof(self) -> tuple[Iterable[W], bool]:
-        out: list[W] = []
-        while self._running is not None or self._waiting:
-            if self._running is not None:
-                wait([self._running])  # end of input: finishing the work is all that is left
-            out += self._step()
-        return out, StatefulLogic.DISCARD
-
-    @override
-    def snapshot(self) -> None:
-        return None  # work in flight is not recoverable; its inputs replay from the capture
-
-    def _step(self) -> list[W]:
-        out: list[W] = []
-        running = self._running
-        if running is not None and running.done():
-            self._running = None
-            exc = running.exception()
-            if exc is not None:
-                self._runtime.telemetry.drop(f"{self._name}_error")
-                self._log.log(
-                    logging.ERROR,
-                    "error",
-                    "%s failed: %r (counted as %s_error)",
-                    self._name,
-                    exc,
-                    self._name,
-                )
-            else:
-                result = running.result()
-                if result is not None:
-                    out.append(result)
-        if self._running is None and self._waiting:
-            self._running = self._submit(self._waiting.popleft())
-        self._runtime.telemetry.queue(self._name, len(self._waiting))
-        return out
 
 
 def offload(
@@ -162,5 +272,16 @@ def offload(
         def submit_factory() -> Submit[V, W]:
             return lambda value: pool.submit(work, value)
 
-    factory = submit_factory
-    return op.stateful(step_id, up, lambda _state: OffloadLogic(step_id, factory(), runtime, opts))
+    lane: Lane[V, W] = Lane(
+        step_id,
+        submit_factory,
+        policy="latest" if opts.policy == "latest" else "bounded",
+        max_pending=opts.max_backlog,
+    )
+
+    def build(_state: Any) -> OffloadLogic[V, W]:
+        return OffloadLogic(
+            lambda _v: lane, runtime, poll_interval=opts.poll_interval, queue_name=step_id
+        )
+
+    return op.stateful(step_id, up, build)

@@ -13,19 +13,39 @@ class AudioRing:
 
     Positions are absolute sample indices on the client's 16 kHz clock (principle 1),
     so a consumer can ask for "samples 48000..56000" whatever has been written since.
-    Writing is a copy into a preallocated array: no allocation per chunk.
+    Writing is a copy into the array. The array grows (doubling) as audio arrives, up
+    to `capacity`: a client that has sent one second holds one second, not 30.
     """
+
+    #: Samples allocated at first (1 s at 16 kHz); doubled as needed.
+    INITIAL = 16000
 
     def __init__(self, capacity: int, start: int = 0) -> None:
         if capacity <= 0:
             raise ValueError(f"capacity must be > 0, got {capacity}")
-        self._buf = np.zeros(capacity, dtype=np.float32)
+        self._capacity = capacity
+        self._buf = np.zeros(min(capacity, self.INITIAL), dtype=np.float32)
         self._end = start  # absolute position one past the newest sample
         self._first = start  # absolute position of the oldest sample held
 
     @property
     def capacity(self) -> int:
+        """Most samples ever held."""
+        return self._capacity
+
+    @property
+    def allocated(self) -> int:
+        """Samples allocated now (grows up to `capacity`)."""
         return int(self._buf.shape[0])
+
+    def _grow(self, needed: int) -> None:
+        size = self.allocated
+        if needed <= size or size >= self._capacity:
+            return
+        held = self.range(self._first, self._end)
+        size = min(self._capacity, max(needed, 2 * size))
+        self._buf = np.zeros(size, dtype=np.float32)
+        self._place(self._first, held)
 
     @property
     def end(self) -> int:
@@ -46,7 +66,8 @@ class AudioRing:
         """Append at `end`; returns the position the samples were written at."""
         pos = self._end
         n = int(samples.shape[0])
-        cap = self.capacity
+        self._grow(min(self._capacity, self._end - self._first + n))
+        cap = self.allocated
         if n >= cap:
             samples = samples[-cap:]
             first = pos + n - cap
@@ -58,7 +79,7 @@ class AudioRing:
         return pos
 
     def _place(self, pos: int, samples: npt.NDArray[np.float32]) -> None:
-        cap = self.capacity
+        cap = self.allocated
         i = pos % cap
         n = int(samples.shape[0])
         head = min(n, cap - i)
@@ -74,7 +95,7 @@ class AudioRing:
             raise ValueError(
                 f"samples {start}..{end} not held (buffer holds {self.start}..{self._end})"
             )
-        cap = self.capacity
+        cap = self.allocated
         n = end - start
         i = start % cap
         head = min(n, cap - i)

@@ -1,6 +1,6 @@
-"""Utterance segmentation: pure decisions over a per-frame speech probability.
+"""Utterance segmentation: pure decisions over a per-block speech probability.
 
-The model (Silero, or the energy VAD) only says how likely each 32 ms frame is to be
+The model (Silero, or the energy VAD) only says how likely each 32 ms block is to be
 speech; everything else — hysteresis, minimum speech, minimum silence, pre-roll, the
 maximum length and where to split — is here, on the client's sample clock, so the same
 audio always gives the same utterances whatever the pace (principle 1).
@@ -13,9 +13,9 @@ from typing import Literal
 
 import numpy as np
 
-__all__ = ["SegmenterOptions", "Utterance", "UtteranceSegmenter"]
+from ambient_flow.protocol.constants import AUDIO_SAMPLE_RATE as SAMPLE_RATE
 
-SAMPLE_RATE = 16000
+__all__ = ["SegmenterOptions", "Utterance", "UtteranceSegmenter"]
 
 
 @dataclass(frozen=True)
@@ -24,13 +24,13 @@ class SegmenterOptions:
 
     Attributes:
         threshold: Probability at which speech starts.
-        neg_threshold: Probability below which a frame counts as silence (hysteresis:
+        neg_threshold: Probability below which a block counts as silence (hysteresis:
             between the two, the current state holds).
         min_speech_s: Utterances shorter than this are dropped (counted by the caller).
         min_silence_s: Silence that ends an utterance.
-        pre_roll_s: Audio kept before the first speech frame (word onsets are quiet).
-        max_utterance_s: Longer speech is split at its quietest frame.
-        frame_samples: Samples per VAD frame (512 = 32 ms at 16 kHz, Silero's size).
+        pre_roll_s: Audio kept before the first speech block (word onsets are quiet).
+        max_utterance_s: Longer speech is split at its quietest block.
+        block_samples: Samples per VAD block (512 = 32 ms at 16 kHz, Silero's size).
     """
 
     threshold: float = 0.5
@@ -39,15 +39,15 @@ class SegmenterOptions:
     min_silence_s: float = 0.8
     pre_roll_s: float = 0.3
     max_utterance_s: float = 30.0
-    frame_samples: int = 512
+    block_samples: int = 512
 
     def __post_init__(self) -> None:
         if not 0 < self.neg_threshold <= self.threshold < 1:
             raise ValueError("need 0 < neg_threshold <= threshold < 1")
         if min(self.min_speech_s, self.min_silence_s, self.max_utterance_s) <= 0:
             raise ValueError("min_speech_s, min_silence_s and max_utterance_s must be > 0")
-        if self.pre_roll_s < 0 or self.frame_samples <= 0:
-            raise ValueError("pre_roll_s must be >= 0 and frame_samples > 0")
+        if self.pre_roll_s < 0 or self.block_samples <= 0:
+            raise ValueError("pre_roll_s must be >= 0 and block_samples > 0")
         if self.max_utterance_s <= 2 * self.min_speech_s:
             raise ValueError("max_utterance_s must exceed twice min_speech_s")
 
@@ -70,45 +70,45 @@ class Utterance:
 
 @dataclass
 class UtteranceSegmenter:
-    """Per-client state machine; `push` frame probabilities in order, get utterances.
+    """Per-client state machine; `push` block probabilities in order, get utterances.
 
-    Frames are addressed by the absolute sample at which they start; a frame that
+    Blocks are addressed by the absolute sample at which they start; a block that
     does not follow the previous one (the timeline jumped) is treated as silence up to it.
     """
 
     options: SegmenterOptions = field(default_factory=SegmenterOptions)
     in_speech: bool = False
     start: int = 0  # utterance start (with pre-roll)
-    speech_start: int = 0  # first speech frame, without pre-roll
-    last_speech_end: int = 0  # end of the last frame above neg_threshold
+    speech_start: int = 0  # first speech block, without pre-roll
+    last_speech_end: int = 0  # end of the last block above neg_threshold
     floor: int = 0  # nothing before this can be part of a new utterance
-    next_frame: int | None = None
-    probs: list[float] = field(default_factory=list)  # frames of the current utterance
+    next_block: int | None = None
+    probs: list[float] = field(default_factory=list)  # blocks of the current utterance
     dropped_short: int = 0
 
-    def push(self, frame_start: int, probability: float) -> list[Utterance]:
+    def push(self, block_start: int, probability: float) -> list[Utterance]:
         opt = self.options
         out: list[Utterance] = []
-        if self.next_frame is not None and frame_start != self.next_frame and self.in_speech:
+        if self.next_block is not None and block_start != self.next_block and self.in_speech:
             # A jump in the timeline is silence: close what was open.
             out += self._close(self.last_speech_end, "silence")
-        self.next_frame = frame_start + opt.frame_samples
-        frame_end = frame_start + opt.frame_samples
+        self.next_block = block_start + opt.block_samples
+        block_end = block_start + opt.block_samples
         if not self.in_speech:
             if probability >= opt.threshold:
                 self.in_speech = True
-                self.speech_start = frame_start
-                self.start = max(self.floor, frame_start - opt.samples(opt.pre_roll_s))
-                self.last_speech_end = frame_end
+                self.speech_start = block_start
+                self.start = max(self.floor, block_start - opt.samples(opt.pre_roll_s))
+                self.last_speech_end = block_end
                 self.probs = [probability]
             return out
         self.probs.append(probability)
         if probability >= opt.neg_threshold:
-            self.last_speech_end = frame_end
-        elif frame_end - self.last_speech_end >= opt.samples(opt.min_silence_s):
+            self.last_speech_end = block_end
+        elif block_end - self.last_speech_end >= opt.samples(opt.min_silence_s):
             out += self._close(self.last_speech_end, "silence")
             return out
-        if frame_end - self.start >= opt.samples(opt.max_utterance_s):
+        if block_end - self.start >= opt.samples(opt.max_utterance_s):
             out += self._split()
         return out
 
@@ -130,12 +130,12 @@ class UtteranceSegmenter:
         return [Utterance(self.start, end, reason)]
 
     def _split(self) -> list[Utterance]:
-        """Cut at the quietest frame of the second half, keep the rest open."""
-        frame = self.options.frame_samples
-        # probs[i] belongs to the frame that starts at speech_start + i * frame.
+        """Cut at the quietest block of the second half, keep the rest open."""
+        block = self.options.block_samples
+        # probs[i] belongs to the block that starts at speech_start + i * block.
         half = len(self.probs) // 2
         i = half + int(np.argmin(np.asarray(self.probs[half:], dtype=np.float64)))
-        cut = self.speech_start + i * frame
+        cut = self.speech_start + i * block
         utterance = Utterance(self.start, cut, "max_length")
         self.start = cut
         self.speech_start = cut

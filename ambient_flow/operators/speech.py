@@ -5,17 +5,20 @@ One stateful step per client turns ordered 16 kHz audio (ingest's output) into:
 - `UtteranceAudio`: speech bounded by `UtteranceSegmenter`, with its samples, for
   transcription;
 - `DiarizationWindow`: the last `window_s` of audio every `step_s` of audio, with the
-  per-frame speech mask, for the diarizer;
-- `PlacedFrame`: each video frame with its position on the audio timeline, mapped
+  per-block speech mask, for the diarizer;
+- `PlacedVideoFrame`: each video frame with its position on the audio timeline, mapped
   through the client's `ts` clock (video carries only `ts`);
 - the client's session events, passed through.
 
 Everything leaves in one ordered stream per client, so the model stage after it can
 keep that order and the join after that sees the same sequence on every replay.
 
-Everything is decided on the sample clock. The speech model (a `SpeechModel`: Silero or
-the energy VAD) only supplies a probability per 32 ms frame and runs inline: it costs
-well under a millisecond per 100 ms chunk, less than handing it to a thread would.
+Everything is decided on the sample clock. The speech model (a `SpeechProbability`:
+Silero or the energy VAD) only supplies a probability per 32 ms block and runs inline:
+it costs well under a millisecond per 100 ms chunk, less than handing it to a thread
+would. A client's state (audio ring, VAD stream, segmenter) lives from its
+`session_start` to its `session_end` and is then released: memory follows the open
+sessions, not every client ever seen.
 """
 
 from __future__ import annotations
@@ -24,16 +27,18 @@ import logging
 from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 from bytewax.operators import StatefulLogic
 from typing_extensions import override
 
+from ambient_flow.models.vad import SpeechProbability
 from ambient_flow.operators.events import ClientEvent
 from ambient_flow.operators.ringbuffer import AudioRing
-from ambient_flow.operators.segmenter import SegmenterOptions, UtteranceSegmenter
+from ambient_flow.operators.segmenter import SegmenterOptions, Utterance, UtteranceSegmenter
+from ambient_flow.protocol.constants import AUDIO_SAMPLE_RATE as SR
 from ambient_flow.protocol.messages import AudioChunk, VideoFrame
 
 __all__ = [
@@ -41,35 +46,21 @@ __all__ = [
     "AnalysisItem",
     "AnalysisOptions",
     "DiarizationWindow",
-    "PlacedFrame",
+    "PlacedVideoFrame",
     "SpeechAnalysisLogic",
-    "SpeechModel",
-    "SpeechStream",
     "UtteranceAudio",
+    "analysis_builder",
 ]
 
 logger = logging.getLogger(__name__)
 
-SR = 16000
 FloatArray = npt.NDArray[np.float32]
-
-
-class SpeechStream(Protocol):
-    """One client's speech detector (recurrent models keep state per stream)."""
-
-    def probabilities(self, frames: FloatArray) -> FloatArray:
-        """Frames of shape (n, frame_samples) in order -> speech probability per frame."""
-        ...
-
-
-class SpeechModel(Protocol):
-    frame_samples: int
-
-    def new_stream(self) -> SpeechStream: ...
 
 
 @dataclass(frozen=True, slots=True, eq=False)
 class UtteranceAudio:
+    """One utterance of one client, with its samples, ready for transcription."""
+
     client: str
     session: str
     start_sample: int
@@ -86,18 +77,20 @@ class UtteranceAudio:
 
 @dataclass(frozen=True, slots=True, eq=False)
 class DiarizationWindow:
+    """The last `window_s` of one client's audio, due for a diarization step."""
+
     client: str
     session: str
     start_sample: int
     end_sample: int
     samples: FloatArray
-    speech: npt.NDArray[np.bool_]  # one flag per `frame_samples` frame of the window
-    frame_samples: int
+    speech: npt.NDArray[np.bool_]  # one flag per `block_samples` block of the window
+    block_samples: int
     received_ns: int  # arrival of the chunk that completed the window
 
 
 @dataclass(frozen=True, slots=True)
-class PlacedFrame:
+class PlacedVideoFrame:
     """A video frame and where it falls on the audio timeline (None before any audio)."""
 
     frame: VideoFrame
@@ -105,7 +98,8 @@ class PlacedFrame:
     sample: int | None
 
 
-AnalysisItem = UtteranceAudio | DiarizationWindow | PlacedFrame | ClientEvent
+AnalysisItem = UtteranceAudio | DiarizationWindow | PlacedVideoFrame | ClientEvent
+AnalysisInput = AudioChunk | VideoFrame | ClientEvent
 
 
 @dataclass(frozen=True)
@@ -121,16 +115,13 @@ class AnalysisOptions:
             raise ValueError("need 0 < step_s <= window_s")
 
 
-AnalysisInput = AudioChunk | VideoFrame | ClientEvent
-
-
 class SpeechAnalysisLogic(StatefulLogic[AnalysisInput, AnalysisItem, None]):
-    """Per-client: VAD per frame, utterances, diarization windows, placed video frames."""
+    """Per-client: VAD per block, utterances, diarization windows, placed video frames."""
 
-    def __init__(self, model: SpeechModel, options: AnalysisOptions) -> None:
+    def __init__(self, model: SpeechProbability, options: AnalysisOptions) -> None:
         self._model = model
         self._opt = options
-        self._frame = model.frame_samples
+        self._block = model.block_samples
         self._window = int(options.window_s * SR)
         self._step = int(options.step_s * SR)
         seg = options.segmenter
@@ -146,8 +137,8 @@ class SpeechAnalysisLogic(StatefulLogic[AnalysisInput, AnalysisItem, None]):
         self.ring = AudioRing(self._ring_capacity, position)
         self._carry = np.zeros(0, np.float32)
         self._carry_start = position
-        self._grid0 = position  # VAD frames start at grid0 + k * frame
-        self._probs: deque[tuple[int, float]] = deque(maxlen=self._window // self._frame + 4)
+        self._grid0 = position  # VAD blocks start at grid0 + k * block
+        self._probs: deque[tuple[int, float]] = deque(maxlen=self._window // self._block + 4)
         self._arrivals: deque[tuple[int, int]] = deque(maxlen=4096)  # (start_sample, ns)
         self._next_window = position + self._step
         self._anchor: tuple[int, int] | None = None
@@ -156,9 +147,12 @@ class SpeechAnalysisLogic(StatefulLogic[AnalysisInput, AnalysisItem, None]):
     @override
     def on_item(self, value: AnalysisInput) -> tuple[Iterable[AnalysisItem], bool]:
         if isinstance(value, ClientEvent):
-            return self._event(value), StatefulLogic.RETAIN
+            out = self._event(value)
+            # The session is over: release this client's audio and model state now.
+            done = value.kind == "session_end"
+            return out, StatefulLogic.DISCARD if done else StatefulLogic.RETAIN
         if isinstance(value, VideoFrame):
-            return [PlacedFrame(value, self.session, self._place(value))], StatefulLogic.RETAIN
+            return [PlacedVideoFrame(value, self.session, self._place(value))], StatefulLogic.RETAIN
         return self._audio(value), StatefulLogic.RETAIN
 
     @override
@@ -202,7 +196,7 @@ class SpeechAnalysisLogic(StatefulLogic[AnalysisInput, AnalysisItem, None]):
             self._maybe_anchor(chunk, start)
         self._arrivals.append((start, chunk.received_ns))
         self.ring.write(chunk.samples)
-        out += self._frames(chunk, start)
+        out += self._blocks(chunk, start)
         while self.ring.end >= self._next_window:
             out.append(self._window_item(self._next_window, chunk.received_ns))
             self._next_window += self._step
@@ -227,29 +221,29 @@ class SpeechAnalysisLogic(StatefulLogic[AnalysisInput, AnalysisItem, None]):
         sample0, ts0 = self._anchor
         return max(0, sample0 + round((frame.timestamp_ms - ts0) * SR / 1000))
 
-    def _frames(self, chunk: AudioChunk, start: int) -> list[AnalysisItem]:
+    def _blocks(self, chunk: AudioChunk, start: int) -> list[AnalysisItem]:
         samples = np.concatenate([self._carry, chunk.samples])
         first = self._carry_start
-        n = samples.shape[0] // self._frame
-        self._carry = samples[n * self._frame :].copy()
-        self._carry_start = first + n * self._frame
+        n = samples.shape[0] // self._block
+        self._carry = samples[n * self._block :].copy()
+        self._carry_start = first + n * self._block
         if n == 0:
             return []
-        frames = samples[: n * self._frame].reshape(n, self._frame)
+        blocks = samples[: n * self._block].reshape(n, self._block)
         if chunk.filled and not self._carry.size and first == start:
             probs = np.zeros(n, np.float32)  # inserted silence: no need to ask the model
         else:
-            probs = self._stream.probabilities(frames)
+            probs = self._stream.probabilities(blocks)
         out: list[AnalysisItem] = []
         for i in range(n):
-            frame_start = first + i * self._frame
+            block_start = first + i * self._block
             p = float(probs[i])
-            self._probs.append((frame_start, p))
-            for utt in self._segmenter.push(frame_start, p):
+            self._probs.append((block_start, p))
+            for utt in self._segmenter.push(block_start, p):
                 out.append(self._utterance(utt, chunk.received_ns))
         return out
 
-    def _utterance(self, utt: Any, ended_ns: int) -> UtteranceAudio:
+    def _utterance(self, utt: Utterance, ended_ns: int) -> UtteranceAudio:
         start = max(utt.start_sample, self.ring.start)
         end = min(utt.end_sample, self.ring.end)
         started_ns = next((ns for s, ns in reversed(self._arrivals) if s <= start), self._last_ns())
@@ -265,15 +259,15 @@ class SpeechAnalysisLogic(StatefulLogic[AnalysisInput, AnalysisItem, None]):
         )
 
     def _window_item(self, end: int, received_ns: int) -> DiarizationWindow:
-        f = self._frame
-        n_frames = (end - max(self.ring.start, end - self._window)) // f
-        start = end - n_frames * f
-        # The window's frames need not line up with the VAD's frame grid: each takes the
-        # probability of the VAD frame holding its midpoint (not yet judged: silence).
+        b = self._block
+        n_blocks = (end - max(self.ring.start, end - self._window)) // b
+        start = end - n_blocks * b
+        # The window's blocks need not line up with the VAD's block grid: each takes the
+        # probability of the VAD block holding its midpoint (not yet judged: silence).
         probs = dict(self._probs)
         threshold = self._opt.segmenter.threshold
-        mids = start + np.arange(n_frames) * f + f // 2
-        grid = self._grid0 + ((mids - self._grid0) // f) * f
+        mids = start + np.arange(n_blocks) * b + b // 2
+        grid = self._grid0 + ((mids - self._grid0) // b) * b
         speech = np.array([probs.get(int(g), 0.0) >= threshold for g in grid], dtype=np.bool_)
         return DiarizationWindow(
             client=self.client,
@@ -282,20 +276,17 @@ class SpeechAnalysisLogic(StatefulLogic[AnalysisInput, AnalysisItem, None]):
             end_sample=end,
             samples=self.ring.range(start, end),
             speech=speech,
-            frame_samples=self._frame,
+            block_samples=b,
             received_ns=received_ns,
         )
 
 
 def analysis_builder(
-    model_factory: Callable[[], SpeechModel], options: AnalysisOptions
+    model: SpeechProbability, options: AnalysisOptions
 ) -> Callable[[Any], SpeechAnalysisLogic]:
-    """Builder for `op.stateful`; the model is created lazily, once, on the worker."""
-    models: list[SpeechModel] = []
+    """Builder for `op.stateful`: one logic per client session, sharing the loaded model."""
 
     def build(_state: Any) -> SpeechAnalysisLogic:
-        if not models:
-            models.append(model_factory())
-        return SpeechAnalysisLogic(models[0], options)
+        return SpeechAnalysisLogic(model, options)
 
     return build

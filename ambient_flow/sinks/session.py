@@ -79,9 +79,8 @@ COUNTER_NAMES: Final = (
     "sessions_replaced",  # the directory existed (an earlier run of the same capture)
     "sessions_refused",  # unsafe name, or the directory could not be created
     "audio_chunks",
-    "audio_samples",  # written to audio.wav, silence padding included
-    "audio_padded_samples",  # silence written to keep the file on the sample clock
-    "audio_discontinuities",  # start_sample not where the previous chunk ended
+    "audio_samples",  # written to audio.wav
+    "audio_discontinuities",  # start_sample not where the previous chunk ended (appended)
     "audio_refused",  # not 1-D, or not at the session's sample rate
     "frames",
     "frames_saved",
@@ -126,9 +125,6 @@ class SessionOptions:
         save_frames: Save every video frame as `frames/<seq:08d>.jpg`.
         metadata_every_s: Rewrite metadata.json after this much new audio (or
             `metadata_every_s * 5` new frames in a session without audio).
-        max_pad_seconds: Largest jump forward in `start_sample` that is filled with
-            silence so that the WAV stays on the client's sample clock; a larger
-            one is appended as is and counted (upstream already fills real gaps).
         sample_rate: Rate of the audio written (per-client ingest emits 16 kHz).
         jpeg_quality: Quality used when a raw rgb frame is encoded for saving.
         max_rejected_lines: Rejected messages written to one session's events.jsonl;
@@ -138,7 +134,6 @@ class SessionOptions:
 
     save_frames: bool = False
     metadata_every_s: float = 5.0
-    max_pad_seconds: float = 60.0
     sample_rate: int = AUDIO_SAMPLE_RATE
     jpeg_quality: int = 90
     max_rejected_lines: int = 1000
@@ -148,8 +143,6 @@ class SessionOptions:
             raise ValueError(f"save_frames={self.save_frames!r} must be a bool")
         if not self.metadata_every_s > 0:
             raise ValueError(f"metadata_every_s={self.metadata_every_s} must be > 0")
-        if not self.max_pad_seconds >= 0:
-            raise ValueError(f"max_pad_seconds={self.max_pad_seconds} must be >= 0")
         if isinstance(self.sample_rate, bool) or self.sample_rate <= 0:
             raise ValueError(f"sample_rate={self.sample_rate} must be > 0")
         if not 1 <= self.jpeg_quality <= 100:
@@ -204,7 +197,6 @@ class SessionFiles:
             "audio_chunks": 0,
             "first_start_sample": None,
             "last_start_sample": None,
-            "padded_samples": 0,
             "discontinuities": 0,
             "frames": 0,
             "frames_saved": 0,
@@ -274,7 +266,7 @@ class SessionFiles:
             # Names come from the data (client + first arrival time), so an existing
             # directory is this same session from an earlier run of the same capture:
             # its outputs are replaced, which keeps replays reproducible.
-            for stale in (AUDIO_FILE, EVENTS_FILE, METADATA_FILE, "frames.jsonl", "models.json"):
+            for stale in (AUDIO_FILE, EVENTS_FILE, METADATA_FILE):  # this sink's own files
                 (path / stale).unlink(missing_ok=True)
             shutil.rmtree(path / FRAMES_DIR, ignore_errors=True)
             counters["sessions_replaced"] += 1
@@ -319,25 +311,19 @@ class SessionFiles:
         self._seen(chunk.received_ns)
 
     def _discontinuity(self, chunk: AudioChunk, start: int) -> None:
+        """Per-client ingest hands over a contiguous timeline (it fills gaps itself), so
+        this only happens after a Bytewax recovery: count it, say so, append as is."""
         expected = self._next_sample if self._next_sample is not None else start
-        jump = start - expected
         self._meta["discontinuities"] += 1
         self._counters["audio_discontinuities"] += 1
-        if 0 < jump <= self._options.max_pad_seconds * self._options.sample_rate:
-            self._wav.write_silence(jump)
-            self._meta["samples"] += jump
-            self._meta["padded_samples"] += jump
-            self._counters["audio_padded_samples"] += jump
-            self._counters["audio_samples"] += jump
         self._log.log(
             logging.WARNING,
             "discontinuity",
-            "session %s: audio seq %d starts at sample %d, expected %d (%s)",
+            "session %s: audio seq %d starts at sample %d, expected %d (appended as is)",
             self.session,
             chunk.sequence,
             start,
             expected,
-            "filled with silence" if jump > 0 else "appended as is",
         )
         self._next_sample = start  # the file follows the stream from here
 

@@ -4,18 +4,17 @@ Every source emits `RawMessage`: frames exactly as they arrived, with arrival ti
 and peer. Parsing is the next step of the flow, so a replay takes the same path.
 """
 
-from ambient_flow.sources.control import ControlResponder, ControlSource, StatusPublisher
+from ambient_flow.sources.control import ControlResponder, ControlSource
 from ambient_flow.sources.replay import ReplaySource
-from ambient_flow.sources.runtime import HostRuntime
+from ambient_flow.sources.start import StartSignalSource
 from ambient_flow.sources.tcp import TcpSource
 from ambient_flow.sources.zmq_pull import ZmqPullSource
 
 __all__ = [
     "ControlResponder",
     "ControlSource",
-    "HostRuntime",
     "ReplaySource",
-    "StatusPublisher",
+    "StartSignalSource",
     "TcpSource",
     "ZmqPullSource",
 ]

@@ -10,23 +10,22 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import time
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 import zmq
 from bytewax.inputs import FixedPartitionedSource, StatefulSourcePartition
 from typing_extensions import override
 
-from ambient_flow.errors import ProtocolError, StartupError
+from ambient_flow.errors import ProtocolError
+from ambient_flow.ports import bind_or_explain
 from ambient_flow.protocol.control import error_reply, parse_control
 from ambient_flow.protocol.messages import RawMessage
-from ambient_flow.sources.runtime import HostRuntime
-from ambient_flow.sources.zmq_pull import MAX_BATCH, _peer_address, bind_or_explain
+from ambient_flow.runtime import HostRuntime
+from ambient_flow.sources.zmq_pull import MAX_BATCH, peer_address
 
-__all__ = ["ControlResponder", "ControlSource", "StatusPublisher"]
+__all__ = ["ControlResponder", "ControlSource"]
 
 logger = logging.getLogger(__name__)
 
@@ -56,53 +55,20 @@ class ControlResponder:
         return {"status": "ok"}  # bye
 
 
-class StatusPublisher:
-    """Writes `status.json` atomically every `status_interval` seconds (called from a source)."""
-
-    def __init__(self, runtime: HostRuntime) -> None:
-        self._runtime = runtime
-        self._path = Path(runtime.settings.data_dir) / "status.json"
-        self._next = 0.0
-        self._warned = False
-
-    def maybe_write(self, force: bool = False) -> None:
-        now = time.monotonic()
-        if not force and now < self._next:
-            return
-        self._next = now + self._runtime.settings.status_interval
-        try:
-            self._path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = self._path.with_suffix(".json.tmp")
-            tmp.write_text(json.dumps(self._runtime.telemetry.status(), indent=1, default=str))
-            os.replace(tmp, self._path)
-        except OSError as exc:
-            if not self._warned:  # a full disk must not stop ingest; say it once
-                logger.error(
-                    "cannot write %s: %s (status stays available via stats)", self._path, exc
-                )
-                self._warned = True
-
-
 class _ControlPartition(StatefulSourcePartition[RawMessage, None]):
     def __init__(self, runtime: HostRuntime, endpoint: str) -> None:
         self._runtime = runtime
         self._responder = ControlResponder(runtime)
-        self._status = StatusPublisher(runtime)
-        self._metrics: Any = None
         sock = runtime.context.socket(zmq.REP)
         sock.setsockopt(zmq.LINGER, 0)
         sock.setsockopt(zmq.MAXMSGSIZE, 1024 * 1024)
         bind_or_explain(sock, endpoint, "control")
         self._sock = sock
-        port = runtime.settings.metrics_port
-        if port:
-            self._metrics = _start_metrics(runtime, port, sock)
         logger.info("answering control on %s (ZeroMQ REP)", endpoint)
 
     @override
     def next_batch(self) -> list[RawMessage]:
         if self._runtime.stop.is_set():
-            self._status.maybe_write(force=True)
             raise StopIteration
         batch: list[RawMessage] = []
         for _ in range(MAX_BATCH):
@@ -115,7 +81,7 @@ class _ControlPartition(StatefulSourcePartition[RawMessage, None]):
                 frames=tuple(f.bytes for f in frames[:3]),
                 received_ns=time.time_ns(),
                 monotonic_ns=time.monotonic_ns(),
-                peer_host=_peer_address(frames[0]),
+                peer_host=peer_address(frames[0]),
                 peer_conn=f"fd{frames[0].get(zmq.SRCFD)}",
             )
             self._runtime.telemetry.raw("control", raw.size)
@@ -126,7 +92,6 @@ class _ControlPartition(StatefulSourcePartition[RawMessage, None]):
                 reply = error_reply(f"frame_count: a control request is 1 frame, got {len(frames)}")
             self._sock.send(json.dumps(reply, default=str).encode("utf-8"))
             batch.append(raw)
-        self._status.maybe_write()
         return batch
 
     @override
@@ -140,34 +105,12 @@ class _ControlPartition(StatefulSourcePartition[RawMessage, None]):
     @override
     def close(self) -> None:
         self._sock.close(linger=0)
-        if self._metrics is not None:
-            server, thread = self._metrics
-            server.shutdown()
-            server.server_close()
-            thread.join(timeout=2)
-
-
-def _start_metrics(runtime: HostRuntime, port: int, sock: zmq.Socket[Any]) -> Any:
-    from prometheus_client import start_http_server
-
-    host = "0.0.0.0" if runtime.settings.bind == "*" else runtime.settings.bind
-    try:
-        server = start_http_server(port, addr=host, registry=runtime.telemetry.registry)
-    except OSError as exc:
-        sock.close(linger=0)
-        raise StartupError(
-            f"cannot serve Prometheus metrics on {host}:{port}: {exc.strerror}; choose another "
-            "port with --metrics-port / AMBIENT_FLOW_METRICS_PORT, or 0 to turn metrics off"
-        ) from exc
-    logger.info("Prometheus metrics on http://%s:%d/metrics", host, port)
-    return server
 
 
 class ControlSource(FixedPartitionedSource[RawMessage, None]):
     """Control requests from a ZeroMQ REP socket, answered immediately, emitted raw.
 
-    One partition (the REP socket), built on one worker. That worker also writes
-    `status.json` and serves Prometheus metrics for this process.
+    One partition (the REP socket), built on one worker.
     """
 
     def __init__(self, runtime: HostRuntime, endpoint: str) -> None:

@@ -13,7 +13,7 @@ from typing_extensions import override
 
 from ambient_flow.capture.format import CaptureReader
 from ambient_flow.protocol.messages import RawMessage
-from ambient_flow.sources.runtime import HostRuntime
+from ambient_flow.runtime import HostRuntime
 
 __all__ = ["ReplaySource"]
 

@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 from bytewax.inputs import FixedPartitionedSource, StatefulSourcePartition
 from typing_extensions import override
 
-from ambient_flow.sources.runtime import HostRuntime
+from ambient_flow.runtime import HostRuntime
 
 __all__ = ["STARTED", "StartSignalSource"]
 

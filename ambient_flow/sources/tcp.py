@@ -21,11 +21,11 @@ from bytewax.inputs import FixedPartitionedSource, StatefulSourcePartition
 from typing_extensions import override
 
 from ambient_flow.errors import StartupError
+from ambient_flow.ports import port_hint
 from ambient_flow.protocol.codec import EnvelopeStream, encode_envelope
 from ambient_flow.protocol.messages import RawMessage
+from ambient_flow.runtime import HostRuntime
 from ambient_flow.sources.control import ControlResponder
-from ambient_flow.sources.preflight import port_hint
-from ambient_flow.sources.runtime import HostRuntime
 from ambient_flow.telemetry import RateLimitedLog
 
 __all__ = ["TcpSource"]

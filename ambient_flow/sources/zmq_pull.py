@@ -2,23 +2,20 @@
 
 from __future__ import annotations
 
-import errno
 import logging
 import time
 from datetime import datetime
-from typing import Any
 
 import zmq
 from bytewax.inputs import FixedPartitionedSource, StatefulSourcePartition
 from typing_extensions import override
 from zmq.utils.monitor import recv_monitor_message
 
-from ambient_flow.errors import StartupError
+from ambient_flow.ports import bind_or_explain
 from ambient_flow.protocol.messages import Channel, RawMessage
-from ambient_flow.sources.preflight import port_hint
-from ambient_flow.sources.runtime import HostRuntime
+from ambient_flow.runtime import HostRuntime
 
-__all__ = ["ZmqPullSource", "bind_or_explain"]
+__all__ = ["ZmqPullSource", "peer_address"]
 
 logger = logging.getLogger(__name__)
 
@@ -27,22 +24,6 @@ MAX_BATCH = 512
 #: Frames kept of a message with too many; the rest are read and discarded so the
 #: socket stays in sync, and the message is rejected downstream as `frame_count`.
 MAX_FRAMES = 3
-
-
-def bind_or_explain(sock: zmq.Socket[Any], endpoint: str, channel: str) -> None:
-    """Bind, turning the usual failure into an error that says what to do."""
-    try:
-        sock.bind(endpoint)
-    except zmq.ZMQError as exc:
-        sock.close(linger=0)
-        hint = (
-            port_hint(channel)
-            if exc.errno == errno.EADDRINUSE
-            else "check --bind / AMBIENT_FLOW_BIND (an address of this host, or *)"
-        )
-        raise StartupError(
-            f"cannot bind the {channel} port {endpoint}: {exc.strerror}; {hint}"
-        ) from exc
 
 
 class _ZmqPullPartition(StatefulSourcePartition[RawMessage, None]):
@@ -89,7 +70,7 @@ class _ZmqPullPartition(StatefulSourcePartition[RawMessage, None]):
                 frames=tuple(frames),
                 received_ns=time.time_ns(),
                 monotonic_ns=time.monotonic_ns(),
-                peer_host=_peer_address(first),
+                peer_host=peer_address(first),
                 peer_conn=f"fd{first.get(zmq.SRCFD)}",
             )
             self._telemetry.raw(self._channel, raw.size)
@@ -131,7 +112,7 @@ class _ZmqPullPartition(StatefulSourcePartition[RawMessage, None]):
         self._sock.close(linger=0)
 
 
-def _peer_address(frame: zmq.Frame) -> str:
+def peer_address(frame: zmq.Frame) -> str:
     try:
         return str(frame.get("Peer-Address"))
     except zmq.ZMQError:

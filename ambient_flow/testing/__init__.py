@@ -11,9 +11,13 @@ For our tests and for users' own flows::
 
     out = run_capture("recordings/sample.zmqcap", tmp_path)   # replay a capture
     out = run_messages([messages.audio_raw(seq=i) for i in range(3)], tmp_path)
+
+    # the enrichment graph on fake models (no [audio] extra needed)
+    out = run_messages(msgs, tmp_path, settings=Settings(enrich=True), models=fakes.models())
+    out.lines("utterance")                     # the enrichments (lines of frames.jsonl)
 """
 
-from ambient_flow.testing import media, messages
+from ambient_flow.testing import fakes, media, messages
 from ambient_flow.testing.clock import FakeClock
 from ambient_flow.testing.harness import (
     FlowOutputs,
@@ -28,6 +32,7 @@ __all__ = [
     "FakeClock",
     "FlowOutputs",
     "LiveHost",
+    "fakes",
     "free_port",
     "media",
     "messages",

@@ -1,4 +1,4 @@
-"""Run the ingest graph in-process: live on real sockets, over a capture, or over a list."""
+"""Run the host's graphs in-process: live on real sockets, over a capture, or over a list."""
 
 from __future__ import annotations
 
@@ -18,11 +18,18 @@ from bytewax.dataflow import Dataflow
 from bytewax.testing import TestingSink, TestingSource
 
 from ambient_flow.config import Settings
+from ambient_flow.graph.enrich import build_enrichment
+from ambient_flow.graph.host import HostGraph
+from ambient_flow.graph.ingest import build_ingest
+from ambient_flow.graph.live import build_live
+from ambient_flow.graph.replay import build_replay, replay_settings
+from ambient_flow.models.bundle import Models
+from ambient_flow.operators.attribution import Enrichment
 from ambient_flow.operators.events import ClientEvent
 from ambient_flow.operators.ingest import IngestItem
+from ambient_flow.ports import startup_cause
 from ambient_flow.protocol.messages import AudioChunk, RawMessage, Rejected, VideoFrame
-from ambient_flow.sources.preflight import startup_cause
-from ambient_flow.sources.runtime import HostRuntime, run_dataflow
+from ambient_flow.runtime import HostRuntime, run_dataflow
 
 __all__ = [
     "FlowOutputs",
@@ -76,9 +83,11 @@ test_settings.__test__ = False  # type: ignore[attr-defined]  # not a pytest tes
 
 @dataclass
 class FlowOutputs:
-    """Everything ingest emitted, as `(client, item)` pairs in emission order."""
+    """Everything ingest emitted, as `(client, item)` pairs in emission order, and the
+    enrichments when the enrichment ran."""
 
     items: list[tuple[str, IngestItem]] = field(default_factory=list)
+    enrichments: list[tuple[str, Enrichment]] = field(default_factory=list)
     #: The status document at the end of the run (`run_capture` / `run_messages`).
     status: dict[str, Any] = field(default_factory=dict)
 
@@ -98,6 +107,14 @@ class FlowOutputs:
     def rejects(self, reason: str | None = None) -> list[Rejected]:
         return [i for _, i in self.items if isinstance(i, Rejected) and reason in (None, i.reason)]
 
+    def lines(self, event_type: str | None = None, client: str | None = None) -> list[Enrichment]:
+        """The enrichments (lines of frames.jsonl), optionally of one type or client."""
+        return [
+            e
+            for c, e in self.enrichments
+            if event_type in (None, e.event_type) and client in (None, c)
+        ]
+
     def clients(self) -> list[str]:
         return sorted({c for c, _ in self.items})
 
@@ -112,24 +129,22 @@ class FlowOutputs:
         return dict(sorted(out.items()))
 
 
-def _attach(streams: Any, sink: list[tuple[str, IngestItem]]) -> None:
-    op.output("test_tap", streams.items, TestingSink(sink))
+def _attach(graph: HostGraph, out: FlowOutputs) -> None:
+    op.output("test_tap", graph.ingest.items, TestingSink(out.items))
+    if graph.enrich is not None:
+        op.output("test_enrichments", graph.enrich.enrichments, TestingSink(out.enrichments))
 
 
-def _collect(flow: Dataflow, streams: Any, runtime: HostRuntime, workers: int) -> FlowOutputs:
-    """Run `flow` to its end, collecting every ingest output and the final status."""
+def _collect(graph: HostGraph, runtime: HostRuntime, workers: int) -> FlowOutputs:
+    """Run `graph` to its end, collecting every ingest output and the final status."""
     out = FlowOutputs()
-    _attach(streams, out.items)
+    _attach(graph, out)
     try:
-        _run(flow, workers)
+        run_dataflow(graph.dataflow, workers)
     finally:
         runtime.close()
     out.status = runtime.telemetry.status()
     return out
-
-
-def _run(flow: Dataflow, workers: int) -> None:
-    run_dataflow(flow, workers)
 
 
 def run_capture(
@@ -138,21 +153,20 @@ def run_capture(
     *,
     workers: int = 1,
     settings: Settings | None = None,
+    models: Models | None = None,
 ) -> FlowOutputs:
-    """Replay a capture through the replay flow (as fast as possible) and collect outputs.
+    """Replay a capture through the replay graph (as fast as possible) and collect outputs.
 
     By default with the settings recorded in the capture, as `flows.replay` does, and
-    without the enrichment (pass settings with `enrich=True` to run the models).
+    without the enrichment (pass settings with `enrich=True` to run the models, and
+    `models` to use given ones, e.g. `testing.fakes`).
     """
-    from flows.replay import build, replay_settings
-
     data = Path(data_dir) if data_dir is not None else Path(tempfile.mkdtemp(prefix="af-replay-"))
     runtime = HostRuntime(
         settings=settings or replay_settings(path, Settings(enrich=False), str(data)),
         replay=True,
     )
-    flow, streams = build(runtime, path)
-    return _collect(flow, streams, runtime, workers)
+    return _collect(build_replay(runtime, path, models), runtime, workers)
 
 
 def run_messages(
@@ -161,26 +175,23 @@ def run_messages(
     *,
     settings: Settings | None = None,
     workers: int = 1,
+    models: Models | None = None,
 ) -> FlowOutputs:
-    """Run raw messages (e.g. from `testing.messages`) through the ingest graph."""
-    from flows.ingest import build_ingest
-
+    """Run raw messages (e.g. from `testing.messages`) through the ingest graph (and the
+    enrichment when `settings.enrich`)."""
     data = Path(data_dir) if data_dir is not None else Path(tempfile.mkdtemp(prefix="af-msgs-"))
     base = settings or Settings(data_dir=str(data), metrics_port=0, enrich=False)
     runtime = HostRuntime(
         settings=dataclasses.replace(base, data_dir=str(data), record=""), replay=True
     )
     flow = Dataflow("ambient_test")
-    streams = build_ingest(flow, runtime, {"messages_in": TestingSource(list(messages))})
-    if runtime.settings.enrich:
-        from flows.enrich import build_enrichment
-
-        streams = dataclasses.replace(streams, enrich=build_enrichment(runtime, streams))
-    return _collect(flow, streams, runtime, workers)
+    ingest = build_ingest(flow, runtime, {"messages_in": TestingSource(list(messages))})
+    enrich = build_enrichment(runtime, ingest, models) if runtime.settings.enrich else None
+    return _collect(HostGraph(flow, ingest, enrich), runtime, workers)
 
 
 class LiveHost:
-    """The live flow on real sockets in a background thread; a context manager.
+    """The live graph on real sockets in a background thread; a context manager.
 
     `stop()` (or leaving the `with` block) ends the sources, lets every stateful
     step flush, joins the thread and closes the ZeroMQ context, so nothing leaks.
@@ -193,21 +204,22 @@ class LiveHost:
         settings: Settings | None = None,
         workers: int = 1,
         clock: Callable[[], int] | None = None,
-        extend: Callable[[Any, HostRuntime], None] | None = None,
+        models: Models | None = None,
+        extend: Callable[[HostGraph, HostRuntime], None] | None = None,
         **overrides: Any,
     ) -> None:
-        from flows.live import build
-
         self.settings = settings or test_settings(data_dir, **overrides)
         kwargs: dict[str, Any] = {"settings": self.settings}
         if clock is not None:
             kwargs["clock"] = clock
         self.runtime = HostRuntime(**kwargs)
-        self.flow, self.streams = build(self.runtime)
+        self.graph = build_live(self.runtime, models)
+        self.flow = self.graph.dataflow
+        self.streams = self.graph.ingest
         if extend is not None:
-            extend(self.streams, self.runtime)
+            extend(self.graph, self.runtime)
         self.outputs = FlowOutputs()
-        _attach(self.streams, self.outputs.items)
+        _attach(self.graph, self.outputs)
         self._workers = workers
         self._thread: threading.Thread | None = None
         self.error: BaseException | None = None
@@ -222,7 +234,7 @@ class LiveHost:
 
     def _main(self) -> None:
         try:
-            _run(self.flow, self._workers)
+            run_dataflow(self.flow, self._workers)
         except BaseException as exc:  # surfaced to the test by stop()/wait_for()
             self.error = startup_cause(exc) or exc
 

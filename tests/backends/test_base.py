@@ -11,13 +11,13 @@ from pathlib import Path
 import pytest
 
 from ambient_flow.backends.base import (
-    ModelIdentity,
     offline_environment,
     sha256_file,
     torch_threads,
     verify_sha256,
 )
 from ambient_flow.errors import StartupError
+from ambient_flow.models.identity import ModelIdentity
 
 
 def test_identity_is_a_json_ready_snapshot(tmp_path: Path) -> None:

@@ -12,14 +12,13 @@ import pytest
 
 from ambient_flow.backends.detect import (
     HAAR_FRONTALFACE_SHA256,
-    Detection,
     OpenCVDetector,
     OpenCVDetectorOptions,
     YoloDetector,
     YoloOptions,
-    detections_to_dicts,
 )
 from ambient_flow.errors import ConfigError, StartupError
+from ambient_flow.models.detection import Detection, detections_to_dicts
 
 
 def package_file(package: str, *parts: str) -> Path:
@@ -194,7 +193,7 @@ def test_yolo_class_filter(yolo_weights: Path) -> None:
 
 def test_yolo_failures_are_startup_errors(tmp_path: Path) -> None:
     missing = tmp_path / "yolo11n.pt"  # a hub name's file: must not be downloaded
-    with pytest.raises(StartupError, match=f"{missing}: file not found"):
+    with pytest.raises(StartupError, match=f"{missing}: no such file"):
         YoloDetector(YoloOptions(weights=missing)).load()
     assert not missing.exists()
     corrupt = tmp_path / "corrupt.pt"

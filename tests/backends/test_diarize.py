@@ -11,19 +11,16 @@ import numpy.typing as npt
 import pytest
 
 from ambient_flow.backends.cluster import ClusterOptions
-from ambient_flow.backends.diarize import (
+from ambient_flow.backends.diarize_common import energy_speech_mask, speech_mask_per_sample
+from ambient_flow.backends.diarize_diart import DiartDiarizer, DiartOptions
+from ambient_flow.backends.diarize_embedded import (
     RESEMBLYZER_SHA256,
-    SAMPLE_RATE,
-    DiarizationStep,
-    DiartDiarizer,
-    DiartOptions,
     EmbeddedDiarizer,
     EmbeddedDiarizerOptions,
-    StepRequest,
-    energy_speech_mask,
-    speech_mask_per_sample,
 )
 from ambient_flow.errors import ConfigError, StartupError
+from ambient_flow.models.diarization import DiarizationStep, StepRequest
+from ambient_flow.protocol.constants import AUDIO_SAMPLE_RATE as SAMPLE_RATE
 from tests.backends.models_dialogue import (
     TEST_VOICES,
     Dialogue,
@@ -341,7 +338,7 @@ def test_diart_checkpoint_failures_name_the_path(
 ) -> None:
     seg, emb = checkpoints
     missing = tmp_path / "missing.bin"
-    with pytest.raises(StartupError, match=f"segmentation checkpoint {missing}: file not found"):
+    with pytest.raises(StartupError, match=f"segmentation checkpoint {missing}: no such file"):
         DiartDiarizer(DiartOptions(segmentation=missing, embedding=emb)).load()
     corrupt = tmp_path / "corrupt.bin"
     corrupt.write_bytes(b"\x00garbage" * 100)

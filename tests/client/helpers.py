@@ -42,7 +42,7 @@ def recv_all(sock: zmq.Socket[Any], count: int, timeout_ms: int = 3000) -> list[
     return out
 
 
-def drain(sock: zmq.Socket[Any], quiet_ms: int = 200) -> list[list[bytes]]:
+def drain(sock: zmq.Socket[Any], quiet_ms: int = 1000) -> list[list[bytes]]:
     """Receive until nothing arrives for `quiet_ms`."""
     out: list[list[bytes]] = []
     while sock.poll(quiet_ms, zmq.POLLIN):

@@ -27,7 +27,7 @@ def host_env(data_dir: Path) -> tuple[dict[str, str], dict[str, int]]:
     env = dict(os.environ)
     env.update({f"AMBIENT_FLOW_{k.upper()}_PORT": str(v) for k, v in ports.items()})
     env.update(
-        AMBIENT_FLOW_ENRICH="0",  # ingest only here; tests/flows/test_enrich.py runs the models
+        AMBIENT_FLOW_ENRICH="0",  # ingest only here; tests/graph/test_enrich.py runs the models
         AMBIENT_FLOW_METRICS_PORT="0",
         AMBIENT_FLOW_DATA_DIR=str(data_dir),
         AMBIENT_FLOW_BIND="127.0.0.1",

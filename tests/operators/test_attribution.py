@@ -7,14 +7,15 @@ from __future__ import annotations
 
 import numpy as np
 
-from ambient_flow.backends.base import ModelIdentity
-from ambient_flow.backends.diarize import DiarizationStep, SpeakerSegment
-from ambient_flow.backends.transcribe import Segment
-from ambient_flow.backends.transcribe import Transcript as RealTranscript
+from ambient_flow.models.detection import Detection
+from ambient_flow.models.diarization import DiarizationStep, SpeakerSegment
+from ambient_flow.models.identity import ModelIdentity
+from ambient_flow.models.transcription import Segment
+from ambient_flow.models.transcription import Transcript as RealTranscript
 from ambient_flow.operators.attribution import AttributionLogic
 from ambient_flow.operators.events import ClientEvent
-from ambient_flow.operators.models import Done
-from ambient_flow.operators.speech import DiarizationWindow, PlacedFrame, UtteranceAudio
+from ambient_flow.operators.model_stage import Detected, Diarized, ModelResult, Passed, Transcribed
+from ambient_flow.operators.speech import DiarizationWindow, PlacedVideoFrame, UtteranceAudio
 from ambient_flow.protocol.messages import VideoFrame
 from ambient_flow.testing.messages import T0_MS
 
@@ -50,10 +51,10 @@ def utterance(start: int, end: int) -> UtteranceAudio:
                           10 * NS + start, 10 * NS + end + SR)  # fmt: skip
 
 
-def run(items: list[Done]) -> list:  # type: ignore[type-arg]
+def run(items: list[ModelResult]) -> list:  # type: ignore[type-arg]
     logic = AttributionLogic()
     start = ClientEvent("c", "session_start", 10 * NS, "s1", {"start_sample": 0})
-    out = list(logic.on_item(Done(start, None, "pass"))[0])
+    out = list(logic.on_item(Passed(start))[0])
     for item in items:
         out += list(logic.on_item(item)[0])
     return out
@@ -61,10 +62,9 @@ def run(items: list[Done]) -> list:  # type: ignore[type-arg]
 
 def test_an_utterance_gets_the_speaker_covering_most_of_it_and_the_split() -> None:
     frames = run([
-        Done(window(2 * SR), Step(0, 2 * SR, (Seg(0, 2 * SR, "speaker0"),)), "diarization"),
-        Done(window(4 * SR), Step(2 * SR, 4 * SR, (Seg(2 * SR, 4 * SR, "speaker1"),)),
-             "diarization"),
-        Done(utterance(SR, 4 * SR), Transcript("hello there friend"), "transcription"),
+        Diarized(window(2 * SR), Step(0, 2 * SR, (Seg(0, 2 * SR, "speaker0"),))),
+        Diarized(window(4 * SR), Step(2 * SR, 4 * SR, (Seg(2 * SR, 4 * SR, "speaker1"),))),
+        Transcribed(utterance(SR, 4 * SR), Transcript("hello there friend")),
     ])  # fmt: skip
     changes = [f for f in frames if f.event_type == "speaker_change"]
     assert [(f.speaker_prediction, f.sample_position) for f in changes] == [
@@ -78,22 +78,22 @@ def test_an_utterance_gets_the_speaker_covering_most_of_it_and_the_split() -> No
 
 
 def test_empty_transcripts_make_no_frame() -> None:
-    frames = run([Done(utterance(0, SR), Transcript("  "), "transcription")])
+    frames = run([Transcribed(utterance(0, SR), Transcript("  "))])
     assert frames == []
 
 
 def test_frames_carry_the_latest_detections_at_or_before_their_time() -> None:
     frame = VideoFrame("c", T0_MS, 0, 64, 48, "jpeg", b"\xff\xd8", 10 * NS)
-    person = [{"class": "person", "bbox": [1, 2, 3, 4], "confidence": 0.9}]
+    person = (Detection("person", (1.0, 2.0, 3.0, 4.0), 0.9),)
     frames = run([
-        Done(PlacedFrame(frame, "s1", SR // 2), person, "detection"),
-        Done(PlacedFrame(frame, "s1", 3 * SR), [], "detection"),
-        Done(utterance(SR, 2 * SR), Transcript("before the person left"), "transcription"),
-        Done(utterance(3 * SR, 4 * SR), Transcript("after"), "transcription"),
+        Detected(PlacedVideoFrame(frame, "s1", SR // 2), person),
+        Detected(PlacedVideoFrame(frame, "s1", 3 * SR), ()),
+        Transcribed(utterance(SR, 2 * SR), Transcript("before the person left")),
+        Transcribed(utterance(3 * SR, 4 * SR), Transcript("after")),
     ])  # fmt: skip
     detections = [f for f in frames if f.event_type == "detections"]
     assert [f.extra["counts"] for f in detections] == [{"person": 1}, {}]
     first, second = [f for f in frames if f.event_type == "utterance"]
     assert first.visual_context is not None
-    assert first.visual_context["detections"] == person
+    assert first.visual_context["detections"] == [d.to_dict() for d in person]
     assert second.visual_context is not None and second.visual_context["detections"] == []

@@ -12,7 +12,7 @@ from bytewax.testing import TestingSink, TestingSource
 
 from ambient_flow.operators.batching import MicroBatcher
 from ambient_flow.operators.offload import OffloadOptions, offload
-from ambient_flow.sources.runtime import HostRuntime, run_dataflow
+from ambient_flow.runtime import HostRuntime, run_dataflow
 
 
 def run(items, fn=None, options=None, submit_factory=None):  # type: ignore[no-untyped-def]
@@ -57,7 +57,7 @@ def test_queue_policy_bounds_the_backlog_and_counts_overflow() -> None:
     out, runtime = run(
         items, fn=lambda v: (time.sleep(0.01), v)[1], options=OffloadOptions(max_backlog=5)
     )
-    dropped = runtime.telemetry.status()["drops"].get("work_overflow", 0)
+    dropped = runtime.telemetry.status()["drops"].get("work_behind", 0)
     assert len(out) + dropped == 30
     assert [v for _, v in out] == sorted(v for _, v in out)
 

@@ -14,19 +14,19 @@ pytest.importorskip("onnxruntime", reason="the [audio] extra provides the VAD ru
 
 from ambient_flow.backends.vad import SileroVad
 from ambient_flow.config import Settings
+from ambient_flow.graph.ingest import build_ingest
 from ambient_flow.operators.events import ClientEvent
 from ambient_flow.operators.speech import (
     AnalysisOptions,
     DiarizationWindow,
-    PlacedFrame,
+    PlacedVideoFrame,
     UtteranceAudio,
     analysis_builder,
 )
 from ambient_flow.protocol.messages import RawMessage, Rejected
-from ambient_flow.sources.runtime import HostRuntime, run_dataflow
+from ambient_flow.runtime import HostRuntime, run_dataflow
 from ambient_flow.testing import media
 from ambient_flow.testing.messages import T0_MS, audio_raw, video_raw
-from flows.ingest import build_ingest
 
 SR = 16000
 
@@ -51,7 +51,7 @@ def analyse(messages: list[RawMessage], tmp_path: Path, options: AnalysisOptions
     streams = build_ingest(flow, runtime, {"in": TestingSource(messages)})
     items = op.filter_value("no_rejects", streams.items, lambda i: not isinstance(i, Rejected))
     analysed = op.stateful(
-        "speech", items, analysis_builder(SileroVad, options or AnalysisOptions())
+        "speech", items, analysis_builder(SileroVad(), options or AnalysisOptions())
     )
     out: list = []  # type: ignore[type-arg]
     op.output("out", analysed, TestingSink(out))
@@ -93,7 +93,7 @@ def test_diarization_windows_every_half_second_with_a_speech_mask(phrase, tmp_pa
     last = windows[-1]
     assert last.end_sample - last.start_sample <= 5 * SR
     assert last.samples.size == last.end_sample - last.start_sample
-    assert last.speech.size == last.samples.size // 512
+    assert last.speech.size == last.samples.size // last.block_samples
     mid = windows[len(windows) // 2]
     assert mid.speech.any() and not windows[0].speech.any()
 
@@ -113,7 +113,7 @@ def test_video_frames_are_placed_on_the_audio_timeline(tmp_path: Path) -> None:
     msgs += [audio_raw(i) for i in range(10)]
     msgs += [video_raw(1, ts=T0_MS + 700, w=64, h=48)]
     out = analyse(msgs, tmp_path)
-    placed = [o for o in out if isinstance(o, PlacedFrame)]
+    placed = [o for o in out if isinstance(o, PlacedVideoFrame)]
     assert [p.sample for p in placed] == [None, 700 * 16]
 
 

@@ -9,7 +9,7 @@ import pytest
 import zmq
 
 from ambient_flow.errors import StartupError
-from ambient_flow.sources.preflight import check_ports
+from ambient_flow.ports import check_ports
 from ambient_flow.testing import LiveHost, test_settings
 from ambient_flow.testing.messages import audio_frames
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import struct
 import threading
@@ -19,16 +18,16 @@ import bytewax.operators as op
 from bytewax.dataflow import Dataflow
 from bytewax.testing import TestingSink, TestingSource
 
-from ambient_flow.backends.diarize import EmbeddedDiarizer
-from ambient_flow.backends.transcribe import FasterWhisperTranscriber
+from ambient_flow.backends.diarize_embedded import EmbeddedDiarizer
 from ambient_flow.backends.vad import SileroVad
+from ambient_flow.backends.whisper_ct2 import FasterWhisperTranscriber
 from ambient_flow.capture import CaptureReader
 from ambient_flow.client import ReplayOptions, stream_capture
 from ambient_flow.config import Settings
+from ambient_flow.graph import build_enrichment, build_ingest
+from ambient_flow.models import ModelIdentity, Models, Transcript
 from ambient_flow.protocol.messages import AudioChunk
-from ambient_flow.sources.runtime import HostRuntime, run_dataflow
-from flows.enrich import Models, build_enrichment
-from flows.ingest import build_ingest
+from ambient_flow.runtime import HostRuntime, run_dataflow
 
 SAMPLE = Path(__file__).resolve().parents[2] / "recordings" / "sample.zmqcap"
 
@@ -74,13 +73,15 @@ class SlowTranscriber:
 
     def __init__(self) -> None:
         self.real = FasterWhisperTranscriber()
-        self.identity = None
+
+    @property
+    def identity(self) -> ModelIdentity:
+        return self.real.identity
 
     def load(self) -> None:
         self.real.load()
-        self.identity = self.real.identity
 
-    def transcribe(self, audio, *, offset_s):  # type: ignore[no-untyped-def]
+    def transcribe(self, audio, *, offset_s) -> Transcript:  # type: ignore[no-untyped-def]
         time.sleep(1.5)
         return self.real.transcribe(audio, offset_s=offset_s)
 
@@ -91,15 +92,14 @@ def test_ingest_loses_no_audio_while_a_backend_is_slow(tmp_path: Path) -> None:
     # nothing, so every utterance must come out even though each takes 1.5 s.
     runtime = HostRuntime(settings=Settings(data_dir=str(tmp_path), metrics_port=0), replay=True)
     models = Models(SileroVad(), SlowTranscriber(), EmbeddedDiarizer(), None)
-    for model in (models.vad, models.transcriber, models.diarizer):
-        model.load()
+    models.load()
     flow = Dataflow("slow_models")
-    streams = build_ingest(flow, runtime, {"in": TestingSource(messages, batch_size=1)})
-    streams = dataclasses.replace(streams, enrich=build_enrichment(runtime, streams, models))
+    ingest = build_ingest(flow, runtime, {"in": TestingSource(messages, batch_size=1)})
+    enrich = build_enrichment(runtime, ingest, models)
     seen: list[tuple[float, AudioChunk]] = []
-    op.inspect("stamp", streams.audio, lambda _s, kv: seen.append((time.monotonic(), kv[1])))
+    op.inspect("stamp", ingest.audio, lambda _s, kv: seen.append((time.monotonic(), kv[1])))
     frames: list = []  # type: ignore[type-arg]
-    op.output("frames_out", streams.enrich.frames, TestingSink(frames))
+    op.output("frames_out", enrich.enrichments, TestingSink(frames))
     started = time.monotonic()
     run_dataflow(flow)
     runtime.close()

@@ -1,19 +1,23 @@
-"""Check that the ports are free before a flow starts, so the error is one clear line.
+"""Ports: check them before a flow starts, bind them with errors a person can act on.
 
 Sources bind in `build_part` on a worker; a failure there reaches the user wrapped
 in Bytewax's runtime error. Checking first turns the common case (a port in use)
-into a `StartupError` that names the port and the fix.
+into a `StartupError` that names the port and the fix; `bind_or_explain` gives the
+same message when a socket does fail to bind.
 """
 
 from __future__ import annotations
 
 import errno
 import socket
+from typing import Any
+
+import zmq
 
 from ambient_flow.config import Settings
 from ambient_flow.errors import AmbientFlowError, StartupError
 
-__all__ = ["check_ports", "port_hint", "startup_cause"]
+__all__ = ["bind_or_explain", "check_ports", "port_hint", "startup_cause"]
 
 _FLAGS = {
     "audio": "--audio-port",
@@ -73,3 +77,19 @@ def startup_cause(exc: BaseException) -> AmbientFlowError | None:
             return seen
         seen = seen.__cause__ or seen.__context__
     return None
+
+
+def bind_or_explain(sock: zmq.Socket[Any], endpoint: str, channel: str) -> None:
+    """Bind a ZeroMQ socket, turning the usual failure into an error that says what to do."""
+    try:
+        sock.bind(endpoint)
+    except zmq.ZMQError as exc:
+        sock.close(linger=0)
+        hint = (
+            port_hint(channel)
+            if exc.errno == errno.EADDRINUSE
+            else "check --bind / AMBIENT_FLOW_BIND (an address of this host, or *)"
+        )
+        raise StartupError(
+            f"cannot bind the {channel} port {endpoint}: {exc.strerror}; {hint}"
+        ) from exc

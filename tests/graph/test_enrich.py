@@ -14,10 +14,9 @@ pytest.importorskip("resemblyzer", reason="the [audio] extra provides the models
 import jiwer
 
 from ambient_flow.config import Settings
+from ambient_flow.graph.replay import replay_settings
 from ambient_flow.testing import run_capture
-from flows.replay import replay_settings
-
-from .test_record_replay import tree_digest
+from tests.flows.test_record_replay import tree_digest
 
 SAMPLE = Path(__file__).resolve().parents[2] / "recordings" / "sample.zmqcap"
 SCRIPT = [

@@ -6,15 +6,15 @@ import pytest
 
 pytest.importorskip("faster_whisper", reason="the [audio] extra provides the models")
 
+from ambient_flow.backends.registry import DETECTORS, DIARIZERS, TRANSCRIBERS, VADS, build_models
 from ambient_flow.config import Settings
 from ambient_flow.errors import ConfigError, StartupError
-from flows.enrich import models_from_settings
 
 
 def test_a_missing_whisper_model_directory_is_named(tmp_path) -> None:  # type: ignore[no-untyped-def]
     missing = tmp_path / "no-such-model"
     with pytest.raises(StartupError, match="no-such-model"):
-        models_from_settings(Settings(data_dir=str(tmp_path), whisper_model=str(missing)))
+        build_models(Settings(data_dir=str(tmp_path), whisper_model=str(missing)))
 
 
 @pytest.mark.parametrize(
@@ -27,7 +27,7 @@ def test_a_missing_whisper_model_directory_is_named(tmp_path) -> None:  # type: 
 )
 def test_production_models_need_their_paths(tmp_path, knobs, message) -> None:  # type: ignore[no-untyped-def]
     with pytest.raises(ConfigError, match=message):
-        models_from_settings(Settings(data_dir=str(tmp_path), vad="energy", **knobs))
+        build_models(Settings(data_dir=str(tmp_path), vad="energy", **knobs))
 
 
 def test_unknown_model_names_are_refused_when_settings_are_built() -> None:
@@ -38,8 +38,19 @@ def test_unknown_model_names_are_refused_when_settings_are_built() -> None:
 
 
 def test_the_embedded_defaults_load_and_say_what_they_are(tmp_path) -> None:  # type: ignore[no-untyped-def]
-    models = models_from_settings(Settings(data_dir=str(tmp_path), detector="opencv"))
+    models = build_models(Settings(data_dir=str(tmp_path), detector="opencv"))
     identities = models.identities()
     assert set(identities) == {"vad", "transcriber", "diarizer", "detector"}
     assert all(len(digest) == 64 for digest in identities["transcriber"]["sha256"].values())
     assert identities["vad"]["name"]
+
+
+def test_every_choice_settings_accept_has_a_backend() -> None:
+    import dataclasses
+
+    for role, table in (("vad", VADS), ("transcriber", TRANSCRIBERS), ("diarizer", DIARIZERS),
+                        ("detector", DETECTORS)):  # fmt: skip
+        for name in table:
+            Settings(**{role: name})  # accepted
+        default = next(f.default for f in dataclasses.fields(Settings) if f.name == role)
+        assert default in table

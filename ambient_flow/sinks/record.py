@@ -1,4 +1,4 @@
-"""Tee raw messages into a `.zmqcap` (the live flow's `--record`)."""
+"""Record raw messages into a capture (`.zmqcap`): the live flow's `--record`."""
 
 from __future__ import annotations
 
@@ -12,12 +12,12 @@ from typing_extensions import override
 from ambient_flow.capture.format import CaptureWriter
 from ambient_flow.protocol.messages import RawMessage
 
-__all__ = ["CaptureSink"]
+__all__ = ["RecordSink"]
 
 logger = logging.getLogger(__name__)
 
 
-class _CapturePartition(StatefulSinkPartition[RawMessage, None]):
+class _RecordPartition(StatefulSinkPartition[RawMessage, None]):
     def __init__(self, path: Path, meta: dict[str, Any]) -> None:
         self._writer = CaptureWriter(path, meta)
         logger.info("recording everything received to %s", path)
@@ -43,8 +43,8 @@ class _CapturePartition(StatefulSinkPartition[RawMessage, None]):
         )
 
 
-class CaptureSink(FixedPartitionedSink[RawMessage, None]):
-    """Writes every raw message to one capture file.
+class RecordSink(FixedPartitionedSink[RawMessage, None]):
+    """Writes every raw message to one capture (`.zmqcap`) file.
 
     One partition, so one worker in the cluster owns the file and all raw messages
     are routed to it; within one source partition the file keeps arrival order.
@@ -63,5 +63,5 @@ class CaptureSink(FixedPartitionedSink[RawMessage, None]):
         return 0
 
     @override
-    def build_part(self, step_id: str, for_part: str, resume_state: None) -> _CapturePartition:
-        return _CapturePartition(self._path, self._meta)
+    def build_part(self, step_id: str, for_part: str, resume_state: None) -> _RecordPartition:
+        return _RecordPartition(self._path, self._meta)

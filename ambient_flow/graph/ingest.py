@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import bytewax.operators as op
 from bytewax.dataflow import Dataflow, Stream
@@ -21,25 +21,25 @@ from bytewax.inputs import Source
 from ambient_flow.operators.events import ClientEvent
 from ambient_flow.operators.identify import IdentifyLogic
 from ambient_flow.operators.ingest import IngestItem, IngestLogic, IngestOptions
-from ambient_flow.protocol.messages import AudioChunk, RawMessage, Rejected, VideoFrame
-from ambient_flow.sinks.capture import CaptureSink
+from ambient_flow.protocol.messages import AudioChunk, Parsed, RawMessage, Rejected, VideoFrame
+from ambient_flow.runtime import HostRuntime
+from ambient_flow.sinks.record import RecordSink
 from ambient_flow.sinks.session import SessionSink
-from ambient_flow.sources.runtime import HostRuntime
 
 __all__ = ["IngestStreams", "build_ingest"]
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
 class IngestStreams:
-    """What the next stages consume, each keyed by client (and, when the enrichment is
-    attached, its streams: `enrich` is a `flows.enrich.EnrichStreams`)."""
+    """What the next stages consume, each keyed by client."""
 
     items: Stream[tuple[str, IngestItem]]
     audio: Stream[tuple[str, AudioChunk]]
     video: Stream[tuple[str, VideoFrame]]
     events: Stream[tuple[str, ClientEvent]]
     rejects: Stream[tuple[str, Rejected]]
-    enrich: Any = None
 
 
 def build_ingest(
@@ -49,6 +49,7 @@ def build_ingest(
     *,
     write_sessions: bool = True,
 ) -> IngestStreams:
+    """Attach ingest to `sources` (merged) in `flow`."""
     settings = runtime.settings
     raws = [op.input(name, flow, src) for name, src in sources.items()]
     raw = raws[0] if len(raws) == 1 else op.merge("raw", *raws)
@@ -58,7 +59,7 @@ def build_ingest(
         op.output(
             "record",
             op.key_on("capture_key", raw, lambda _m: "capture"),
-            CaptureSink(settings.record, meta),
+            RecordSink(settings.record, meta),
         )
 
     by_host = op.key_on("by_host", raw, lambda m: m.peer_host)
@@ -70,14 +71,10 @@ def build_ingest(
             state, max_payload=settings.max_message_bytes, conn_ttl_ns=ttl_ns
         ),
     )
-    by_client = op.map("by_client", identified, _second)
+    by_client: Stream[tuple[str, Parsed]] = op.map("by_client", identified, _second)
 
     options = IngestOptions.from_settings(settings, replay=runtime.replay)
-    ingested = op.stateful(
-        "ingest",
-        by_client,
-        _ingest_builder(runtime, options),
-    )
+    ingested = op.stateful("ingest", by_client, _ingest_builder(runtime, options))
     if write_sessions:
         op.output("sessions", ingested, SessionSink(settings.data_dir, settings.save_frames))
 
@@ -90,12 +87,12 @@ def build_ingest(
     )
 
 
-def _second(kv: tuple[str, tuple[str, Any]]) -> tuple[str, Any]:
+def _second(kv: tuple[str, tuple[str, Parsed]]) -> tuple[str, Parsed]:
     return kv[1]
 
 
-def _only(kind: type) -> Callable[[Any], Any]:
-    def pick(item: Any) -> Any:
+def _only(kind: type[T]) -> Callable[[IngestItem], T | None]:
+    def pick(item: IngestItem) -> T | None:
         return item if isinstance(item, kind) else None
 
     return pick

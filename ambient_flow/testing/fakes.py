@@ -1,0 +1,236 @@
+"""Fake models for tests: the enrichment graph without the `[audio]` extra.
+
+Each fake implements the same interface as a real backend (`ambient_flow.models`) and
+follows the same loading template (`LazyModel`), deterministically and in microseconds,
+so a test can run the whole graph — speech analysis, the model stage, attribution, the
+enrichment sinks — and assert on what comes out (as httpx's `MockTransport` lets a test
+run a real client without a network)::
+
+    from ambient_flow.testing import fakes, run_messages
+
+    models = fakes.models(turns=[(0.0, 2.0, "alice"), (2.0, 4.0, "bob")])
+    out = run_messages(messages, tmp_path, settings=Settings(enrich=True), models=models)
+    assert {e.speaker_prediction for e in out.lines("utterance")} == {"speaker0", "speaker1"}
+
+- `EnergyVad` (a fake only in that it ignores what speech sounds like): loud is speech;
+- `ScriptedTranscriber`: the text you give per utterance (a function of its time span);
+- `ScriptedDiarizer`: who speaks when, from a list of turns (seconds on the stream clock);
+- `ScriptedDetector`: what is in view, from a function of the image.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from ambient_flow.models.bundle import Models
+from ambient_flow.models.detection import Detection, Image
+from ambient_flow.models.diarization import DiarizationStep, SpeakerSegment, StepRequest
+from ambient_flow.models.identity import ModelIdentity
+from ambient_flow.models.lazy import LazyModel
+from ambient_flow.models.transcription import Segment, Transcript, Word
+from ambient_flow.models.vad import BLOCK_SAMPLES, Probabilities, VadStream
+from ambient_flow.protocol.constants import AUDIO_SAMPLE_RATE as SR
+
+__all__ = [
+    "EnergyVad",
+    "ScriptedDetector",
+    "ScriptedDiarizer",
+    "ScriptedTranscriber",
+    "models",
+]
+
+#: A turn: (start s, end s, who) on the stream clock.
+Turn = tuple[float, float, str]
+
+
+def _identity(kind: str, name: str, **options: Any) -> ModelIdentity:
+    return ModelIdentity(kind=kind, name=f"fake-{name}", path=None, options=options)
+
+
+class _Stateless:
+    def __init__(self, vad: EnergyVad) -> None:
+        self._vad = vad
+
+    def probability(self, block: npt.ArrayLike) -> float:
+        return float(self._vad.probabilities(np.asarray(block, np.float32).reshape(1, -1))[0])
+
+    def probabilities(self, blocks: npt.ArrayLike) -> Probabilities:
+        return self._vad.probabilities(blocks)
+
+    def reset(self) -> None:
+        """Nothing to forget."""
+
+
+class EnergyVad(LazyModel[bool]):
+    """Speech probability 1.0 for blocks louder than `threshold` RMS, else 0.0."""
+
+    describes = "fake VAD"
+
+    def __init__(self, threshold: float = 0.01) -> None:
+        super().__init__()
+        self.threshold = threshold
+
+    @property
+    def block_samples(self) -> int:
+        return BLOCK_SAMPLES
+
+    def _load(self) -> tuple[bool, ModelIdentity]:
+        return True, _identity("vad", "energy", threshold=self.threshold)
+
+    def new_stream(self) -> VadStream:
+        return _Stateless(self)
+
+    def probabilities(self, blocks: npt.ArrayLike) -> Probabilities:
+        arr = np.asarray(blocks, np.float32).reshape(-1, BLOCK_SAMPLES)
+        rms = np.sqrt(np.mean(arr.astype(np.float64) ** 2, axis=1))
+        probabilities: Probabilities = (rms > self.threshold).astype(np.float32)
+        return probabilities
+
+    def probabilities_many(
+        self, streams: Sequence[VadStream], blocks: npt.ArrayLike
+    ) -> Probabilities:
+        return self.probabilities(blocks)
+
+
+class ScriptedTranscriber(LazyModel[bool]):
+    """Transcribes an utterance as `script(start_s, end_s)`: one segment, one word per token.
+
+    The default says where the utterance was (`"words from 1.0 to 2.5"`), which is enough
+    to check that every utterance reached the model and came back in order.
+    """
+
+    describes = "fake transcriber"
+
+    def __init__(self, script: Callable[[float, float], str] | None = None) -> None:
+        super().__init__()
+        self._script = script or (lambda start, end: f"words from {start:.1f} to {end:.1f}")
+
+    def _load(self) -> tuple[bool, ModelIdentity]:
+        return True, _identity("transcription", "scripted")
+
+    def transcribe(self, audio: npt.ArrayLike, *, offset_s: float) -> Transcript:
+        n = int(np.asarray(audio).shape[0])
+        end = offset_s + n / SR
+        text = self._script(offset_s, end).strip()
+        tokens = text.split()
+        step = (end - offset_s) / max(1, len(tokens))
+        words = tuple(
+            Word(f" {t}", offset_s + i * step, offset_s + (i + 1) * step, 0.9)
+            for i, t in enumerate(tokens)
+        )
+        segments = (Segment(offset_s, end, text, -0.1, 0.01, words),) if text else ()
+        return Transcript(
+            text=text,
+            segments=segments,
+            avg_logprob=-0.1 if text else 0.0,
+            no_speech_prob=0.01 if text else 1.0,
+            confidence=0.9 if text else 0.0,
+            language="en",
+            model=self.identity,
+        )
+
+
+class _ScriptedStream:
+    def __init__(self, owner: ScriptedDiarizer) -> None:
+        self._owner = owner
+        self.labels: dict[str, str] = {}  # who -> speakerN, in order of first appearance
+        self.decided_end: int | None = None
+
+    def step(
+        self,
+        window: npt.NDArray[np.float32],
+        window_start_sample: int,
+        speech: npt.NDArray[np.bool_] | None = None,
+    ) -> DiarizationStep:
+        return self._owner.step_many([StepRequest(self, window, window_start_sample, speech)])[0]
+
+
+class ScriptedDiarizer(LazyModel[bool]):
+    """Decides the newest `step_s` of each window from a list of turns (no model).
+
+    Labels are `speaker0`, `speaker1`, ... in order of first appearance per session, as
+    the real diarizers name them.
+    """
+
+    describes = "fake diarizer"
+
+    def __init__(self, turns: Sequence[Turn] = ()) -> None:
+        super().__init__()
+        self.turns = [(round(s * SR), round(e * SR), who) for s, e, who in turns]
+
+    def _load(self) -> tuple[bool, ModelIdentity]:
+        return True, _identity("diarization", "scripted", turns=len(self.turns))
+
+    def new_stream(self) -> _ScriptedStream:
+        return _ScriptedStream(self)
+
+    def step_many(self, requests: Sequence[StepRequest]) -> list[DiarizationStep]:
+        return [self._step(r) for r in requests]
+
+    def _step(self, request: StepRequest) -> DiarizationStep:
+        stream = request.stream
+        if not isinstance(stream, _ScriptedStream):
+            raise ValueError("stream was not made by this diarizer's new_stream()")
+        start = int(request.window_start_sample)
+        end = start + int(request.window.shape[0])
+        # Spans tile the stream: each step decides what the previous one did not.
+        lo = min(end, start if stream.decided_end is None else max(start, stream.decided_end))
+        stream.decided_end = end
+        segments: list[SpeakerSegment] = []
+        opened: list[str] = []
+        for s, e, who in self.turns:
+            s, e = max(s, lo), min(e, end)
+            if e <= s:
+                continue
+            if who not in stream.labels:
+                stream.labels[who] = f"speaker{len(stream.labels)}"
+                opened.append(stream.labels[who])
+            segments.append(SpeakerSegment(s, e, stream.labels[who], 1.0))
+        return DiarizationStep(
+            window_start_sample=start,
+            window_end_sample=end,
+            decided_start_sample=lo,
+            decided_end_sample=end,
+            segments=tuple(segments),
+            speakers=tuple(stream.labels.values()),
+            new_speakers=tuple(opened),
+        )
+
+
+class ScriptedDetector(LazyModel[bool]):
+    """Detects `found(image)` in each image (default: nothing)."""
+
+    describes = "fake detector"
+
+    def __init__(self, found: Callable[[Image], Sequence[Detection]] | None = None) -> None:
+        super().__init__()
+        self._found = found or (lambda image: ())
+
+    def _load(self) -> tuple[bool, ModelIdentity]:
+        return True, _identity("detection", "scripted")
+
+    def detect(self, images: Sequence[Image]) -> list[tuple[Detection, ...]]:
+        return [tuple(self._found(image)) for image in images]
+
+
+def models(
+    *,
+    turns: Sequence[Turn] = (),
+    script: Callable[[float, float], str] | None = None,
+    found: Callable[[Image], Sequence[Detection]] | None = None,
+    detect: bool = True,
+    vad_threshold: float = 0.01,
+) -> Models:
+    """A full set of fakes (loaded), ready for `run_messages(..., models=...)`."""
+    bundle = Models(
+        vad=EnergyVad(vad_threshold),
+        transcriber=ScriptedTranscriber(script),
+        diarizer=ScriptedDiarizer(turns),
+        detector=ScriptedDetector(found) if detect else None,
+    )
+    bundle.load()
+    return bundle
