@@ -5,7 +5,7 @@ file    := file_header record*
 file_header := "ZMQCAP" u16 version u32 meta_len meta_json u32 crc32(meta_json)
 record  := "RC" u32 body_len body u32 crc32(body)
 body    := u64 received_ns u64 monotonic_ns u8 channel u16 peer_len peer
-           u8 n_frames (u32 frame_len)*n_frames frame_bytes*
+           u8 n_parts (u32 part_len)*n_parts part_bytes*
 ```
 All integers big-endian. Records are appended and flushed one batch at a time, so
 a process killed mid-write leaves at most one partial record at the tail; the
@@ -39,7 +39,7 @@ _FILE_HEAD = struct.Struct(">6sHI")
 _REC_HEAD = struct.Struct(">2sI")
 _BODY_FIXED = struct.Struct(">QQBH")
 _CRC = struct.Struct(">I")
-#: A record body can never be larger than this (frames are bounded by the sources).
+#: A record body can never be larger than this (parts are bounded by the sources).
 MAX_BODY: Final = 4 * MAX_MESSAGE_BYTES + 65536
 _CHANNEL_CODES: Final = {name: i for i, name in enumerate(CHANNELS)}
 
@@ -49,9 +49,9 @@ def encode_record(msg: RawMessage) -> bytes:
     parts = [
         _BODY_FIXED.pack(msg.received_ns, msg.monotonic_ns, _CHANNEL_CODES[msg.channel], len(peer)),
         peer,
-        struct.pack(">B", len(msg.frames)),
-        b"".join(struct.pack(">I", len(f)) for f in msg.frames),
-        *msg.frames,
+        struct.pack(">B", len(msg.parts)),
+        b"".join(struct.pack(">I", len(f)) for f in msg.parts),
+        *msg.parts,
     ]
     body = b"".join(parts)
     return _REC_HEAD.pack(RECORD_MARK, len(body)) + body + _CRC.pack(zlib.crc32(body))
@@ -66,18 +66,18 @@ def _decode_body(body: bytes) -> RawMessage:
     pos += 1
     lengths = struct.unpack_from(f">{count}I", body, pos)
     pos += 4 * count
-    frames = []
+    parts = []
     for n in lengths:
-        frames.append(body[pos : pos + n])
+        parts.append(body[pos : pos + n])
         pos += n
     if pos != len(body) or code >= len(CHANNELS):
-        raise ValueError("frame lengths do not add up to the body")
+        raise ValueError("part lengths do not add up to the body")
     # The writer stores `host#conn`; split at the last `#` (a host may be empty or hold `#`).
     host, sep, conn = peer.rpartition("#")
     if not sep:
         host, conn = peer, ""
     channel: Channel = CHANNELS[code]
-    return RawMessage(channel, tuple(frames), received_ns, monotonic_ns, host, conn)
+    return RawMessage(channel, tuple(parts), received_ns, monotonic_ns, host, conn)
 
 
 class CaptureWriter:

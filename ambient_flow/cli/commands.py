@@ -270,11 +270,11 @@ def _size(spec: str | None) -> tuple[int | None, int | None]:
 
 
 def send(args: argparse.Namespace) -> int:
-    from ambient_flow.client import ReplayOptions, Sender, SenderOptions, stream_capture
+    from ambient_flow.client import PlaybackOptions, Sender, SenderOptions, stream_capture
 
     stop = threading.Event()
     if args.capture:
-        opts = ReplayOptions(
+        opts = PlaybackOptions(
             host=args.server,
             audio_port=args.audio_port,
             video_port=args.video_port,

@@ -8,6 +8,8 @@ import time
 from collections.abc import Callable
 from typing import Any, TextIO
 
+from ambient_flow.protocol.constants import AUDIO_SAMPLE_RATE
+
 __all__ = ["LiveLine", "ProgressBar", "format_status", "live_line"]
 
 
@@ -39,7 +41,7 @@ def format_status(doc: dict[str, Any]) -> str:
     lines = [
         f"host {doc.get('host')} pid {doc.get('pid')}  up {doc.get('uptime_s', 0):.0f} s",
         f"audio  {a['chunks_received']} chunks  {a['bytes_received'] / 1e6:.1f} MB  "
-        f"{a.get('samples', 0) / 16000:.1f} s",
+        f"{a.get('samples', 0) / AUDIO_SAMPLE_RATE:.1f} s",
         f"video  {v['frames_received']} frames  {v['bytes_received'] / 1e6:.1f} MB",
         "rejects " + (", ".join(f"{k} {n}" for k, n in sorted(doc["rejects"].items())) or "none"),
         "drops   " + (", ".join(f"{k} {n}" for k, n in sorted(doc["drops"].items())) or "none"),

@@ -25,11 +25,10 @@ from bytewax.testing import TestingSink
 
 from ambient_flow.cli.display import ProgressBar
 from ambient_flow.config import Settings
+from ambient_flow.protocol.constants import AUDIO_SAMPLE_RATE as SR
 from ambient_flow.runtime import HostRuntime, run_dataflow
 
 __all__ = ["EvalResult", "cp_wer", "evaluate", "read_rttm", "read_transcript"]
-
-SR = 16000
 
 
 @dataclass

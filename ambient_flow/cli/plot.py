@@ -13,9 +13,9 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["plot_session", "session_summary"]
+from ambient_flow.protocol.constants import AUDIO_SAMPLE_RATE as SR
 
-SR = 16000
+__all__ = ["plot_session", "session_summary"]
 
 
 def _frames(session: Path) -> list[dict[str, Any]]:

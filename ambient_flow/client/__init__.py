@@ -1,4 +1,4 @@
-"""Senders: the stand-in for the capture clients, capture replay, and capture synthesis.
+"""Senders: the stand-in for the real clients, capture replay, and capture synthesis.
 
 `Sender` streams synthetic, file or device media to a server over ZeroMQ or raw TCP;
 `stream_capture` plays a `.zmqcap` back to a server; `synthesize_capture` writes a
@@ -20,15 +20,8 @@ from ambient_flow.client.media import (
     open_video,
 )
 from ambient_flow.client.pacing import Pacer
-from ambient_flow.client.sender import (
-    MediaSettings,
-    ReplayOptions,
-    ReplayStats,
-    Sender,
-    SenderOptions,
-    SenderStats,
-    stream_capture,
-)
+from ambient_flow.client.playback import PlaybackOptions, PlaybackStats, stream_capture
+from ambient_flow.client.sender import MediaSettings, Sender, SenderOptions, SenderStats
 from ambient_flow.client.synth import SynthOptions, SynthResult, synthesize_capture
 from ambient_flow.client.transport import TcpTransport, TransportStats, ZmqTransport
 
@@ -42,8 +35,8 @@ __all__ = [
     "MicOptions",
     "Pacer",
     "PatternOptions",
-    "ReplayOptions",
-    "ReplayStats",
+    "PlaybackOptions",
+    "PlaybackStats",
     "Sender",
     "SenderOptions",
     "SenderStats",

@@ -1,4 +1,4 @@
-"""The sender: what `ambient-flow send` runs, and a stand-in for the capture clients.
+"""The sender: what `ambient-flow send` runs, and a stand-in for the real clients.
 
 `Sender` introduces itself on the control channel (adopting the server's chunk
 length, frame rate, resolution and quality unless the options fix them), then
@@ -8,7 +8,7 @@ retries) and the TCP connection serviced. It stops when the duration is reached,
 every source has ended, or `stop()` is called (the CLI calls it on Ctrl-C), then
 says `bye`.
 
-`stream_capture` plays a `.zmqcap` file back to a server: the recorded frames,
+`stream_capture` plays a `.zmqcap` file back to a server: the recorded parts,
 byte for byte, one connection per recorded peer, at the recorded pace or as fast
 as possible.
 """
@@ -18,14 +18,12 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Literal
 
 import zmq
 
-from ambient_flow.capture import CaptureReader
 from ambient_flow.client.control import (
     ControlOptions,
     ControlSession,
@@ -44,15 +42,14 @@ from ambient_flow.client.media import (
     open_audio,
     open_video,
 )
-from ambient_flow.client.pacing import Clock, Pacer, Sleep
+from ambient_flow.client.pacing import Clock, Pacer
 from ambient_flow.client.transport import (
     Encoding,
     TcpTransport,
     Transport,
     ZmqTransport,
+    check_port,
     encode_message,
-    send_nowait,
-    tcp_endpoint,
 )
 from ambient_flow.errors import ConfigError
 from ambient_flow.protocol import constants
@@ -60,12 +57,9 @@ from ambient_flow.protocol.codec import audio_header, video_header
 
 __all__ = [
     "MediaSettings",
-    "ReplayOptions",
-    "ReplayStats",
     "Sender",
     "SenderOptions",
     "SenderStats",
-    "stream_capture",
 ]
 
 logger = logging.getLogger(__name__)
@@ -76,11 +70,6 @@ _LOOP_TICK_S = 0.05  # longest the control loop sleeps: how fast it notices medi
 def unix_ms() -> int:
     """Wall-clock unix milliseconds (the header `ts`)."""
     return time.time_ns() // 1_000_000
-
-
-def _check_port(name: str, port: int) -> None:
-    if not 1 <= port <= 65535:
-        raise ConfigError(f"{name}={port}: a port is 1..65535")
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,7 +138,7 @@ class SenderOptions:
         if not self.host:
             raise ConfigError("host is empty")
         for name in ("audio_port", "video_port", "control_port", "tcp_port"):
-            _check_port(name, getattr(self, name))
+            check_port(name, getattr(self, name))
         if self.transport not in ("zmq", "tcp"):
             raise ConfigError(f"transport {self.transport!r}: use 'zmq' or 'tcp'")
         if self.encoding not in ("envelope", "multipart"):
@@ -441,8 +430,9 @@ class Sender:
         return extra
 
     def _timestamp(self, origin_wall: int, offset_s: float, live: bool) -> int:
-        # Paced or live: the wall clock at capture. Unpaced: where the chunk sits on the
-        # stream timeline, so a fast send still carries timestamps a real client would.
+        # Paced or live: the wall clock when the chunk was read. Unpaced: where the chunk
+        # sits on the stream timeline, so a fast send still carries timestamps a real
+        # client would.
         if self.options.realtime or live:
             return self._wall_ms()
         return origin_wall + round(offset_s * 1000)
@@ -500,211 +490,3 @@ class Sender:
             )
             transport.send("video", encode_message(header, jpeg, self.options.encoding))
             self._counts["video"] = seq = seq + 1
-
-
-# -- replay a capture to a server -------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class ReplayOptions:
-    """Where and how fast `stream_capture` sends.
-
-    Attributes:
-        realtime: Keep the recorded gaps between arrivals (divided by `speed`);
-            False sends as fast as the server takes it.
-        send_block_ms: How long one send may wait for room before it counts as a drop
-            (generous: a replay should deliver everything).
-        control_timeout_s: How long to wait for the reply to a replayed control request.
-    """
-
-    host: str = "127.0.0.1"
-    audio_port: int = constants.AUDIO_PORT
-    video_port: int = constants.VIDEO_PORT
-    control_port: int = constants.CONTROL_PORT
-    tcp_port: int = constants.TCP_PORT
-    realtime: bool = True
-    speed: float = 1.0
-    sndhwm: int = 1000
-    send_block_ms: int = 2000
-    control_timeout_s: float = 1.0
-    tcp_buffer_bytes: int = 4 * constants.MAX_MESSAGE_BYTES
-    drain_s: float = 5.0
-
-    def __post_init__(self) -> None:
-        for name in ("audio_port", "video_port", "control_port", "tcp_port"):
-            _check_port(name, getattr(self, name))
-        if self.speed <= 0:
-            raise ConfigError(f"speed={self.speed} must be > 0")
-        if self.send_block_ms < 0 or self.control_timeout_s <= 0 or self.drain_s < 0:
-            raise ConfigError("send_block_ms, drain_s must be >= 0 and control_timeout_s > 0")
-
-
-@dataclass(frozen=True, slots=True)
-class ReplayStats:
-    """What `stream_capture` did, per recorded channel."""
-
-    records: int = 0
-    sent: Mapping[str, int] = field(default_factory=dict)
-    drops: Mapping[str, int] = field(default_factory=dict)
-    bytes: int = 0
-    control_replies: int = 0
-    #: Damaged stretches of the capture that were skipped.
-    problems: int = 0
-    #: Distinct recorded peers, each replayed on its own connection.
-    peers: int = 0
-    elapsed_s: float = 0.0
-
-
-class _Replayer:
-    """One connection per (channel, recorded peer): the server tells legacy clients apart
-    by connection, so merging them onto one socket would merge their streams."""
-
-    def __init__(self, context: zmq.Context[Any], options: ReplayOptions) -> None:
-        self._context = context
-        self._o = options
-        self._push: dict[tuple[str, str], zmq.Socket[Any]] = {}
-        self._req: dict[str, zmq.Socket[Any]] = {}
-        self._tcp: dict[str, TcpTransport] = {}
-        self.sent = dict.fromkeys(constants.CHANNELS, 0)
-        self.drops = dict.fromkeys(constants.CHANNELS, 0)
-        self.bytes = 0
-        self.control_replies = 0
-        self.peers: set[str] = set()
-
-    def send(self, channel: str, peer: str, frames: tuple[bytes, ...]) -> None:
-        self.peers.add(peer)
-        if channel in ("audio", "video"):
-            ok = self._send_push(channel, peer, frames)
-        elif channel == "control":
-            ok = self._send_control(peer, frames)
-        else:
-            ok = self._send_tcp(peer, frames)
-        if ok:
-            self.sent[channel] += 1
-            self.bytes += sum(len(f) for f in frames)
-        else:
-            self.drops[channel] += 1
-
-    def _send_push(self, channel: str, peer: str, frames: tuple[bytes, ...]) -> bool:
-        sock = self._push.get((channel, peer))
-        if sock is None:
-            o = self._o
-            port = o.audio_port if channel == "audio" else o.video_port
-            sock = self._context.socket(zmq.PUSH)
-            sock.setsockopt(zmq.LINGER, 0)
-            sock.setsockopt(zmq.SNDHWM, o.sndhwm)
-            sock.setsockopt(zmq.IMMEDIATE, 1)
-            sock.connect(tcp_endpoint(o.host, port))
-            self._push[(channel, peer)] = sock
-        return send_nowait(sock, frames, self._o.send_block_ms)
-
-    def _send_control(self, peer: str, frames: tuple[bytes, ...]) -> bool:
-        sock = self._req.get(peer)
-        if sock is None:
-            sock = self._context.socket(zmq.REQ)
-            sock.setsockopt(zmq.LINGER, 0)
-            sock.connect(tcp_endpoint(self._o.host, self._o.control_port))
-            self._req[peer] = sock
-        timeout_ms = int(self._o.control_timeout_s * 1000)
-        if not send_nowait(sock, frames, timeout_ms) or not sock.poll(timeout_ms, zmq.POLLIN):
-            # Lazy Pirate: a REQ socket without its reply cannot send again; reopen later.
-            sock.close(linger=0)
-            del self._req[peer]
-            return False
-        sock.recv_multipart()
-        self.control_replies += 1
-        return True
-
-    def _send_tcp(self, peer: str, frames: tuple[bytes, ...]) -> bool:
-        transport = self._tcp.get(peer)
-        if transport is None:
-            transport = TcpTransport(
-                self._o.host, self._o.tcp_port, max_buffer_bytes=self._o.tcp_buffer_bytes
-            )
-            self._tcp[peer] = transport
-        if len(frames) != 1:
-            return False  # a TCP record is one envelope; anything else was never sendable
-        if transport.pending_bytes + len(frames[0]) > self._o.tcp_buffer_bytes // 2:
-            transport.drain(self._o.send_block_ms / 1000)
-        # The transport's counters are per media channel; a replay counts everything as
-        # one (`tcp`), under "audio". Queued here; `finish` counts what really left.
-        return transport.send("audio", frames)
-
-    def finish(self, drain_s: float) -> None:
-        """Wait for the TCP outboxes, then count as dropped whatever never left."""
-        if not self._tcp:
-            return
-        delivered = 0
-        for peer, transport in self._tcp.items():
-            if not transport.drain(drain_s):
-                logger.warning(
-                    "TCP replay for %s: %d bytes not delivered", peer, transport.pending_bytes
-                )
-            delivered += transport.stats.audio.sent
-        queued = self.sent["tcp"]
-        self.sent["tcp"] = delivered
-        self.drops["tcp"] += queued - delivered
-
-    def close(self) -> None:
-        for sock in [*self._push.values(), *self._req.values()]:
-            sock.close(linger=0)
-        for transport in self._tcp.values():
-            transport.close()
-        self._push.clear()
-        self._req.clear()
-        self._tcp.clear()
-
-
-def stream_capture(
-    path: str | Path,
-    options: ReplayOptions | None = None,
-    *,
-    context: zmq.Context[Any] | None = None,
-    stop: threading.Event | None = None,
-    clock: Clock = time.monotonic,
-    sleep: Sleep = time.sleep,
-) -> ReplayStats:
-    """Send a `.zmqcap` capture to a server, frames exactly as recorded.
-
-    Audio and video records go to the PULL ports (as recorded: one envelope frame or
-    two frames), `tcp` records to the raw-TCP port, `control` records to the REP port
-    (each reply is awaited, up to `control_timeout_s`). Each recorded peer gets its own
-    connection. With `realtime` the gaps between recorded arrival times are kept.
-
-    Raises:
-        CaptureError: The file is not a capture.
-    """
-    opts = options or ReplayOptions()
-    reader = CaptureReader(path)
-    own_context = context is None
-    ctx = context if context is not None else zmq.Context()
-    pacer = Pacer(realtime=opts.realtime, clock=clock, sleep=sleep, stop=stop)
-    replayer = _Replayer(ctx, opts)
-    started = clock()
-    records = 0
-    first_ns: int | None = None
-    try:
-        for msg in reader:
-            if first_ns is None:
-                first_ns = msg.received_ns
-                pacer.start()
-            offset = (msg.received_ns - first_ns) / 1e9 / opts.speed
-            if not pacer.wait_until(offset):
-                break
-            replayer.send(msg.channel, msg.peer, msg.frames)
-            records += 1
-        replayer.finish(opts.drain_s)
-    finally:
-        replayer.close()
-        if own_context:
-            ctx.term()
-    return ReplayStats(
-        records=records,
-        sent={k: v for k, v in replayer.sent.items() if v},
-        drops={k: v for k, v in replayer.drops.items() if v},
-        bytes=replayer.bytes,
-        control_replies=replayer.control_replies,
-        problems=len(reader.problems),
-        peers=len(replayer.peers),
-        elapsed_s=clock() - started,
-    )

@@ -158,7 +158,7 @@ def synthesize_capture(out_path: str | Path, options: SynthOptions | None = None
                 delta = floor - msg.received_ns
                 msg = RawMessage(
                     msg.channel,
-                    msg.frames,
+                    msg.parts,
                     floor,
                     msg.monotonic_ns + delta,
                     msg.peer_host,
@@ -195,17 +195,17 @@ class _Arrivals:
         return arrival
 
 
-def _raw(opts: SynthOptions, kind: str, frames: list[bytes], received_ns: int) -> _Record:
+def _raw(opts: SynthOptions, kind: str, parts: list[bytes], received_ns: int) -> _Record:
     if opts.transport == "tcp":
         channel: Channel = "tcp"
         conn = "p50000"
-        if len(frames) != 1:
-            frames = [encode_envelope(frames[0], frames[1])]
+        if len(parts) != 1:
+            parts = [encode_envelope(parts[0], parts[1])]
     else:
         channel = kind  # type: ignore[assignment]
         conn = {"audio": "fd10", "video": "fd11", "control": "fd12"}[kind]
     mono = _MONOTONIC_BASE_NS + received_ns - opts.start_unix_ms * 1_000_000
-    return kind, RawMessage(channel, tuple(frames), received_ns, mono, opts.peer_host, conn)
+    return kind, RawMessage(channel, tuple(parts), received_ns, mono, opts.peer_host, conn)
 
 
 def _extra(opts: SynthOptions, source: str) -> dict[str, Any]:

@@ -43,6 +43,7 @@ __all__ = [
     "Transport",
     "TransportStats",
     "ZmqTransport",
+    "check_port",
     "encode_message",
     "send_nowait",
     "tcp_endpoint",
@@ -54,6 +55,12 @@ Encoding = Literal["envelope", "multipart"]
 #: What a transport carries: media, and control envelopes on the TCP stream.
 SendChannel = Literal["audio", "video", "control"]
 _RECV_CHUNK = 65536
+
+
+def check_port(name: str, port: int) -> None:
+    """Options validation: a port is 1..65535 (`ConfigError` naming the option)."""
+    if not 1 <= port <= 65535:
+        raise ConfigError(f"{name}={port}: a port is 1..65535")
 
 
 def encode_message(header: Mapping[str, Any], payload: bytes, encoding: Encoding) -> list[bytes]:

@@ -15,7 +15,6 @@ import bisect
 from collections import Counter, deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
 from bytewax.operators import StatefulLogic
@@ -32,16 +31,12 @@ from ambient_flow.operators.model_stage import (
 )
 from ambient_flow.operators.speech import DiarizationWindow, PlacedVideoFrame, UtteranceAudio
 from ambient_flow.protocol.constants import AUDIO_SAMPLE_RATE as SR
+from ambient_flow.timefmt import iso_utc
 
-__all__ = ["AttributionLogic", "Enrichment", "iso"]
+__all__ = ["AttributionLogic", "Enrichment"]
 
 #: Speaker turns remembered per client, for attributing utterances up to 30 s long.
 TIMELINE_SECONDS = 90
-
-
-def iso(ns: int) -> str:
-    """Unix nanoseconds as ISO 8601 UTC with milliseconds (`2026-12-01T12:00:00.123+00:00`)."""
-    return datetime.fromtimestamp(ns / 1e9, tz=UTC).isoformat(timespec="milliseconds")
 
 
 @dataclass(frozen=True)
@@ -224,7 +219,11 @@ class AttributionLogic(StatefulLogic[ModelResult, Enrichment, None]):
         if i == 0:
             return None
         v = self._visuals[i - 1]
-        return {"detections": v.detections, "embedding": None, "captured_at": iso(v.captured_ns)}
+        return {
+            "detections": v.detections,
+            "embedding": None,
+            "captured_at": iso_utc(v.captured_ns),
+        }
 
     def _enrichment(
         self,
@@ -250,8 +249,8 @@ class AttributionLogic(StatefulLogic[ModelResult, Enrichment, None]):
             confidence=confidence,
             weight=weight,
             visual_context=self.visual_at(sample),
-            created_at=iso(created_ns),
-            enriched_at=iso(enriched_ns),
+            created_at=iso_utc(created_ns),
+            enriched_at=iso_utc(enriched_ns),
             extra=extra or {},
         )
 

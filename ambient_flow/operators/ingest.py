@@ -15,11 +15,9 @@ data, so a replay produces the same items as the live run did.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import logging
 from collections import deque
 from collections.abc import Iterable
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -27,7 +25,14 @@ import numpy as np
 from bytewax.operators import StatefulLogic
 from typing_extensions import override
 
-from ambient_flow.config import Settings
+from ambient_flow.operators.client_state import (
+    LATENCY_WINDOW,
+    RECENT_SEQS,
+    ClientState,
+    IngestOptions,
+    client_status,
+    session_dir_name,
+)
 from ambient_flow.operators.events import ClientEvent, EventKind
 from ambient_flow.protocol.constants import AUDIO_SAMPLE_RATE
 from ambient_flow.protocol.messages import AudioChunk, ControlEvent, Parsed, Rejected, VideoFrame
@@ -39,77 +44,6 @@ __all__ = ["ClientState", "IngestItem", "IngestLogic", "IngestOptions", "session
 logger = logging.getLogger(__name__)
 
 IngestItem = AudioChunk | VideoFrame | ClientEvent | Rejected
-
-#: A client whose `ts` is further than this from our clock at best has an unsynchronised
-#: clock (or is a replayed recording): latency is then shown relative to its best case.
-CLOCK_SKEW_MS = 1000.0
-#: Sequence numbers remembered per channel to tell duplicates and late arrivals apart.
-RECENT_SEQS = 256
-LATENCY_WINDOW = 512
-
-
-@dataclass(frozen=True)
-class IngestOptions:
-    reorder_window: int = 3
-    max_gap_fill_seconds: float = 60.0
-    stale_after_seconds: float = 15.0
-    max_clients: int = 4096
-    use_timers: bool = True  # False in replay: staleness is then judged from arrival times
-    client_config: dict[str, Any] = field(default_factory=dict)
-
-    @classmethod
-    def from_settings(cls, settings: Settings, *, replay: bool) -> IngestOptions:
-        return cls(
-            reorder_window=settings.reorder_window,
-            max_gap_fill_seconds=settings.max_gap_fill_seconds,
-            stale_after_seconds=settings.stale_after_seconds,
-            max_clients=settings.max_clients,
-            use_timers=not replay,
-            client_config=settings.client_config(),
-        )
-
-
-def session_dir_name(client: str, at_ns: int) -> str:
-    """`<YYYYmmdd_HHMMSS>_<client>_<id8>` (UTC), derived from data so replays agree."""
-    stamp = datetime.fromtimestamp(at_ns / 1e9, tz=UTC).strftime("%Y%m%d_%H%M%S")
-    digest = hashlib.sha1(f"{client}|{at_ns}".encode()).hexdigest()[:8]
-    return f"{stamp}_{client}_{digest}"
-
-
-@dataclass
-class _Seq:
-    """Sequence accounting of one channel."""
-
-    expected: int | None = None
-    last_ts: int | None = None
-    recent: deque[int] = field(default_factory=lambda: deque(maxlen=RECENT_SEQS))
-
-
-@dataclass
-class ClientState:
-    """Everything ingest knows about one client (also its snapshot)."""
-
-    client: str
-    session: str | None = None
-    session_started_ns: int = 0
-    client_session: str | None = None
-    source: str | None = None
-    capabilities: list[str] = field(default_factory=list)
-    audio: _Seq = field(default_factory=_Seq)
-    video: _Seq = field(default_factory=_Seq)
-    pending: dict[int, AudioChunk] = field(default_factory=dict)
-    next_sample: int = 0
-    chunk_samples: int = 1600
-    input_rate: int = AUDIO_SAMPLE_RATE
-    announced_conversion: bool = False
-    last_seen_ns: int = 0
-    stale: bool = False
-    counters: dict[str, int] = field(default_factory=dict)
-    rejects: dict[str, int] = field(default_factory=dict)
-    latencies_ms: deque[float] = field(default_factory=lambda: deque(maxlen=LATENCY_WINDOW))
-
-    def count(self, key: str, n: int = 1) -> None:
-        self.counters[key] = self.counters.get(key, 0) + n
 
 
 class IngestLogic(StatefulLogic[Parsed, IngestItem, ClientState]):
@@ -571,39 +505,11 @@ class IngestLogic(StatefulLogic[Parsed, IngestItem, ClientState]):
     def _publish(self, *, closed: bool = False) -> None:
         """Register this client's status section (computed when status is read)."""
         if closed:
-            self._tele.client(self.state.client, self.status_section(closed=True))
+            self._tele.client(self.state.client, client_status(self.state, closed=True))
         elif not self._published:
             self._published = True
             self._tele.client(self.state.client, self.status_section)
 
-    def status_section(self, closed: bool = False) -> dict[str, Any]:
-        """This client's part of the status document.
-
-        Called from whichever thread reads the status; it copies state with
-        operations that are atomic under the GIL (`dict()`, `list()`).
-        """
-        st = self.state
-        lat = np.asarray(list(st.latencies_ms), dtype=np.float64)
-        # `received - ts` mixes network delay with the client's clock offset. When the
-        # clocks are clearly not synchronised (the best case is over a second off), the
-        # offset is reported on its own and the latency is measured from the best case.
-        offset = float(lat.min()) if lat.size else 0.0
-        skewed = abs(offset) > CLOCK_SKEW_MS
-        if skewed:
-            lat = lat - offset
-        p50, p99 = np.percentile(lat, [50, 99]).round(2).tolist() if lat.size else (None, None)
-        return {
-            "open": st.session is not None and not closed,
-            "session": st.session,
-            "stale": st.stale,
-            "last_seen": st.last_seen_ns / 1e9,
-            "samples": st.next_sample,
-            "audio_seconds": round(st.next_sample / AUDIO_SAMPLE_RATE, 3),
-            "latency_ms_p50": p50,
-            "latency_ms_p99": p99,
-            "clock_offset_ms": round(offset, 1) if skewed else None,
-            "pending_reorder": len(st.pending),
-            "capabilities": list(st.capabilities),
-            "counters": dict(st.counters),
-            "rejects": dict(st.rejects),
-        }
+    def status_section(self) -> dict[str, Any]:
+        """This client's part of the status document, computed when status is read."""
+        return client_status(self.state)

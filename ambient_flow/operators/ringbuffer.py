@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
+from ambient_flow.protocol.constants import AUDIO_SAMPLE_RATE
+
 __all__ = ["AudioRing"]
 
 
@@ -17,8 +19,8 @@ class AudioRing:
     to `capacity`: a client that has sent one second holds one second, not 30.
     """
 
-    #: Samples allocated at first (1 s at 16 kHz); doubled as needed.
-    INITIAL = 16000
+    #: Samples allocated at first (one second); doubled as needed.
+    INITIAL = AUDIO_SAMPLE_RATE
 
     def __init__(self, capacity: int, start: int = 0) -> None:
         if capacity <= 0:

@@ -12,7 +12,7 @@ from ambient_flow.protocol.codec import (
     parse_audio,
     parse_header,
     parse_video,
-    split_frames,
+    split_parts,
     video_header,
 )
 from ambient_flow.protocol.control import ControlRequest, parse_control
@@ -49,6 +49,6 @@ __all__ = [
     "parse_raw",
     "parse_video",
     "sanitize_client_name",
-    "split_frames",
+    "split_parts",
     "video_header",
 ]

@@ -1,8 +1,9 @@
 """Bytes <-> messages for protocol v1. Pure functions, no I/O.
 
-A data message is either two ZeroMQ frames `[JSON header][payload]` or one frame
-holding the envelope `[u32 BE header_len][u32 BE payload_len][header][payload]`;
-the same envelopes back to back form the raw-TCP stream (`EnvelopeStream`).
+A data message is either two ZeroMQ message parts (frames, in ZeroMQ's word)
+`[JSON header][payload]` or one part holding the envelope
+`[u32 BE header_len][u32 BE payload_len][header][payload]`; the same envelopes back to
+back form the raw-TCP stream (`EnvelopeStream`).
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ __all__ = [
     "parse_audio",
     "parse_header",
     "parse_video",
-    "split_frames",
+    "split_parts",
     "video_header",
 ]
 
@@ -47,7 +48,7 @@ def encode_envelope(header: Mapping[str, Any] | bytes, payload: bytes) -> bytes:
 
 
 def encode_multipart(header: Mapping[str, Any] | bytes, payload: bytes) -> list[bytes]:
-    """Two frames: `[header][payload]`."""
+    """Two parts: `[header][payload]`."""
     head = header if isinstance(header, bytes) else encode_header(header)
     return [head, payload]
 
@@ -100,13 +101,13 @@ def decode_envelope(buf: bytes) -> tuple[bytes, bytes]:
     return buf[8 : 8 + header_len], buf[8 + header_len :]
 
 
-def split_frames(frames: Sequence[bytes]) -> tuple[bytes, bytes]:
-    """Accept both encodings: 2 frames (header, payload) or 1 envelope frame."""
-    if len(frames) == 2:
-        return frames[0], frames[1]
-    if len(frames) == 1:
-        return decode_envelope(frames[0])
-    raise ProtocolError("frame_count", f"{len(frames)} frames; expected 1 (envelope) or 2")
+def split_parts(parts: Sequence[bytes]) -> tuple[bytes, bytes]:
+    """Accept both encodings: 2 parts (header, payload) or 1 envelope part."""
+    if len(parts) == 2:
+        return parts[0], parts[1]
+    if len(parts) == 1:
+        return decode_envelope(parts[0])
+    raise ProtocolError("frame_count", f"{len(parts)} parts; expected 1 (envelope) or 2")
 
 
 def parse_header(raw: bytes) -> dict[str, Any]:

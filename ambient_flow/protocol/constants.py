@@ -47,7 +47,7 @@ MAX_VIDEO_SIDE: Final = 8192
 
 #: Every reason a message can be rejected with; the label set of the `rejects` counter.
 REJECT_REASONS: Final = (
-    "frame_count",  # not 1 or 2 ZeroMQ frames
+    "frame_count",  # not 1 or 2 ZeroMQ message parts ("frames" in ZeroMQ's word)
     "envelope_short",  # fewer bytes than the 8-byte prefix or than the lengths announce
     "envelope_trailing",  # bytes left over after header + payload
     "header_too_large",

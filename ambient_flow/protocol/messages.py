@@ -29,12 +29,12 @@ FloatArray = npt.NDArray[np.float32]
 
 @dataclass(frozen=True, slots=True)
 class RawMessage:
-    """Frames exactly as they arrived, with where and when.
+    """Message parts exactly as they arrived, with where and when.
 
     Attributes:
         channel: The port it came in on: `audio`, `video`, `control` or `tcp`.
-        frames: The ZeroMQ frames (one envelope frame or header + payload), or one
-            envelope read from a TCP stream.
+        parts: The parts of the ZeroMQ message (ZeroMQ calls them frames): one
+            envelope, or header + payload; or one envelope read from a TCP stream.
         received_ns: Arrival time, unix nanoseconds (what replays reproduce).
         monotonic_ns: Arrival time on this host's monotonic clock (latency only).
         peer_host: Sender address as the transport reports it (`Peer-Address`).
@@ -44,7 +44,7 @@ class RawMessage:
     """
 
     channel: Channel
-    frames: tuple[bytes, ...]
+    parts: tuple[bytes, ...]
     received_ns: int
     monotonic_ns: int
     peer_host: str
@@ -56,7 +56,7 @@ class RawMessage:
 
     @property
     def size(self) -> int:
-        return sum(len(f) for f in self.frames)
+        return sum(len(f) for f in self.parts)
 
 
 @dataclass(frozen=True, slots=True, eq=False)

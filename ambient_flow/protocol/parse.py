@@ -1,4 +1,4 @@
-"""Raw frames -> typed message: the first step of every flow, live or replayed."""
+"""Raw message parts -> typed message: the first step of every flow, live or replayed."""
 
 from __future__ import annotations
 
@@ -12,9 +12,9 @@ from ambient_flow.protocol.codec import (
     parse_audio,
     parse_header,
     parse_video,
-    split_frames,
+    split_parts,
 )
-from ambient_flow.protocol.control import FLOW_COMMANDS, parse_control
+from ambient_flow.protocol.control import parse_control
 from ambient_flow.protocol.identity import sanitize_client_name
 from ambient_flow.protocol.messages import ControlEvent, Parsed, RawMessage, Rejected
 
@@ -40,16 +40,16 @@ def parse_raw(
     header: dict[str, Any] = {}
     try:
         if raw.channel == "control":
-            if len(raw.frames) != 1:
-                raise ProtocolError("frame_count", f"control request has {len(raw.frames)} frames")
-            request = parse_control(raw.frames[0])
+            if len(raw.parts) != 1:
+                raise ProtocolError("frame_count", f"control request has {len(raw.parts)} parts")
+            request = parse_control(raw.parts[0])
             return _control_event(request.body, request.command, raw, fallback_client)
         if raw.channel == "tcp":
-            if len(raw.frames) != 1:
-                raise ProtocolError("frame_count", f"TCP record has {len(raw.frames)} frames")
-            head, payload = decode_envelope(raw.frames[0])
+            if len(raw.parts) != 1:
+                raise ProtocolError("frame_count", f"TCP record has {len(raw.parts)} parts")
+            head, payload = decode_envelope(raw.parts[0])
         else:
-            head, payload = split_frames(raw.frames)
+            head, payload = split_parts(raw.parts)
         header = parse_header(head)
         if raw.channel == "tcp" and header.get("type") == "control":
             request = parse_control(head)
@@ -87,7 +87,3 @@ def _control_event(
         received_ns=raw.received_ns,
         channel=raw.channel,
     )
-
-
-def is_flow_command(command: str) -> bool:
-    return command in FLOW_COMMANDS

@@ -18,6 +18,8 @@ from typing import Any, BinaryIO, Final
 import numpy as np
 import numpy.typing as npt
 
+from ambient_flow.protocol.constants import AUDIO_SAMPLE_RATE
+
 __all__ = ["SIZE_PLACEHOLDER", "StreamingWavWriter", "float_to_pcm16", "read_wav"]
 
 #: What the RIFF and data sizes hold until they are known (and past 4 GiB).
@@ -88,7 +90,7 @@ class StreamingWavWriter:
         OSError: The file cannot be created.
     """
 
-    def __init__(self, path: str | os.PathLike[str], sample_rate: int = 16000) -> None:
+    def __init__(self, path: str | os.PathLike[str], sample_rate: int = AUDIO_SAMPLE_RATE) -> None:
         if isinstance(sample_rate, bool) or not isinstance(sample_rate, int) or sample_rate <= 0:
             raise ValueError(f"sample_rate={sample_rate!r} must be a positive int")
         self._path = Path(path)

@@ -1,6 +1,6 @@
 """Bytewax inputs: ZeroMQ PULL, raw TCP, control REP and capture replay.
 
-Every source emits `RawMessage`: frames exactly as they arrived, with arrival time
+Every source emits `RawMessage`: message parts exactly as they arrived, with arrival time
 and peer. Parsing is the next step of the flow, so a replay takes the same path.
 """
 

@@ -73,23 +73,23 @@ class _ControlPartition(StatefulSourcePartition[RawMessage, None]):
         batch: list[RawMessage] = []
         for _ in range(MAX_BATCH):
             try:
-                frames = self._sock.recv_multipart(zmq.NOBLOCK, copy=False)
+                parts = self._sock.recv_multipart(zmq.NOBLOCK, copy=False)
             except zmq.Again:
                 break
             raw = RawMessage(
                 channel="control",
-                frames=tuple(f.bytes for f in frames[:3]),
+                parts=tuple(p.bytes for p in parts[:3]),
                 received_ns=time.time_ns(),
                 monotonic_ns=time.monotonic_ns(),
-                peer_host=peer_address(frames[0]),
-                peer_conn=f"fd{frames[0].get(zmq.SRCFD)}",
+                peer_host=peer_address(parts[0]),
+                peer_conn=f"fd{parts[0].get(zmq.SRCFD)}",
             )
             self._runtime.telemetry.raw("control", raw.size)
-            if len(frames) == 1:
-                reply = self._responder.reply(raw.frames[0], raw.peer)
+            if len(parts) == 1:
+                reply = self._responder.reply(raw.parts[0], raw.peer)
             else:
                 self._runtime.telemetry.reject("frame_count", "control")
-                reply = error_reply(f"frame_count: a control request is 1 frame, got {len(frames)}")
+                reply = error_reply(f"frame_count: a control request is 1 part, got {len(parts)}")
             self._sock.send(json.dumps(reply, default=str).encode("utf-8"))
             batch.append(raw)
         return batch

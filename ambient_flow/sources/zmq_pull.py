@@ -21,9 +21,9 @@ logger = logging.getLogger(__name__)
 
 #: Most messages one `next_batch` takes, so one busy socket cannot starve the worker.
 MAX_BATCH = 512
-#: Frames kept of a message with too many; the rest are read and discarded so the
+#: Parts kept of a message with too many; the rest are read and discarded so the
 #: socket stays in sync, and the message is rejected downstream as `frame_count`.
-MAX_FRAMES = 3
+MAX_PARTS = 3
 
 
 class _ZmqPullPartition(StatefulSourcePartition[RawMessage, None]):
@@ -58,16 +58,16 @@ class _ZmqPullPartition(StatefulSourcePartition[RawMessage, None]):
                 first = sock.recv(zmq.NOBLOCK, copy=False)
             except zmq.Again:
                 break
-            frames = [first.bytes]
+            parts = [first.bytes]
             more = first.more
             while more:
-                frame = sock.recv(copy=False)  # the rest of a multipart is already here
-                if len(frames) < MAX_FRAMES:
-                    frames.append(frame.bytes)
-                more = frame.more
+                part = sock.recv(copy=False)  # the rest of a multipart is already here
+                if len(parts) < MAX_PARTS:
+                    parts.append(part.bytes)
+                more = part.more
             raw = RawMessage(
                 channel=self._channel,
-                frames=tuple(frames),
+                parts=tuple(parts),
                 received_ns=time.time_ns(),
                 monotonic_ns=time.monotonic_ns(),
                 peer_host=peer_address(first),
@@ -112,15 +112,15 @@ class _ZmqPullPartition(StatefulSourcePartition[RawMessage, None]):
         self._sock.close(linger=0)
 
 
-def peer_address(frame: zmq.Frame) -> str:
+def peer_address(part: zmq.Frame) -> str:
     try:
-        return str(frame.get("Peer-Address"))
+        return str(part.get("Peer-Address"))
     except zmq.ZMQError:
         return "local"  # inproc/ipc transports have no peer address
 
 
 class ZmqPullSource(FixedPartitionedSource[RawMessage, None]):
-    """Raw frames from ZeroMQ PULL sockets, one partition per bound endpoint.
+    """Raw messages from ZeroMQ PULL sockets, one partition per bound endpoint.
 
     Unit of parallelism: the endpoint. Bytewax builds each partition on exactly one
     worker in the cluster, so each port is bound once. Delivery: at most once

@@ -11,13 +11,15 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
+from ambient_flow.protocol.constants import AUDIO_SAMPLE_RATE
+
 __all__ = ["jpeg", "sine_pcm", "speech", "write_wav"]
 
 
 def sine_pcm(
     freq: float = 440.0,
     ms: int = 100,
-    sr: int = 16000,
+    sr: int = AUDIO_SAMPLE_RATE,
     ch: int = 1,
     amplitude: float = 0.3,
     phase_samples: int = 0,
@@ -45,7 +47,7 @@ def jpeg(width: int = 640, height: int = 480, quality: int = 70, seed: int = 0) 
     return bytes(buf.tobytes())
 
 
-def write_wav(path: str | Path, pcm: bytes, sr: int = 16000, ch: int = 1) -> Path:
+def write_wav(path: str | Path, pcm: bytes, sr: int = AUDIO_SAMPLE_RATE, ch: int = 1) -> Path:
     path = Path(path)
     with wave.open(str(path), "wb") as w:
         w.setnchannels(ch)
@@ -55,7 +57,7 @@ def write_wav(path: str | Path, pcm: bytes, sr: int = 16000, ch: int = 1) -> Pat
     return path
 
 
-def speech(text: str, voice: str = "en", sr: int = 16000) -> npt.NDArray[np.int16]:
+def speech(text: str, voice: str = "en", sr: int = AUDIO_SAMPLE_RATE) -> npt.NDArray[np.int16]:
     """Speak `text` with espeak-ng and return int16 mono at `sr` (needs espeak-ng and sox)."""
     if shutil.which("espeak-ng") is None or shutil.which("sox") is None:
         raise FileNotFoundError("speech() needs espeak-ng and sox (apt-get install espeak-ng sox)")

@@ -14,12 +14,12 @@ from ambient_flow.protocol.codec import (
 from ambient_flow.protocol.messages import Channel, RawMessage
 from ambient_flow.testing.media import jpeg, sine_pcm
 
-__all__ = ["audio_frames", "audio_raw", "control_raw", "raw", "video_frames", "video_raw"]
+__all__ = ["audio_parts", "audio_raw", "control_raw", "raw", "video_parts", "video_raw"]
 
 T0_MS = 1_700_000_000_000
 
 
-def audio_frames(
+def audio_parts(
     seq: int = 0,
     *,
     ts: int | None = None,
@@ -28,7 +28,7 @@ def audio_frames(
     pcm: bytes | None = None,
     **header: Any,
 ) -> list[bytes]:
-    """One audio message as ZeroMQ frames (envelope by default, like real clients)."""
+    """One audio message as ZeroMQ message parts (envelope by default, like real clients)."""
     extra = dict(header)
     if client is not None:
         extra["client"] = client
@@ -37,7 +37,7 @@ def audio_frames(
     return [encode_envelope(head, body)] if envelope else encode_multipart(head, body)
 
 
-def video_frames(
+def video_parts(
     seq: int = 0,
     *,
     ts: int | None = None,
@@ -56,14 +56,14 @@ def video_frames(
 
 def raw(
     channel: Channel,
-    frames: list[bytes],
+    parts: list[bytes],
     *,
     at_ns: int | None = None,
     host: str = "127.0.0.1",
     conn: str = "fd10",
 ) -> RawMessage:
     at = time.time_ns() if at_ns is None else at_ns
-    return RawMessage(channel, tuple(frames), at, at, host, conn)
+    return RawMessage(channel, tuple(parts), at, at, host, conn)
 
 
 def audio_raw(
@@ -72,7 +72,7 @@ def audio_raw(
     """An audio RawMessage; arrival defaults to 5 ms after the header's ts."""
     ts = kw.get("ts", T0_MS + 100 * seq)
     at = (ts + 5) * 1_000_000 if at_ns is None else at_ns
-    return raw("audio", audio_frames(seq, **kw), at_ns=at, conn=conn)
+    return raw("audio", audio_parts(seq, **kw), at_ns=at, conn=conn)
 
 
 def video_raw(
@@ -80,7 +80,7 @@ def video_raw(
 ) -> RawMessage:
     ts = kw.get("ts", T0_MS + 200 * seq)
     at = (ts + 8) * 1_000_000 if at_ns is None else at_ns
-    return raw("video", video_frames(seq, **kw), at_ns=at, conn=conn)
+    return raw("video", video_parts(seq, **kw), at_ns=at, conn=conn)
 
 
 def control_raw(cmd: str, *, at_ns: int, conn: str = "fd12", **body: Any) -> RawMessage:

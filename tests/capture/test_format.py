@@ -307,8 +307,8 @@ def test_kill_9_mid_write_loses_only_the_tail(tmp_path: Path) -> None:
         assert len(got) >= 4  # the first flushed batch survived
         for seq, msg in enumerate(got):
             assert msg.received_ns == seq
-            assert msg.frames[0] == seq.to_bytes(8, "big")
-            assert msg.frames[1] == (bytes(range(256)) * 80)[: 20000 - seq % 97]
+            assert msg.parts[0] == seq.to_bytes(8, "big")
+            assert msg.parts[1] == (bytes(range(256)) * 80)[: 20000 - seq % 97]
         size = path.stat().st_size
         if reader.problems:
             (problem,) = reader.problems

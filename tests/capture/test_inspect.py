@@ -34,9 +34,9 @@ def _jpeg() -> bytes:
 
 
 def _msg(
-    channel: Channel, frames: list[bytes] | tuple[bytes, ...], at_ms: int, host: str
+    channel: Channel, parts: list[bytes] | tuple[bytes, ...], at_ms: int, host: str
 ) -> RawMessage:
-    return RawMessage(channel, tuple(frames), T0 + at_ms * MS, at_ms * MS, host, "fd5")
+    return RawMessage(channel, tuple(parts), T0 + at_ms * MS, at_ms * MS, host, "fd5")
 
 
 def known_messages() -> list[RawMessage]:

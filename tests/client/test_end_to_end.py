@@ -9,7 +9,8 @@ from typing import Any
 
 import pytest
 
-from ambient_flow.client.sender import ReplayOptions, Sender, SenderOptions, stream_capture
+from ambient_flow.client.playback import PlaybackOptions, stream_capture
+from ambient_flow.client.sender import Sender, SenderOptions
 from ambient_flow.client.synth import SynthOptions, synthesize_capture
 from ambient_flow.testing import LiveHost, run_capture
 
@@ -70,7 +71,7 @@ def test_stream_capture_into_the_live_host(live_host: MakeHost, tmp_path: Path) 
     s = host.settings
     stats = stream_capture(
         path,
-        ReplayOptions(
+        PlaybackOptions(
             audio_port=s.audio_port,
             video_port=s.video_port,
             control_port=s.control_port,

@@ -13,7 +13,7 @@ import zmq
 from ambient_flow.client.media import ImageOptions, PatternOptions, ToneOptions
 from ambient_flow.client.sender import Sender, SenderOptions
 from ambient_flow.errors import ConfigError
-from ambient_flow.protocol.codec import decode_envelope, parse_header, split_frames
+from ambient_flow.protocol.codec import decode_envelope, parse_header, split_parts
 from ambient_flow.protocol.messages import AudioChunk, RawMessage, VideoFrame
 from ambient_flow.protocol.parse import parse_raw
 
@@ -23,8 +23,8 @@ Bind = Callable[..., tuple[zmq.Socket[Any], int]]
 MakeServer = Callable[..., ControlServer]
 
 
-def _parse(channel: Any, frames: list[bytes]) -> Any:
-    raw = RawMessage(channel, tuple(frames), 0, 0, "127.0.0.1", "fd1")
+def _parse(channel: Any, parts: list[bytes]) -> Any:
+    raw = RawMessage(channel, tuple(parts), 0, 0, "127.0.0.1", "fd1")
     return parse_raw(raw, fallback_client="conn-1")
 
 
@@ -55,7 +55,7 @@ def test_sender_over_zmq_delivers_parseable_messages(
     audio_msgs, video_msgs = drain(audio), drain(video)
     assert [len(m) for m in audio_msgs] == [nframes] * 5
     assert [len(m) for m in video_msgs] == [nframes] * 5
-    heads = [parse_header(split_frames(m)[0]) for m in audio_msgs]
+    heads = [parse_header(split_parts(m)[0]) for m in audio_msgs]
     assert [h["seq"] for h in heads] == [0, 1, 2, 3, 4]
     assert all("client" not in h and "session" not in h for h in heads)  # like real clients
     assert {h["source"] for h in heads} == {"synthetic"}
@@ -80,7 +80,7 @@ def test_sender_names_client_and_session_when_asked(zctx: zmq.Context[Any], bind
         audio_port, video_port, client="desk-1", session="s42", video=None, duration_s=0.3
     )
     Sender(opts, context=zctx).run()
-    heads = [parse_header(split_frames(m)[0]) for m in drain(audio)]
+    heads = [parse_header(split_parts(m)[0]) for m in drain(audio)]
     assert [(h["client"], h["session"], h["seq"]) for h in heads] == [
         ("desk-1", "s42", 0),
         ("desk-1", "s42", 1),

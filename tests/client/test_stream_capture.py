@@ -9,7 +9,7 @@ import pytest
 import zmq
 
 from ambient_flow.capture import CaptureReader, CaptureWriter
-from ambient_flow.client.sender import ReplayOptions, stream_capture
+from ambient_flow.client.playback import PlaybackOptions, stream_capture
 from ambient_flow.client.synth import SynthOptions, synthesize_capture
 from ambient_flow.errors import CaptureError
 from ambient_flow.protocol.messages import RawMessage
@@ -33,15 +33,15 @@ def test_stream_capture_sends_exactly_the_recorded_frames(
     server = control_server()
     stats = stream_capture(
         path,
-        ReplayOptions(
+        PlaybackOptions(
             audio_port=audio_port, video_port=video_port, control_port=server.port, realtime=False
         ),
         context=zctx,
     )
     got_audio, got_video = drain(audio), drain(video)
-    assert got_audio == [list(r.frames) for r in recorded if r.channel == "audio"]
-    assert got_video == [list(r.frames) for r in recorded if r.channel == "video"]
-    assert server.raw == [r.frames[0] for r in recorded if r.channel == "control"]
+    assert got_audio == [list(r.parts) for r in recorded if r.channel == "audio"]
+    assert got_video == [list(r.parts) for r in recorded if r.channel == "video"]
+    assert server.raw == [r.parts[0] for r in recorded if r.channel == "control"]
     assert stats.records == len(recorded)
     assert dict(stats.sent) == {"audio": 10, "video": 5, "control": 4}  # hello, 2 heartbeats, bye
     assert dict(stats.drops) == {}
@@ -56,8 +56,8 @@ def test_stream_capture_over_tcp_is_byte_exact(
     synthesize_capture(path, replace(OPTS, transport="tcp", client="t"))
     recorded = list(CaptureReader(path))
     sink = tcp_sink()
-    stats = stream_capture(path, ReplayOptions(tcp_port=sink.port, realtime=False))
-    expected = b"".join(r.frames[0] for r in recorded)
+    stats = stream_capture(path, PlaybackOptions(tcp_port=sink.port, realtime=False))
+    expected = b"".join(r.parts[0] for r in recorded)
     sink.wait_bytes(len(expected))
     assert len(sink.connections) == 1
     assert bytes(sink.connections[0]) == expected
@@ -74,7 +74,7 @@ def test_each_recorded_peer_gets_its_own_connection(
             peer = f"p{5000 + i % 2}"
             writer.write(RawMessage("tcp", (env,), 1_000 + i, i, "10.0.0.1", peer))
     sink = tcp_sink()
-    stats = stream_capture(path, ReplayOptions(tcp_port=sink.port, realtime=False))
+    stats = stream_capture(path, PlaybackOptions(tcp_port=sink.port, realtime=False))
     sink.wait_bytes(6 * len(env))
     assert sorted(len(c) for c in sink.connections) == [3 * len(env), 3 * len(env)]
     assert stats.peers == 2
@@ -91,7 +91,7 @@ def test_realtime_replay_keeps_the_recorded_gaps(
     began = clock.now
     stats = stream_capture(
         path,
-        ReplayOptions(audio_port=audio_port, realtime=True, speed=2.0),
+        PlaybackOptions(audio_port=audio_port, realtime=True, speed=2.0),
         context=zctx,
         clock=clock,
         sleep=clock.sleep,
@@ -106,4 +106,4 @@ def test_not_a_capture_is_refused(tmp_path: Path) -> None:
     bogus = tmp_path / "x.zmqcap"
     bogus.write_bytes(b"hello")
     with pytest.raises(CaptureError):
-        stream_capture(bogus, ReplayOptions(realtime=False))
+        stream_capture(bogus, PlaybackOptions(realtime=False))

@@ -13,7 +13,7 @@ from ambient_flow.capture import CaptureReader
 from ambient_flow.client.media import ImageOptions, WavOptions
 from ambient_flow.client.synth import SynthOptions, synthesize_capture
 from ambient_flow.errors import ConfigError
-from ambient_flow.protocol.codec import parse_header, split_frames
+from ambient_flow.protocol.codec import parse_header, split_parts
 from ambient_flow.protocol.messages import AudioChunk, ControlEvent, VideoFrame
 from ambient_flow.protocol.parse import parse_raw
 
@@ -45,7 +45,7 @@ def test_capture_reads_back_with_the_right_counts_and_times(tmp_path: Path) -> N
     }
     assert len(by_channel["audio"]) == result.audio_chunks == 20
     assert len(by_channel["video"]) == result.video_frames == 10
-    cmds = [json.loads(r.frames[0])["cmd"] for r in by_channel["control"]]
+    cmds = [json.loads(r.parts[0])["cmd"] for r in by_channel["control"]]
     assert cmds == ["hello", "heartbeat", "heartbeat", "heartbeat", "bye"]
     assert result.records == len(records) == 35
     assert result.bytes == (tmp_path / "s.zmqcap").stat().st_size
@@ -60,7 +60,7 @@ def test_capture_reads_back_with_the_right_counts_and_times(tmp_path: Path) -> N
             f"127.0.0.1#fd{10 + ['audio', 'video', 'control'].index(channel)}"
         }
     for rec in by_channel["audio"] + by_channel["video"]:
-        ts = parse_header(split_frames(rec.frames)[0])["ts"]
+        ts = parse_header(split_parts(rec.parts)[0])["ts"]
         assert 1_000_000 <= rec.received_ns - ts * 1_000_000 <= 12_000_000
         assert (
             rec.monotonic_ns - rec.received_ns == records[0].monotonic_ns - records[0].received_ns
@@ -94,13 +94,13 @@ def test_wav_and_image_folder_inputs_with_a_client_name(tmp_path: Path) -> None:
     assert result.audio_chunks == 8  # the WAV ends after 0.75 s: 7 full chunks and a half
     assert result.video_frames == 10
     records = list(CaptureReader(tmp_path / "w.zmqcap"))
-    hello = json.loads(records[0].frames[0])
+    hello = json.loads(records[0].parts[0])
     assert hello == {"cmd": "hello", "client": "desk-7", "capabilities": ["audio", "video"]}
     audio = [r for r in records if r.channel == "audio"]
-    assert all(len(r.frames) == 2 for r in audio)
-    heads = [parse_header(r.frames[0]) for r in audio]
+    assert all(len(r.parts) == 2 for r in audio)
+    heads = [parse_header(r.parts[0]) for r in audio]
     assert {(h["client"], h["source"]) for h in heads} == {("desk-7", "file")}
-    pcm = b"".join(r.frames[1] for r in audio)
+    pcm = b"".join(r.parts[1] for r in audio)
     assert len(pcm) == 2 * 12000
     assert abs(peak_hz(pcm, 16000) - 700.0) <= 2.0
     parsed = [parse_raw(r, fallback_client="x") for r in records]
@@ -113,7 +113,7 @@ def test_tcp_synth_puts_everything_on_one_connection(tmp_path: Path) -> None:
     records = list(CaptureReader(tmp_path / "t.zmqcap"))
     assert {r.channel for r in records} == {"tcp"}
     assert {r.peer for r in records} == {"127.0.0.1#p50000"}
-    assert all(len(r.frames) == 1 for r in records)  # envelopes, whatever the encoding
+    assert all(len(r.parts) == 1 for r in records)  # envelopes, whatever the encoding
     times = [r.received_ns for r in records]
     assert all(b > a for a, b in itertools.pairwise(times))
     parsed = [parse_raw(r, fallback_client="x") for r in records]

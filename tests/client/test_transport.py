@@ -13,7 +13,7 @@ from ambient_flow.protocol.codec import (
     decode_envelope,
     encode_envelope,
     parse_header,
-    split_frames,
+    split_parts,
 )
 
 from .helpers import FakeClock, TcpSink, free_port, recv_all
@@ -38,7 +38,7 @@ def test_zmq_transport_delivers_both_encodings(
     finally:
         transport.close()
     assert [len(m) for m in got] == [nframes] * 3
-    headers = [parse_header(split_frames(m)[0]) for m in got]
+    headers = [parse_header(split_parts(m)[0]) for m in got]
     assert [h["seq"] for h in headers] == [0, 1, 2]
     assert transport.stats.audio.sent == 3
     assert transport.stats.audio.bytes == sum(sum(len(f) for f in m) for m in got)

@@ -15,7 +15,7 @@ import zmq
 
 from ambient_flow.capture import CaptureWriter
 from ambient_flow.testing import free_port
-from ambient_flow.testing.messages import audio_frames, audio_raw, control_raw, video_raw
+from ambient_flow.testing.messages import audio_parts, audio_raw, control_raw, video_raw
 
 from .test_record_replay import tree_digest
 
@@ -96,7 +96,7 @@ def test_bytewax_run_flows_live(tmp_path: Path, workers: str) -> None:
         push.setsockopt(zmq.LINGER, 0)
         push.connect(f"tcp://127.0.0.1:{ports['audio']}")
         for seq in range(10):
-            push.send_multipart(audio_frames(seq, client="sub"))
+            push.send_multipart(audio_parts(seq, client="sub"))
         wait_until(
             lambda: (
                 (stats(ctx, ports["control"]) or {}).get("audio", {}).get("chunks_received") == 10
@@ -130,7 +130,7 @@ def test_two_processes_on_localhost(tmp_path: Path) -> None:
         audio.connect(f"tcp://127.0.0.1:{ports['audio']}")
         for seq in range(10):
             for name in ("p", "q", "r", "s"):
-                audio.send_multipart(audio_frames(seq, client=name))
+                audio.send_multipart(audio_parts(seq, client=name))
         sessions = tmp_path / "data" / "sessions"
 
         def all_written() -> bool:

@@ -10,7 +10,7 @@ import pytest
 
 from ambient_flow.capture import CaptureReader
 from ambient_flow.testing import run_capture
-from ambient_flow.testing.messages import audio_frames, video_frames
+from ambient_flow.testing.messages import audio_parts, video_parts
 
 
 def tree_digest(root: Path) -> dict[str, str]:
@@ -30,10 +30,10 @@ def recorded(live_host, tmp_path: Path):  # type: ignore[no-untyped-def]
     a, v, b = host.push("audio"), host.push("video"), host.push("audio")
     for seq in range(12):
         if seq != 7:
-            a.send_multipart(audio_frames(seq))  # legacy: no client field
-        b.send_multipart(audio_frames(seq, client="named", envelope=False))
+            a.send_multipart(audio_parts(seq))  # legacy: no client field
+        b.send_multipart(audio_parts(seq, client="named", envelope=False))
         if seq % 2 == 0:
-            v.send_multipart(video_frames(seq // 2, w=160, h=120))
+            v.send_multipart(video_parts(seq // 2, w=160, h=120))
     a.send(b"\x00\x00\x00\x05\x00\x00\x00\x00{}")
     host.request({"cmd": "heartbeat"})
     host.wait_for(

@@ -22,7 +22,7 @@ from ambient_flow.backends.diarize_embedded import EmbeddedDiarizer
 from ambient_flow.backends.vad import SileroVad
 from ambient_flow.backends.whisper_ct2 import FasterWhisperTranscriber
 from ambient_flow.capture import CaptureReader
-from ambient_flow.client import ReplayOptions, stream_capture
+from ambient_flow.client import PlaybackOptions, stream_capture
 from ambient_flow.config import Settings
 from ambient_flow.graph import build_enrichment, build_ingest
 from ambient_flow.models import ModelIdentity, Models, Transcript
@@ -38,7 +38,7 @@ def test_frames_arrive_on_the_pub_stream_as_they_are_made(live_host) -> None:  #
     sub.setsockopt(zmq.SUBSCRIBE, b"")
     sub.connect(f"tcp://127.0.0.1:{host.settings.pub_port}")
     time.sleep(0.3)  # a SUB joins late; the host itself is already up
-    opts = ReplayOptions(host="127.0.0.1", audio_port=host.settings.audio_port,
+    opts = PlaybackOptions(host="127.0.0.1", audio_port=host.settings.audio_port,
                          video_port=host.settings.video_port,
                          control_port=host.settings.control_port,
                          tcp_port=host.settings.tcp_port, realtime=True, speed=4.0)  # fmt: skip
@@ -104,7 +104,7 @@ def test_ingest_loses_no_audio_while_a_backend_is_slow(tmp_path: Path) -> None:
     run_dataflow(flow)
     runtime.close()
     audio = [c for _, c in seen]
-    sent = sum(len(m.frames[0]) - 8 - int.from_bytes(m.frames[0][:4], "big")
+    sent = sum(len(m.parts[0]) - 8 - int.from_bytes(m.parts[0][:4], "big")
                for m in messages if m.channel == "audio") // 2  # fmt: skip
     assert sum(c.num_samples for c in audio) == sent  # every sample, none dropped
     assert not runtime.telemetry.status()["drops"].get("audio_gap_chunks")

@@ -18,7 +18,7 @@ from ambient_flow.protocol import (
     parse_audio,
     parse_header,
     parse_video,
-    split_frames,
+    split_parts,
     video_header,
 )
 from ambient_flow.protocol import (
@@ -73,12 +73,12 @@ def test_decode_envelope_errors(buf: bytes, reason: str) -> None:
     assert _reason(info) == reason
 
 
-def test_split_frames_accepts_both_encodings() -> None:
-    assert split_frames([b"{}", b"p"]) == (b"{}", b"p")
-    assert split_frames([encode_envelope(b"{}", b"p")]) == (b"{}", b"p")
+def test_split_parts_accepts_both_encodings() -> None:
+    assert split_parts([b"{}", b"p"]) == (b"{}", b"p")
+    assert split_parts([encode_envelope(b"{}", b"p")]) == (b"{}", b"p")
     for frames in ([], [b"a", b"b", b"c"]):
         with pytest.raises(ProtocolError) as info:
-            split_frames(frames)
+            split_parts(frames)
         assert _reason(info) == "frame_count"
 
 

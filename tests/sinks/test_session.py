@@ -16,8 +16,9 @@ import pytest
 from ambient_flow.errors import StartupError
 from ambient_flow.operators.events import ClientEvent
 from ambient_flow.protocol.messages import ControlEvent
-from ambient_flow.sinks.session import SessionOptions, SessionWriter, iso_utc, safe_session_name
+from ambient_flow.sinks.session import SessionOptions, SessionWriter, safe_session_name
 from ambient_flow.sinks.wav import read_wav
+from ambient_flow.timefmt import iso_utc
 
 from .items import CHUNK, SR, T0_NS, Client
 

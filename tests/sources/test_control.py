@@ -10,7 +10,7 @@ from pathlib import Path
 import zmq
 
 from ambient_flow.testing import free_port
-from ambient_flow.testing.messages import audio_frames
+from ambient_flow.testing.messages import audio_parts
 
 
 def test_hello_heartbeat_get_config_stats_and_bye(live_host) -> None:
@@ -53,7 +53,7 @@ def test_a_client_whose_heartbeats_stop_is_marked_stale(live_host) -> None:
     host = live_host(heartbeat_interval=0.2, stale_after=3)
     host.request({"cmd": "hello", "client": "quiet"})
     push = host.push("audio")
-    push.send_multipart(audio_frames(0, client="quiet"))
+    push.send_multipart(audio_parts(0, client="quiet"))
     host.wait_for(lambda o: len(o.events("stale", client="quiet")) == 1, timeout=5)
     stats = host.request({"cmd": "stats"})["stats"]
     assert stats["stale_clients"] == ["quiet"]
@@ -66,7 +66,7 @@ def test_status_json_and_prometheus_metrics(live_host) -> None:
     host = live_host(metrics_port=port)
     push = host.push("audio")
     for seq in range(3):
-        push.send_multipart(audio_frames(seq, client="m"))
+        push.send_multipart(audio_parts(seq, client="m"))
     push.send(b"junk")
     host.wait_for(lambda o: len(o.audio()) == 3 and len(o.rejects()) == 1)
     time.sleep(0.5)  # status_interval is 0.2 s in tests

@@ -11,7 +11,7 @@ import zmq
 from ambient_flow.errors import StartupError
 from ambient_flow.ports import check_ports
 from ambient_flow.testing import LiveHost, test_settings
-from ambient_flow.testing.messages import audio_frames
+from ambient_flow.testing.messages import audio_parts
 
 
 def test_port_in_use_is_a_clear_start_up_error(tmp_path) -> None:
@@ -53,7 +53,7 @@ def test_stop_is_fast_and_flushes_open_sessions(live_host) -> None:
     host = live_host()
     push = host.push("audio")
     for seq in range(3):
-        push.send_multipart(audio_frames(seq, client="x"))
+        push.send_multipart(audio_parts(seq, client="x"))
     host.wait_for(lambda o: len(o.audio()) == 3)
     started = time.monotonic()
     out = host.stop()

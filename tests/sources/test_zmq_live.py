@@ -16,7 +16,7 @@ from ambient_flow.protocol.codec import (
     video_header,
 )
 from ambient_flow.testing import media
-from ambient_flow.testing.messages import audio_frames, video_frames
+from ambient_flow.testing.messages import audio_parts, video_parts
 
 
 @pytest.mark.parametrize("envelope", [True, False], ids=["envelope", "multipart"])
@@ -25,8 +25,8 @@ def test_sine_and_jpeg_arrive_parsed_per_client(live_host, envelope: bool) -> No
     audio, video = host.push("audio"), host.push("video")
     jpg = media.jpeg(640, 480, seed=3)
     for seq in range(3):
-        audio.send_multipart(audio_frames(seq, client="mic-a", envelope=envelope))
-        video.send_multipart(video_frames(seq, client="cam-b", envelope=envelope, payload=jpg))
+        audio.send_multipart(audio_parts(seq, client="mic-a", envelope=envelope))
+        video.send_multipart(video_parts(seq, client="cam-b", envelope=envelope, payload=jpg))
     host.wait_for(lambda o: len(o.audio("mic-a")) == 3 and len(o.video("cam-b")) == 3)
     chunks = host.outputs.audio("mic-a")
     expected = np.frombuffer(media.sine_pcm(phase_samples=1600), "<i2").astype(np.float32) / 32768
@@ -136,13 +136,13 @@ def test_every_bad_input_is_counted_and_good_traffic_is_unaffected(live_host) ->
     good = 0
     for frames in BAD_AUDIO.values():
         audio.send_multipart(frames)
-        audio.send_multipart(audio_frames(good, client="good"))
+        audio.send_multipart(audio_parts(good, client="good"))
         good += 1
     for frames in BAD_VIDEO.values():
         video.send_multipart(frames)
     too_big = encode_multipart(audio_header(1, 0), b"\x00" * 150_000)
     audio.send_multipart(too_big)
-    audio.send_multipart(audio_frames(good, client="good"))
+    audio.send_multipart(audio_parts(good, client="good"))
     good += 1
     expected = set(BAD_AUDIO) | set(BAD_VIDEO) | {"payload_too_large"}
     host.wait_for(
@@ -159,10 +159,10 @@ def test_connections_are_counted_and_oversized_messages_drop_only_their_connecti
 ) -> None:
     host = live_host(max_message_bytes=4000)
     good, bad = host.push("audio"), host.push("audio")
-    good.send_multipart(audio_frames(0, client="good"))
+    good.send_multipart(audio_parts(0, client="good"))
     host.wait_for(lambda o: len(o.audio("good")) == 1)
     bad.send_multipart([b'{"type":"audio","ts":1,"seq":0}', b"\x00" * 200_000])  # > ZMQ_MAXMSGSIZE
-    good.send_multipart(audio_frames(1, client="good"))
+    good.send_multipart(audio_parts(1, client="good"))
     host.wait_for(lambda o: len(o.audio("good")) == 2)
 
     def section() -> dict:  # type: ignore[type-arg]

@@ -1,7 +1,7 @@
 """The harness example in the README, run as written."""
 
 from ambient_flow.testing import LiveHost, run_capture, run_messages
-from ambient_flow.testing.messages import audio_frames, audio_raw
+from ambient_flow.testing.messages import audio_parts, audio_raw
 
 
 def test_my_flow(tmp_path):
@@ -9,7 +9,7 @@ def test_my_flow(tmp_path):
     with LiveHost(tmp_path / "live", record=str(tmp_path / "x.zmqcap")) as host:
         push = host.push("audio")
         for seq in range(3):
-            push.send_multipart(audio_frames(seq, client="mic"))
+            push.send_multipart(audio_parts(seq, client="mic"))
         host.wait_for(lambda out: len(out.audio("mic")) == 3)
     live = host.outputs  # FlowOutputs
     assert [c.start_sample for c in live.audio("mic")] == [0, 1600, 3200]
