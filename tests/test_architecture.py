@@ -20,7 +20,15 @@ def test_the_drawing_of_the_live_graph_is_the_graph(tmp_path: Path) -> None:
     drawn = re.search(r"```mermaid\n(.*?)```", DOC.read_text(), re.S)
     assert drawn is not None
     assert drawn.group(1).strip() == to_mermaid(graph.dataflow).strip(), (
-        "the live graph changed: paste the output of bytewax.visualize.to_mermaid into "
+        "the live graph changed: paste the output of `python tests/test_architecture.py` into "
         "docs/architecture.md"
     )
+    runtime.close()
+
+
+if __name__ == "__main__":  # `python tests/test_architecture.py`: the drawing to paste
+    import tempfile
+
+    runtime = HostRuntime(settings=test_settings(tempfile.mkdtemp(), enrich=True))
+    print(to_mermaid(build_live(runtime, fakes.models()).dataflow))
     runtime.close()

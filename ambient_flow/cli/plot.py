@@ -19,23 +19,29 @@ __all__ = ["plot_session", "session_summary"]
 
 
 def _frames(session: Path) -> list[dict[str, Any]]:
-    path = session / "frames.jsonl"
-    if not path.exists():
-        return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    from ambient_flow.sinks.enrichment import read_enrichments
+
+    return read_enrichments(session)
+
+
+def _meta(session: Path) -> dict[str, Any]:
+    path = session / "session.json"
+    meta: dict[str, Any] = json.loads(path.read_text()) if path.exists() else {}
+    return meta
 
 
 def session_summary(session: Path) -> str:
     """A few lines a person can read about one session directory."""
-    meta = json.loads((session / "metadata.json").read_text())
+    meta = _meta(session)
     frames = _frames(session)
     utterances = [f for f in frames if f["event_type"] == "utterance"]
     speakers = sorted({f["speaker_prediction"] for f in utterances if f["speaker_prediction"]})
     lines = [
         f"session  {meta.get('session')}  client {meta.get('client')}",
         f"time     {meta.get('started_at')} -> {meta.get('ended_at')} ({meta.get('end_reason')})",
-        f"audio    {meta.get('audio_seconds', 0):.1f} s, {meta.get('frames', 0)} video frames",
-        f"frames   {len(frames)} ({len(utterances)} utterances, "
+        f"audio    {meta.get('audio_seconds', 0):.1f} s, "
+        f"{meta.get('video_frames', 0)} video frames",
+        f"lines    {len(frames)} in frames.jsonl ({len(utterances)} utterances, "
         f"speakers: {', '.join(speakers) or '-'})",
     ]
     for f in utterances:
@@ -54,7 +60,7 @@ def plot_session(session: Path, out: Path) -> Path:
 
     from ambient_flow.sinks.wav import read_wav
 
-    meta = json.loads((session / "metadata.json").read_text())
+    meta = _meta(session)
     frames = _frames(session)
     samples, sr = read_wav(session / "audio.wav")
     start = int(meta.get("first_start_sample") or 0)

@@ -20,7 +20,12 @@ from bytewax.dataflow import Stream
 from ambient_flow.backends.registry import build_models
 from ambient_flow.graph.ingest import IngestStreams
 from ambient_flow.models.bundle import Models
-from ambient_flow.operators.attribution import AttributionLogic, Enrichment
+from ambient_flow.operators.attribution import (
+    AttributionLogic,
+    AttributionOutput,
+    Enrichment,
+    SessionBoundary,
+)
 from ambient_flow.operators.ingest import IngestItem
 from ambient_flow.operators.model_stage import ModelResult, ModelStageOptions, model_stage_builder
 from ambient_flow.operators.segmenter import SegmenterOptions
@@ -36,10 +41,12 @@ __all__ = ["EnrichStreams", "build_enrichment"]
 
 @dataclass(frozen=True)
 class EnrichStreams:
-    """The model results (in order per client) and the enrichments made from them."""
+    """The model results (in order per client), the enrichments made from them, and the
+    sessions' boundaries (which tell the session sink each session's `frame_count`)."""
 
     results: Stream[tuple[str, ModelResult]]
     enrichments: Stream[tuple[str, Enrichment]]
+    boundaries: Stream[tuple[str, SessionBoundary]]
 
 
 def _analysis_input(item: IngestItem) -> AnalysisInput | None:
@@ -76,10 +83,12 @@ def build_enrichment(
     results: Stream[tuple[str, ModelResult]] = op.stateful(
         "models", analysed, model_stage_builder(models, runtime, stage)
     )
-    enrichments: Stream[tuple[str, Enrichment]] = op.stateful(
+    outputs: Stream[tuple[str, AttributionOutput]] = op.stateful(
         "attribution", results, lambda _state: AttributionLogic()
     )
-    op.output("frames", enrichments, EnrichmentSink(settings.data_dir, lambda: identities))
+    op.output("frames", outputs, EnrichmentSink(settings.data_dir, lambda: identities))
+    enrichments = op.filter_map_value("enrichments", outputs, _only_enrichment)
+    boundaries = op.filter_map_value("boundaries", outputs, _only_boundary)
     if settings.pub_port and not runtime.replay:
         endpoint = settings.endpoint(settings.pub_port)
         # One item at start-up builds the PUB sink, so subscribers can connect at once.
@@ -92,4 +101,12 @@ def build_enrichment(
             op.key_on("pub_route", to_publish, lambda _item: "pub"),
             EnrichmentPublisher(runtime, endpoint),
         )
-    return EnrichStreams(results=results, enrichments=enrichments)
+    return EnrichStreams(results=results, enrichments=enrichments, boundaries=boundaries)
+
+
+def _only_enrichment(item: AttributionOutput) -> Enrichment | None:
+    return item if isinstance(item, Enrichment) else None
+
+
+def _only_boundary(item: AttributionOutput) -> SessionBoundary | None:
+    return item if isinstance(item, SessionBoundary) else None

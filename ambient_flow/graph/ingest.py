@@ -18,15 +18,16 @@ import bytewax.operators as op
 from bytewax.dataflow import Dataflow, Stream
 from bytewax.inputs import Source
 
+from ambient_flow.operators.attribution import SessionBoundary
 from ambient_flow.operators.events import ClientEvent
 from ambient_flow.operators.identify import IdentifyLogic
 from ambient_flow.operators.ingest import IngestItem, IngestLogic, IngestOptions
 from ambient_flow.protocol.messages import AudioChunk, Parsed, RawMessage, Rejected, VideoFrame
 from ambient_flow.runtime import HostRuntime
 from ambient_flow.sinks.record import RecordSink
-from ambient_flow.sinks.session import SessionSink
+from ambient_flow.sinks.session import SessionItem, SessionSink
 
-__all__ = ["IngestStreams", "build_ingest"]
+__all__ = ["IngestStreams", "attach_sessions", "build_ingest"]
 
 T = TypeVar("T")
 
@@ -49,7 +50,11 @@ def build_ingest(
     *,
     write_sessions: bool = True,
 ) -> IngestStreams:
-    """Attach ingest to `sources` (merged) in `flow`."""
+    """Attach ingest to `sources` (merged) in `flow`.
+
+    With `write_sessions`, the session sink is attached to ingest alone; a graph with the
+    enrichment passes False and calls `attach_sessions` with the enrichment's boundaries.
+    """
     settings = runtime.settings
     raws = [op.input(name, flow, src) for name, src in sources.items()]
     raw = raws[0] if len(raws) == 1 else op.merge("raw", *raws)
@@ -75,16 +80,30 @@ def build_ingest(
 
     options = IngestOptions.from_settings(settings, replay=runtime.replay)
     ingested = op.stateful("ingest", by_client, _ingest_builder(runtime, options))
-    if write_sessions:
-        op.output("sessions", ingested, SessionSink(settings.data_dir, settings.save_frames))
-
-    return IngestStreams(
+    streams = IngestStreams(
         items=ingested,
         audio=op.filter_map_value("audio", ingested, _only(AudioChunk)),
         video=op.filter_map_value("video", ingested, _only(VideoFrame)),
         events=op.filter_map_value("events", ingested, _only(ClientEvent)),
         rejects=op.filter_map_value("rejects", ingested, _only(Rejected)),
     )
+    if write_sessions:
+        attach_sessions(runtime, streams)
+    return streams
+
+
+def attach_sessions(
+    runtime: HostRuntime,
+    ingest: IngestStreams,
+    boundaries: Stream[tuple[str, SessionBoundary]] | None = None,
+) -> None:
+    """The session sink: ingest's items, and (with the enrichment) the sessions'
+    boundaries, which carry each session's `frame_count` for `metadata.json`."""
+    settings = runtime.settings
+    items: Stream[tuple[str, SessionItem]] = ingest.items
+    if boundaries is not None:
+        items = op.merge("session_items", items, boundaries)
+    op.output("sessions", items, SessionSink(settings.data_dir, settings.save_frames))
 
 
 def _second(kv: tuple[str, tuple[str, Parsed]]) -> tuple[str, Parsed]:

@@ -14,7 +14,7 @@ from bytewax.inputs import Source
 from ambient_flow.config import Settings
 from ambient_flow.graph.enrich import build_enrichment
 from ambient_flow.graph.host import HostGraph, configure_logging
-from ambient_flow.graph.ingest import build_ingest
+from ambient_flow.graph.ingest import attach_sessions, build_ingest
 from ambient_flow.models.bundle import Models
 from ambient_flow.protocol.messages import RawMessage
 from ambient_flow.runtime import HostRuntime
@@ -44,8 +44,9 @@ def build_live(runtime: HostRuntime, models: Models | None = None) -> HostGraph:
     """The live dataflow for `runtime` (models built from its settings unless given)."""
     dataflow = Dataflow("ambient_live")
     op.input("status", dataflow, StatusReporter(runtime))
-    ingest = build_ingest(dataflow, runtime, live_sources(runtime))
+    ingest = build_ingest(dataflow, runtime, live_sources(runtime), write_sessions=False)
     enrich = build_enrichment(runtime, ingest, models) if runtime.settings.enrich else None
+    attach_sessions(runtime, ingest, enrich.boundaries if enrich is not None else None)
     return HostGraph(dataflow, ingest, enrich)
 
 

@@ -17,7 +17,7 @@ from ambient_flow.capture.format import CaptureReader
 from ambient_flow.config import ENRICHMENT_KNOBS, Settings
 from ambient_flow.graph.enrich import build_enrichment
 from ambient_flow.graph.host import HostGraph, configure_logging
-from ambient_flow.graph.ingest import build_ingest
+from ambient_flow.graph.ingest import attach_sessions, build_ingest
 from ambient_flow.models.bundle import Models
 from ambient_flow.runtime import HostRuntime
 from ambient_flow.sources.replay import ReplaySource
@@ -49,8 +49,9 @@ def build_replay(runtime: HostRuntime, path: str | Path, models: Models | None =
     """The replay dataflow of capture `path` (models built from settings unless given)."""
     dataflow = Dataflow("ambient_replay")
     source = ReplaySource(runtime, path, realtime=runtime.settings.realtime)
-    ingest = build_ingest(dataflow, runtime, {"capture_in": source})
+    ingest = build_ingest(dataflow, runtime, {"capture_in": source}, write_sessions=False)
     enrich = build_enrichment(runtime, ingest, models) if runtime.settings.enrich else None
+    attach_sessions(runtime, ingest, enrich.boundaries if enrich is not None else None)
     return HostGraph(dataflow, ingest, enrich)
 
 

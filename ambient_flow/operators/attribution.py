@@ -5,8 +5,15 @@ Input: the model stage's typed results for one client, in input order. Output:
 frames) — `speaker_change` as the diarizer's labels change, `utterance` with the
 transcript and the speaker that covers most of it (and the split when several do),
 `detections` when what is in view changes — each carrying the latest detections at or
-before its stream time as `visual_context`. Every time field comes from the data
-(sample positions and recorded arrival times), so a replay writes the same lines.
+before its stream time as `visual_context`; and a `SessionBoundary` when a session
+opens and closes (the sinks start and finish its files, and learn how many lines it
+has). Every time field comes from the data (sample positions and recorded arrival
+times), so a replay writes the same lines.
+
+An enrichment has two parts on disk: `frames.jsonl` carries exactly the keys the
+upstream consumer's `Frame` dataclass declares (`UPSTREAM_KEYS`: it loads each line with
+`Frame(**line)`, so any other key would break it), and `enrichment.jsonl`, line for line,
+carries the rest (client, words, segments, speakers, counts, ...; docs/frames.md).
 """
 
 from __future__ import annotations
@@ -15,7 +22,7 @@ import bisect
 from collections import Counter, deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from bytewax.operators import StatefulLogic
 from typing_extensions import override
@@ -33,10 +40,33 @@ from ambient_flow.operators.speech import DiarizationWindow, PlacedVideoFrame, U
 from ambient_flow.protocol.constants import AUDIO_SAMPLE_RATE as SR
 from ambient_flow.timefmt import iso_utc
 
-__all__ = ["AttributionLogic", "Enrichment"]
+__all__ = [
+    "UPSTREAM_KEYS",
+    "AttributionLogic",
+    "AttributionOutput",
+    "Enrichment",
+    "SessionBoundary",
+]
 
 #: Speaker turns remembered per client, for attributing utterances up to 30 s long.
 TIMELINE_SECONDS = 90
+
+
+#: The keys of a `frames.jsonl` line, exactly: the upstream consumer's `Frame` fields.
+UPSTREAM_KEYS: tuple[str, ...] = (
+    "timestamp",
+    "sample_position",
+    "speaker_prediction",
+    "visual_context",
+    "text_hypothesis",
+    "confidence",
+    "weight",
+    "frame_id",
+    "session_id",
+    "event_type",
+    "created_at",
+    "enriched_at",
+)
 
 
 @dataclass(frozen=True)
@@ -61,23 +91,53 @@ class Enrichment:
     def frame_id(self) -> str:
         return f"{self.session_id}_{self.timestamp:.3f}"
 
-    def to_record(self) -> dict[str, Any]:
+    def upstream_record(self) -> dict[str, Any]:
+        """The `frames.jsonl` line: exactly `UPSTREAM_KEYS` (confidence always a number)."""
+        return {
+            "timestamp": round(self.timestamp, 3),
+            "sample_position": self.sample_position,
+            "speaker_prediction": self.speaker_prediction,
+            "visual_context": self.visual_context,
+            "text_hypothesis": self.text_hypothesis,
+            "confidence": 0.0 if self.confidence is None else round(self.confidence, 4),
+            "weight": round(self.weight, 4),
+            "frame_id": self.frame_id,
+            "session_id": self.session_id,
+            "event_type": self.event_type,
+            "created_at": self.created_at,
+            "enriched_at": self.enriched_at,
+        }
+
+    def detail_record(self) -> dict[str, Any]:
+        """The `enrichment.jsonl` line: what the upstream keys cannot carry, by `frame_id`."""
         return {
             "frame_id": self.frame_id,
             "session_id": self.session_id,
             "client": self.client,
             "event_type": self.event_type,
-            "timestamp": round(self.timestamp, 3),
-            "sample_position": self.sample_position,
-            "speaker_prediction": self.speaker_prediction,
-            "text_hypothesis": self.text_hypothesis,
-            "confidence": None if self.confidence is None else round(self.confidence, 4),
-            "weight": round(self.weight, 4),
-            "visual_context": self.visual_context,
-            "created_at": self.created_at,
-            "enriched_at": self.enriched_at,
             **self.extra,
         }
+
+    def to_record(self) -> dict[str, Any]:
+        """Both parts in one object (the PUB stream): `frame` loads with `Frame(**frame)`."""
+        return {"frame": self.upstream_record(), "detail": self.detail_record()}
+
+
+@dataclass(frozen=True)
+class SessionBoundary:
+    """A client's session opened or closed in the enrichment (the sinks' cue).
+
+    `enrichments` is how many enrichments the session has had so far (all of them, at
+    `close`): the session sink's `metadata.json` reports it as `frame_count`.
+    """
+
+    client: str
+    session_id: str
+    kind: Literal["open", "close"]
+    enrichments: int = 0
+
+
+AttributionOutput = Enrichment | SessionBoundary
 
 
 @dataclass
@@ -87,7 +147,7 @@ class _Visual:
     captured_ns: int
 
 
-class AttributionLogic(StatefulLogic[ModelResult, Enrichment, None]):
+class AttributionLogic(StatefulLogic[ModelResult, AttributionOutput, None]):
     """Per client session: speaker turns, transcripts and what was in view, joined."""
 
     def __init__(self) -> None:
@@ -96,6 +156,7 @@ class AttributionLogic(StatefulLogic[ModelResult, Enrichment, None]):
 
     def _reset(self, session: str, start_sample: int) -> None:
         self.session = session
+        self.count = 0  # enrichments of this session
         self.session_start = start_sample
         self._turns: deque[tuple[int, int, str]] = deque()  # (start, end, speaker), in order
         self._covered = start_sample  # diarization has labelled everything before this
@@ -104,19 +165,25 @@ class AttributionLogic(StatefulLogic[ModelResult, Enrichment, None]):
         self._last_summary: dict[str, int] = {}  # nothing in view until something is
 
     @override
-    def on_item(self, value: ModelResult) -> tuple[Iterable[Enrichment], bool]:
+    def on_item(self, value: ModelResult) -> tuple[Iterable[AttributionOutput], bool]:
         if isinstance(value, Passed):
             event = value.item
             self.client = event.client
             if event.kind == "session_start":  # a new session starts from nothing
                 self._reset(event.session, int(event.data.get("start_sample", 0)))
-            done = event.kind == "session_end"  # release the session's timeline now
-            return [], StatefulLogic.DISCARD if done else StatefulLogic.RETAIN
+                return [SessionBoundary(self.client, self.session, "open")], StatefulLogic.RETAIN
+            if event.kind == "session_end":  # release the session's timeline now
+                close = SessionBoundary(self.client, event.session, "close", self.count)
+                return [close], StatefulLogic.DISCARD
+            return [], StatefulLogic.RETAIN
         if isinstance(value, Diarized):
-            return self._diarized(value.item, value.step), StatefulLogic.RETAIN
-        if isinstance(value, Transcribed):
-            return self._utterance(value.item, value.transcript), StatefulLogic.RETAIN
-        return self._detected(value.item, value.detections), StatefulLogic.RETAIN
+            out = self._diarized(value.item, value.step)
+        elif isinstance(value, Transcribed):
+            out = self._utterance(value.item, value.transcript)
+        else:
+            out = self._detected(value.item, value.detections)
+        self.count += len(out)
+        return out, StatefulLogic.RETAIN
 
     @override
     def snapshot(self) -> None:

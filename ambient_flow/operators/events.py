@@ -10,7 +10,7 @@ __all__ = ["EVENT_KINDS", "ClientEvent", "EventKind"]
 EventKind = Literal[
     "session_start",  # data: dir, peer, source, capabilities, session (client's own id)
     "session_end",  # data: reason (bye | eof | new_session), counters
-    "hello",  # data: capabilities, body
+    "hello",  # data: capabilities, recording_mode (when the client names one)
     "bye",
     "gap",  # data: channel, from_seq, to_seq, missing, filled_samples
     "duplicate",  # data: channel, seq

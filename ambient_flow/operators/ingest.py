@@ -460,7 +460,13 @@ class IngestLogic(StatefulLogic[Parsed, IngestItem, ClientState]):
                 st.capabilities = [str(c) for c in caps][:16]
             session = event.body.get("session")
             out = self._open(event.received_ns, session if isinstance(session, str) else None, None)
-            out.append(self._event("hello", event.received_ns, capabilities=list(st.capabilities)))
+            extra: dict[str, Any] = {}
+            mode = event.body.get("recording_mode")
+            if isinstance(mode, str) and len(mode) <= 32:  # upstream's "ambient", "meeting"...
+                extra["recording_mode"] = mode
+            out.append(
+                self._event("hello", event.received_ns, capabilities=list(st.capabilities), **extra)
+            )
             return out
         if event.command == "bye":
             if st.session is None:

@@ -3,21 +3,28 @@
 ```
 <data_dir>/sessions/<YYYYmmdd_HHMMSS>_<client>_<id8>/
     audio.wav        16 kHz mono int16, written as it streams (readable after a crash)
-    metadata.json    who, when, config, counts; replaced atomically at start, every
-                     few seconds of audio, and at the end
+    metadata.json    exactly the upstream consumer's SessionMetadata keys (session_id,
+                     device_name, recording_mode, started_at, ended_at, duration_seconds,
+                     frame_count, storage_path, audio_path)
+    session.json     everything else: client, peer, config, counters, sample positions...
+                     (both replaced atomically at start, every few seconds, and at the end)
     events.jsonl     one JSON object per line: session_start ... session_end, gaps, rejects
     frames/          <seq:08d>.jpg per video frame, only with save_frames=True
 ```
+(`frames.jsonl`, `enrichment.jsonl` and `models.json` in the same directory belong to the
+enrichment sink.)
 
 `SessionWriter` routes the items of per-client ingest to the session currently
-open for their client. All times written come from the data (`at_ns`,
-`received_ns`), never from the wall clock, so a replay writes the same files.
+open for their client; the enrichment's `SessionBoundary` at a session's close gives
+its `frame_count`. All times written come from the data (`at_ns`, `received_ns`), never
+from the wall clock, so a replay writes the same files.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import replace
 from pathlib import Path
@@ -28,6 +35,7 @@ from bytewax.outputs import DynamicSink, StatelessSinkPartition
 from typing_extensions import override
 
 from ambient_flow.errors import StartupError
+from ambient_flow.operators.attribution import SessionBoundary
 from ambient_flow.operators.events import ClientEvent
 from ambient_flow.protocol.messages import AudioChunk, Rejected, VideoFrame
 from ambient_flow.sinks.session_files import (
@@ -53,8 +61,10 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-#: What per-client ingest hands to this sink.
-SessionItem = ClientEvent | AudioChunk | VideoFrame | Rejected
+#: What per-client ingest (and the enrichment's session boundaries) hand to this sink.
+SessionItem = ClientEvent | AudioChunk | VideoFrame | Rejected | SessionBoundary
+#: Closed sessions whose `frame_count` can still arrive (the enrichment finishes after ingest).
+MAX_CLOSED_SESSIONS = 1024
 #: Called by a `SessionSink` partition after each batch with (worker_index, counters).
 SessionObserver = Callable[[int, dict[str, int]], None]
 
@@ -93,6 +103,7 @@ class SessionWriter:
         if not os.access(self.sessions_dir, os.W_OK | os.X_OK):
             raise StartupError(f"{self.sessions_dir} is not writable")
         self._open: dict[str, SessionFiles] = {}
+        self._closed: OrderedDict[str, SessionFiles] = OrderedDict()  # session -> its files
         self._counters = dict.fromkeys(COUNTER_NAMES, 0)
         self._log = RateLimitedLog(logger)
 
@@ -148,6 +159,9 @@ class SessionWriter:
             else:
                 self._guard(files, files.write_rejected, item)
             return files
+        if isinstance(item, SessionBoundary):
+            self._boundary(item)
+            return None
         self._counters["unknown_items"] += 1
         self._log.log(logging.WARNING, "unknown", "ignored %s item", type(item).__name__)
         return None
@@ -157,6 +171,27 @@ class SessionWriter:
         for client in list(self._open):
             files = self._open.pop(client)
             self._guard(files, files.close, reason)
+            self._remember(files)
+
+    def _remember(self, files: SessionFiles) -> None:
+        """Keep a closed session's writer for its `frame_count`, which comes later."""
+        self._closed[files.session] = files
+        while len(self._closed) > MAX_CLOSED_SESSIONS:
+            self._closed.popitem(last=False)
+
+    def _boundary(self, boundary: SessionBoundary) -> None:
+        if boundary.kind != "close":
+            return  # the session opened with ingest's session_start already
+        files = self._closed.pop(boundary.session_id, None)
+        if files is None:
+            current = self._open.get(boundary.client)
+            files = (
+                current if current is not None and current.session == boundary.session_id else None
+            )
+        if files is None:
+            self._counters["frame_counts_unrouted"] += 1
+            return
+        self._guard(files, files.set_enrichments, boundary.enrichments)
 
     def __enter__(self) -> SessionWriter:
         return self
@@ -185,6 +220,7 @@ class SessionWriter:
                 )
                 del self._open[event.client]
                 self._guard(current, current.close, "superseded", at_ns=event.at_ns)
+                self._remember(current)
             try:
                 files = SessionFiles.create(
                     self.sessions_dir, event, self._options, self._counters, self._log
@@ -222,6 +258,7 @@ class SessionWriter:
                 counters=counters if isinstance(counters, Mapping) else None,
                 end=event,
             )
+            self._remember(current)
             return None
         self._guard(current, current.write_event, event)
         return current

@@ -1,4 +1,5 @@
-"""The files of one open session: `audio.wav`, `metadata.json`, `events.jsonl`, frames/.
+"""The files of one open session: `audio.wav`, `metadata.json`, `session.json`,
+`events.jsonl`, and the saved video frames in `frames/`.
 
 `SessionFiles` writes one session's directory (layout in `sinks.session`); the
 `SessionWriter` there routes each client's items to it.
@@ -31,7 +32,10 @@ __all__ = [
     "EVENTS_FILE",
     "FRAMES_DIR",
     "METADATA_FILE",
+    "RECORDING_MODES",
     "SESSIONS_DIR",
+    "SESSION_FILE",
+    "UPSTREAM_METADATA_KEYS",
     "SessionFiles",
     "SessionOptions",
     "dumps",
@@ -43,6 +47,21 @@ logger = logging.getLogger(__name__)
 SESSIONS_DIR: Final = "sessions"
 AUDIO_FILE: Final = "audio.wav"
 METADATA_FILE: Final = "metadata.json"
+SESSION_FILE: Final = "session.json"
+#: The keys of `metadata.json`, exactly: the upstream consumer's `SessionMetadata` fields.
+UPSTREAM_METADATA_KEYS: Final = (
+    "session_id",
+    "device_name",
+    "recording_mode",
+    "started_at",
+    "ended_at",
+    "duration_seconds",
+    "frame_count",
+    "storage_path",
+    "audio_path",
+)
+#: What `recording_mode` says unless the client's hello names one (upstream's modes).
+RECORDING_MODES: Final = ("ambient", "meeting", "focus")
 #: Most `.N` suffixes tried for a saved frame whose sequence number repeats.
 _MAX_RENAMES: Final = 1000
 EVENTS_FILE: Final = "events.jsonl"
@@ -64,9 +83,9 @@ COUNTER_NAMES: Final = (
     "audio_samples",  # written to audio.wav
     "audio_discontinuities",  # start_sample not where the previous chunk ended (appended)
     "audio_refused",  # not 1-D, or not at the session's sample rate
-    "frames",
-    "frames_saved",
-    "frames_renamed",  # a frame with that sequence number was already saved
+    "video_frames",
+    "video_frames_saved",
+    "video_frames_renamed",  # a video frame with that sequence number was already saved
     "events",  # lines written to events.jsonl (rejects included)
     "rejected",  # Rejected items of a client with an open session
     "rejected_not_logged",  # ... past max_rejected_lines, counted but not in events.jsonl
@@ -76,6 +95,7 @@ COUNTER_NAMES: Final = (
     "orphan_events",  # an event (or session_end) not of the client's open session
     "unknown_items",  # not one of sinks.session.SessionItem
     "write_errors",  # OSError while writing (disk full, permissions); counted, logged
+    "frame_counts_unrouted",  # a session's enrichment count for a session not known (any more)
 )
 
 
@@ -172,14 +192,17 @@ class SessionFiles:
             "first_start_sample": None,
             "last_start_sample": None,
             "discontinuities": 0,
-            "frames": 0,
-            "frames_saved": 0,
+            "video_frames": 0,
+            "video_frames_saved": 0,
+            "enrichments": None,
+            "recording_mode": RECORDING_MODES[0],
             "events": 0,
             "rejected": 0,
             "files": {
                 "audio": AUDIO_FILE,
                 "events": EVENTS_FILE,
-                "frames": FRAMES_DIR if options.save_frames else None,
+                "metadata": METADATA_FILE,
+                "video_frames": FRAMES_DIR if options.save_frames else None,
             },
         }
         self._last_ns = start.at_ns
@@ -240,7 +263,7 @@ class SessionFiles:
             # Names come from the data (client + first arrival time), so an existing
             # directory is this same session from an earlier run of the same capture:
             # its outputs are replaced, which keeps replays reproducible.
-            for stale in (AUDIO_FILE, EVENTS_FILE, METADATA_FILE):  # this sink's own files
+            for stale in (AUDIO_FILE, EVENTS_FILE, METADATA_FILE, SESSION_FILE):  # ours only
                 (path / stale).unlink(missing_ok=True)
             shutil.rmtree(path / FRAMES_DIR, ignore_errors=True)
             counters["sessions_replaced"] += 1
@@ -302,8 +325,8 @@ class SessionFiles:
         self._next_sample = start  # the file follows the stream from here
 
     def write_frame(self, frame: VideoFrame) -> None:
-        self._meta["frames"] += 1
-        self._counters["frames"] += 1
+        self._meta["video_frames"] += 1
+        self._counters["video_frames"] += 1
         self._seen(frame.received_ns)
         if not self._options.save_frames:
             return
@@ -322,9 +345,9 @@ class SessionFiles:
             except FileExistsError:
                 continue
             if n:
-                self._counters["frames_renamed"] += 1
-            self._meta["frames_saved"] += 1
-            self._counters["frames_saved"] += 1
+                self._counters["video_frames_renamed"] += 1
+            self._meta["video_frames_saved"] += 1
+            self._counters["video_frames_saved"] += 1
             return
 
     def _encode_rgb(self, frame: VideoFrame) -> bytes | None:
@@ -345,6 +368,9 @@ class SessionFiles:
         return bytes(buf)
 
     def write_event(self, event: ClientEvent) -> None:
+        mode = event.data.get("recording_mode") if event.kind == "hello" else None
+        if isinstance(mode, str) and mode in RECORDING_MODES:
+            self._meta["recording_mode"] = mode
         self._append({**event.to_record(), "time": iso_utc(event.at_ns)})
         self._seen(event.at_ns)
 
@@ -368,7 +394,7 @@ class SessionFiles:
     # -- persisting -------------------------------------------------------------------
     @property
     def metadata(self) -> dict[str, Any]:
-        """A copy of what metadata.json holds (or will hold at the next rewrite)."""
+        """A copy of what session.json holds (or will hold at the next rewrite)."""
         return json.loads(dumps(self._meta))  # type: ignore[no-any-return]
 
     @property
@@ -386,17 +412,40 @@ class SessionFiles:
         if (
             metadata
             or self._meta["samples"] - self._meta_samples >= due_samples
-            or self._meta["frames"] - self._meta_frames >= due_frames
+            or self._meta["video_frames"] - self._meta_frames >= due_frames
         ):
             self._write_metadata()
 
+    def upstream_metadata(self) -> dict[str, Any]:
+        """`metadata.json`: exactly `UPSTREAM_METADATA_KEYS` (loaded with
+        `SessionMetadata(**json)` by the upstream consumer; the rest is in session.json)."""
+        meta = self._meta
+        return {
+            "session_id": self.session,
+            "device_name": self.client,
+            "recording_mode": meta["recording_mode"],
+            "started_at": meta["started_at"],
+            "ended_at": meta["ended_at"],
+            "duration_seconds": round(meta["samples"] / self._options.sample_rate, 3),
+            "frame_count": meta["enrichments"] or 0,
+            "storage_path": str(self.path),
+            "audio_path": str(self.path / AUDIO_FILE),
+        }
+
+    def set_enrichments(self, count: int) -> None:
+        """The session's enrichment count (`frame_count`), known once the enrichment has
+        finished it — possibly after the session's files were closed."""
+        self._meta["enrichments"] = count
+        self._write_metadata()
+
     def _write_metadata(self) -> None:
         self._meta["audio_seconds"] = round(self._meta["samples"] / self._options.sample_rate, 6)
-        tmp = self.path / (METADATA_FILE + ".tmp")
-        tmp.write_text(dumps(self._meta, indent=2) + "\n", encoding="utf-8")
-        os.replace(tmp, self.path / METADATA_FILE)
+        for name, doc in ((SESSION_FILE, self._meta), (METADATA_FILE, self.upstream_metadata())):
+            tmp = self.path / (name + ".tmp")
+            tmp.write_text(dumps(doc, indent=2) + "\n", encoding="utf-8")
+            os.replace(tmp, self.path / name)
         self._meta_samples = self._meta["samples"]
-        self._meta_frames = self._meta["frames"]
+        self._meta_frames = self._meta["video_frames"]
 
     def close(
         self,
@@ -429,7 +478,7 @@ class SessionFiles:
             self.client,
             reason,
             self._meta["audio_seconds"],
-            self._meta["frames"],
+            self._meta["video_frames"],
         )
 
 

@@ -150,7 +150,8 @@ class _ScriptedStream:
 
 
 class ScriptedDiarizer(LazyModel[bool]):
-    """Decides the newest `step_s` of each window from a list of turns (no model).
+    """Decides each window's new span from a list of turns (no model), where the VAD
+    flags say someone speaks.
 
     Labels are `speaker0`, `speaker1`, ... in order of first appearance per session, as
     the real diarizers name them.
@@ -182,14 +183,16 @@ class ScriptedDiarizer(LazyModel[bool]):
         stream.decided_end = end
         segments: list[SpeakerSegment] = []
         opened: list[str] = []
-        for s, e, who in self.turns:
-            s, e = max(s, lo), min(e, end)
-            if e <= s:
-                continue
-            if who not in stream.labels:
-                stream.labels[who] = f"speaker{len(stream.labels)}"
-                opened.append(stream.labels[who])
-            segments.append(SpeakerSegment(s, e, stream.labels[who], 1.0))
+        for s, e in _speech_runs(request, lo, end):
+            for ts, te, who in self.turns:
+                a, b = max(s, ts), min(e, te)
+                if b <= a:
+                    continue
+                if who not in stream.labels:
+                    stream.labels[who] = f"speaker{len(stream.labels)}"
+                    opened.append(stream.labels[who])
+                segments.append(SpeakerSegment(a, b, stream.labels[who], 1.0))
+        segments.sort(key=lambda seg: seg.start_sample)
         return DiarizationStep(
             window_start_sample=start,
             window_end_sample=end,
@@ -199,6 +202,22 @@ class ScriptedDiarizer(LazyModel[bool]):
             speakers=tuple(stream.labels.values()),
             new_speakers=tuple(opened),
         )
+
+
+def _speech_runs(request: StepRequest, lo: int, hi: int) -> list[tuple[int, int]]:
+    """Stream-sample runs of [lo, hi) the caller's VAD flags call speech (all, without flags):
+    like the real diarizers, nobody speaks in silence."""
+    if request.speech is None:
+        return [(lo, hi)] if hi > lo else []
+    flags = np.asarray(request.speech, dtype=bool).reshape(-1)
+    start = int(request.window_start_sample)
+    n = int(request.window.shape[0])
+    if flags.size == 0 or n == 0:
+        return []
+    per_sample = flags[(np.arange(n) * flags.size) // n][lo - start : hi - start]
+    edges = np.diff(np.concatenate(([0], per_sample.astype(np.int8), [0])))
+    starts, ends = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
+    return [(lo + int(a), lo + int(b)) for a, b in zip(starts, ends, strict=True)]
 
 
 class ScriptedDetector(LazyModel[bool]):

@@ -20,7 +20,7 @@ from bytewax.testing import TestingSink, TestingSource
 from ambient_flow.config import Settings
 from ambient_flow.graph.enrich import build_enrichment
 from ambient_flow.graph.host import HostGraph
-from ambient_flow.graph.ingest import build_ingest
+from ambient_flow.graph.ingest import attach_sessions, build_ingest
 from ambient_flow.graph.live import build_live
 from ambient_flow.graph.replay import build_replay, replay_settings
 from ambient_flow.models.bundle import Models
@@ -185,8 +185,11 @@ def run_messages(
         settings=dataclasses.replace(base, data_dir=str(data), record=""), replay=True
     )
     flow = Dataflow("ambient_test")
-    ingest = build_ingest(flow, runtime, {"messages_in": TestingSource(list(messages))})
+    ingest = build_ingest(
+        flow, runtime, {"messages_in": TestingSource(list(messages))}, write_sessions=False
+    )
     enrich = build_enrichment(runtime, ingest, models) if runtime.settings.enrich else None
+    attach_sessions(runtime, ingest, enrich.boundaries if enrich is not None else None)
     return _collect(HostGraph(flow, ingest, enrich), runtime, workers)
 
 

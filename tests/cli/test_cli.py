@@ -78,7 +78,7 @@ def test_live_send_and_status(tmp_path: Path) -> None:
     assert "audio 0.0 chunks/s" in out or "chunks/s" in out  # the live line
     assert "stopping (flushing sessions)" in out
     (session,) = (tmp_path / "data" / "sessions").iterdir()
-    assert json.loads((session / "metadata.json").read_text())["end_reason"] == "bye"
+    assert json.loads((session / "session.json").read_text())["end_reason"] == "bye"
 
 
 def test_port_in_use_is_one_clear_line(tmp_path: Path) -> None:

@@ -110,7 +110,7 @@ def test_bytewax_run_flows_live(tmp_path: Path, workers: str) -> None:
         ctx.destroy(linger=0)
     assert "stopping (flushing sessions)" in out
     (session,) = (tmp_path / "data" / "sessions").iterdir()
-    meta = json.loads((session / "metadata.json").read_text())
+    meta = json.loads((session / "session.json").read_text())
     assert meta["client"] == "sub" and meta["samples"] == 16000 and meta["end_reason"] == "eof"
     assert (
         json.loads((tmp_path / "data" / "status.json").read_text())["audio"]["chunks_received"]

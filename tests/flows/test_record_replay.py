@@ -14,8 +14,17 @@ from ambient_flow.testing.messages import audio_parts, video_parts
 
 
 def tree_digest(root: Path) -> dict[str, str]:
+    """sha256 of every file under `root`; `metadata.json` names its own directory
+    (`storage_path`, `audio_path`, as the upstream consumer expects), so `root` is
+    taken out of it first: two replays into different directories write the same bytes
+    otherwise."""
+
+    def content(p: Path) -> bytes:
+        data = p.read_bytes()
+        return data.replace(str(root).encode(), b"<root>") if p.name == "metadata.json" else data
+
     return {
-        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+        str(p.relative_to(root)): hashlib.sha256(content(p)).hexdigest()
         for p in sorted(root.rglob("*"))
         if p.is_file()
     }

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import json
 from pathlib import Path
 
 import pytest
@@ -15,6 +14,7 @@ import jiwer
 
 from ambient_flow.config import Settings
 from ambient_flow.graph.replay import replay_settings
+from ambient_flow.sinks.enrichment import read_enrichments
 from ambient_flow.testing import run_capture
 from tests.flows.test_record_replay import tree_digest
 
@@ -36,8 +36,8 @@ def enrich(out: Path, workers: int = 1, **knobs: object) -> list[dict]:  # type:
         replay_settings(SAMPLE, Settings(), str(out)), enrich=True, detector="opencv", **knobs
     )
     run_capture(SAMPLE, out, settings=settings, workers=workers)
-    (frames,) = (out / "sessions").glob("*/frames.jsonl")
-    return [json.loads(line) for line in frames.read_text().splitlines()]
+    (session,) = (out / "sessions").glob("*/")
+    return read_enrichments(session)
 
 
 @pytest.fixture(scope="module")

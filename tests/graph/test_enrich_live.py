@@ -51,7 +51,7 @@ def test_frames_arrive_on_the_pub_stream_as_they_are_made(live_host) -> None:  #
             topic, envelope = sub.recv_multipart()
             header_len, payload_len = struct.unpack(">II", envelope[:8])
             assert payload_len == 0
-            received.append((topic, json.loads(envelope[8 : 8 + header_len])))
+            received.append((topic, json.loads(envelope[8 : 8 + header_len])["frame"]))
         if sum(f["event_type"] == "utterance" for _, f in received) >= 5 and not sender.is_alive():
             break
     sender.join(10)

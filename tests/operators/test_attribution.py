@@ -6,13 +6,19 @@ The results are the backends' own result types, built by hand: the join is pure 
 from __future__ import annotations
 
 import numpy as np
+from bytewax.operators import StatefulLogic
 
 from ambient_flow.models.detection import Detection
 from ambient_flow.models.diarization import DiarizationStep, SpeakerSegment
 from ambient_flow.models.identity import ModelIdentity
 from ambient_flow.models.transcription import Segment
 from ambient_flow.models.transcription import Transcript as RealTranscript
-from ambient_flow.operators.attribution import AttributionLogic
+from ambient_flow.operators.attribution import (
+    UPSTREAM_KEYS,
+    AttributionLogic,
+    Enrichment,
+    SessionBoundary,
+)
 from ambient_flow.operators.events import ClientEvent
 from ambient_flow.operators.model_stage import Detected, Diarized, ModelResult, Passed, Transcribed
 from ambient_flow.operators.speech import DiarizationWindow, PlacedVideoFrame, UtteranceAudio
@@ -57,7 +63,7 @@ def run(items: list[ModelResult]) -> list:  # type: ignore[type-arg]
     out = list(logic.on_item(Passed(start))[0])
     for item in items:
         out += list(logic.on_item(item)[0])
-    return out
+    return [e for e in out if isinstance(e, Enrichment)]
 
 
 def test_an_utterance_gets_the_speaker_covering_most_of_it_and_the_split() -> None:
@@ -72,7 +78,7 @@ def test_an_utterance_gets_the_speaker_covering_most_of_it_and_the_split() -> No
     (utt,) = [f for f in frames if f.event_type == "utterance"]
     assert utt.speaker_prediction == "speaker1"
     assert utt.extra["speakers"] == {"speaker0": 0.333, "speaker1": 0.667}
-    record = utt.to_record()
+    record = utt.upstream_record()
     assert record["timestamp"] == 1.0 and record["frame_id"] == "s1_1.000"
     assert record["text_hypothesis"] == "hello there friend" and record["weight"] == 0.6
 
@@ -97,3 +103,25 @@ def test_frames_carry_the_latest_detections_at_or_before_their_time() -> None:
     assert first.visual_context is not None
     assert first.visual_context["detections"] == [d.to_dict() for d in person]
     assert second.visual_context is not None and second.visual_context["detections"] == []
+
+
+def test_a_session_opens_and_closes_with_its_enrichment_count() -> None:
+    logic = AttributionLogic()
+    start = ClientEvent("c", "session_start", 10 * NS, "s1", {"start_sample": 0})
+    (opened,) = logic.on_item(Passed(start))[0]
+    assert opened == SessionBoundary("c", "s1", "open", 0)
+    said = list(logic.on_item(Transcribed(utterance(0, SR), Transcript("one")))[0])
+    said += list(logic.on_item(Transcribed(utterance(SR, 2 * SR), Transcript("two")))[0])
+    end = ClientEvent("c", "session_end", 12 * NS, "s1", {})
+    out, retain = logic.on_item(Passed(end))
+    assert list(out) == [SessionBoundary("c", "s1", "close", len(said))] and len(said) == 2
+    assert retain is StatefulLogic.DISCARD  # the session's timeline is released
+
+
+def test_the_upstream_record_has_exactly_the_upstream_keys_and_a_number_for_confidence() -> None:
+    frames = run([Diarized(window(2 * SR), Step(0, 2 * SR, (Seg(0, 2 * SR, "speaker0"),)))])
+    for frame in frames:
+        record = frame.upstream_record()
+        assert tuple(record) == UPSTREAM_KEYS
+        assert isinstance(record["confidence"], float)
+        assert frame.detail_record()["frame_id"] == record["frame_id"]

@@ -200,7 +200,7 @@ def test_session_files_hold_exactly_the_timeline(tmp_path: Path) -> None:
     timeline = np.concatenate([c.samples for c in out.audio()])
     assert samples.size == timeline.size == 7 * 1600
     np.testing.assert_allclose(samples, timeline, atol=1 / 32768)
-    meta = json.loads((session_dir / "metadata.json").read_text())
+    meta = json.loads((session_dir / "session.json").read_text())
     assert meta["client"] == "127.0.0.1" and meta["end_reason"] == "eof"
     kinds = [json.loads(line)["event"] for line in (session_dir / "events.jsonl").open()]
     assert kinds[0] == "session_start" and "gap" in kinds and kinds[-1] == "session_end"

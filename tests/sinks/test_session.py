@@ -34,7 +34,7 @@ def _events(path: Path) -> list[dict[str, Any]]:
 
 
 def _meta(path: Path) -> dict[str, Any]:
-    meta: dict[str, Any] = json.loads((path / "metadata.json").read_text())
+    meta: dict[str, Any] = json.loads((path / "session.json").read_text())
     return meta
 
 
@@ -59,6 +59,7 @@ def test_one_session_layout_audio_metadata_events(tmp_path: Path, alice: Client)
         f"sessions/{alice.session}",
         f"sessions/{alice.session}/audio.wav",
         f"sessions/{alice.session}/metadata.json",
+        f"sessions/{alice.session}/session.json",
         f"sessions/{alice.session}/events.jsonl",
     }
     np.testing.assert_array_equal(_wav_pcm(sdir / "audio.wav"), alice.expected_pcm())
@@ -81,7 +82,7 @@ def test_one_session_layout_audio_metadata_events(tmp_path: Path, alice: Client)
     assert meta["audio_seconds"] == pytest.approx((2 * CHUNK + 800) / SR)
     assert meta["first_start_sample"] == 48_000
     assert meta["last_start_sample"] == 48_000 + 2 * CHUNK
-    assert meta["frames"] == 0
+    assert meta["video_frames"] == 0
     assert meta["discontinuities"] == 0
 
     events = _events(sdir)
@@ -198,9 +199,9 @@ def test_frames_saved_jpeg_as_is_and_rgb_encoded(tmp_path: Path, alice: Client) 
     # rgb (10, 200, 30) is bgr (30, 200, 10); JPEG is lossy
     np.testing.assert_allclose(img.reshape(-1, 3).mean(axis=0), (30, 200, 10), atol=4)
     meta = _meta(tmp_path / "sessions" / alice.session)
-    assert (meta["frames"], meta["frames_saved"]) == (4, 4)
-    assert meta["files"]["frames"] == "frames"
-    assert w.counters["frames_renamed"] == 1
+    assert (meta["video_frames"], meta["video_frames_saved"]) == (4, 4)
+    assert meta["files"]["video_frames"] == "frames"
+    assert w.counters["video_frames_renamed"] == 1
 
 
 def test_frames_counted_not_saved_by_default(tmp_path: Path, alice: Client) -> None:
@@ -208,9 +209,9 @@ def test_frames_counted_not_saved_by_default(tmp_path: Path, alice: Client) -> N
     w.write_batch([alice.start(), alice.frame(1), alice.frame(2), alice.end()])
     sdir = tmp_path / "sessions" / alice.session
     assert not (sdir / "frames").exists()
-    assert _meta(sdir)["frames"] == 2
-    assert w.counters["frames"] == 2
-    assert w.counters["frames_saved"] == 0
+    assert _meta(sdir)["video_frames"] == 2
+    assert w.counters["video_frames"] == 2
+    assert w.counters["video_frames_saved"] == 0
 
 
 def test_orphans_are_counted_never_raised(tmp_path: Path, alice: Client, bob: Client) -> None:
@@ -238,6 +239,7 @@ def test_orphans_are_counted_never_raised(tmp_path: Path, alice: Client, bob: Cl
         bob.session,
         f"{bob.session}/audio.wav",
         f"{bob.session}/metadata.json",
+        f"{bob.session}/session.json",
         f"{bob.session}/events.jsonl",
     }
     assert [e["event"] for e in _events(tmp_path / "sessions" / bob.session)] == ["session_start"]

@@ -54,8 +54,8 @@ def test_session_sink_in_run_main(tmp_path: Path, alice: Client, bob: Client) ->
     np.testing.assert_array_equal(_pcm(b / "audio.wav"), bob.expected_pcm())
     assert len(list((a / "frames").iterdir())) == 5
     assert not (b / "frames").exists() or not any((b / "frames").iterdir())
-    meta_a: dict[str, Any] = json.loads((a / "metadata.json").read_text())
-    meta_b: dict[str, Any] = json.loads((b / "metadata.json").read_text())
+    meta_a: dict[str, Any] = json.loads((a / "session.json").read_text())
+    meta_b: dict[str, Any] = json.loads((b / "session.json").read_text())
     assert meta_a["end_reason"] == "shutdown"
     assert meta_b["end_reason"] == "bye"
     assert meta_a["samples"] == 5 * CHUNK
@@ -67,7 +67,7 @@ def test_session_sink_in_run_main(tmp_path: Path, alice: Client, bob: Client) ->
     assert worker == 0
     assert final["sessions_opened"] == final["sessions_closed"] == 2
     assert final["audio_chunks"] == 10
-    assert final["frames_saved"] == 5
+    assert final["video_frames_saved"] == 5
 
 
 def test_session_sink_after_keyed_step_on_two_workers(
@@ -91,9 +91,9 @@ def test_session_sink_after_keyed_step_on_two_workers(
     for client in (alice, bob):
         sdir = tmp_path / "sessions" / client.session
         np.testing.assert_array_equal(_pcm(sdir / "audio.wav"), client.expected_pcm())
-        meta = json.loads((sdir / "metadata.json").read_text())
+        meta = json.loads((sdir / "session.json").read_text())
         assert meta["end_reason"] == "shutdown"
-        assert meta["frames"] == (5 if client is alice else 0)
+        assert meta["video_frames"] == (5 if client is alice else 0)
     # "alice" and "bob" hash to different workers: each worker's writer owned one session
     assert opened == {0: 1, 1: 1}
 
