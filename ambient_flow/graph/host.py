@@ -18,7 +18,15 @@ from ambient_flow.errors import AmbientFlowError
 from ambient_flow.graph.enrich import EnrichStreams
 from ambient_flow.graph.ingest import IngestStreams
 
-__all__ = ["HostGraph", "configure_logging", "one_of_several_processes", "startup_errors_exit"]
+__all__ = [
+    "OWN_LOGGERS",
+    "HostGraph",
+    "LibraryChatterFilter",
+    "configure_logging",
+    "one_of_several_processes",
+    "setup_logging",
+    "startup_errors_exit",
+]
 
 
 @dataclass(frozen=True)
@@ -30,13 +38,45 @@ class HostGraph:
     enrich: EnrichStreams | None = None
 
 
+#: Top-level logger names whose INFO lines a person reads; every other logger (model
+#: libraries: faster_whisper, ultralytics, numba, matplotlib, urllib3, ...) is shown
+#: from WARNING up, unless the level is DEBUG.
+OWN_LOGGERS = ("ambient_flow", "flows", "__main__")
+
+
+class LibraryChatterFilter(logging.Filter):
+    """Pass our own records at any level, and other libraries' from WARNING up.
+
+    A filter on the handler, not levels on named loggers: it also quiets libraries
+    nobody listed (and ones that set their own logger's level at import).
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.levelno >= logging.WARNING or record.name.split(".")[0] in OWN_LOGGERS
+
+
+def setup_logging(level: str, *, datefmt: str | None = None) -> None:
+    """Log to stderr at `level`; libraries' INFO chatter stays out unless `level` is DEBUG.
+
+    Does nothing when the root logger already has handlers (an embedding application
+    or a test harness configured logging first).
+    """
+    root = logging.getLogger()
+    if root.handlers:
+        return
+    logging.basicConfig(
+        level=level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        datefmt=datefmt,
+    )
+    if level.upper() != "DEBUG":
+        for handler in root.handlers:
+            handler.addFilter(LibraryChatterFilter())
+
+
 def configure_logging(settings: Settings) -> None:
     """`python -m bytewax.run` configures no logging of its own: do it once, readably."""
-    if not logging.getLogger().handlers:
-        logging.basicConfig(
-            level=settings.log_level.upper(),
-            format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        )
+    setup_logging(settings.log_level)
 
 
 @contextlib.contextmanager
