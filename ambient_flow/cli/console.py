@@ -34,7 +34,8 @@ def clock_time(iso: object) -> str:
 def frame_line(client: str, frame: dict[str, Any]) -> str:
     """One enrichment as a line: the time its audio arrived, the client, what happened.
 
-    - `utterance`: `12:01:03 kitchen speaker1: did the build finish?`
+    - `utterance`: `12:01:03 kitchen speaker1: did the build finish?` (`?` for a speaker
+      not known: diarization dropped behind, live, or found no voice)
     - `speaker_change`: `12:01:05 kitchen speaker change: speaker2`
     - `detections`: `12:01:06 kitchen in view: 2 person, face` (`nothing` when empty)
     """

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Callable, Sequence
 
@@ -11,7 +12,7 @@ from ambient_flow.cli import commands
 from ambient_flow.cli.listen import add_listen_flags
 from ambient_flow.cli.listen import listen as run_listen
 from ambient_flow.cli.settings_flags import add_settings_flags
-from ambient_flow.config import ENRICHMENT_KNOBS
+from ambient_flow.config import ENRICHMENT_KNOBS, ENV_PREFIX
 from ambient_flow.errors import AmbientFlowError
 from ambient_flow.graph.host import setup_logging
 
@@ -98,9 +99,15 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _log_level(args: argparse.Namespace) -> str:
+    """--log-level, else AMBIENT_FLOW_LOG_LEVEL (a bad value is refused later, by Settings)."""
+    level = getattr(args, "log_level", None) or os.environ.get(ENV_PREFIX + "LOG_LEVEL", "")
+    return level.upper() if level.upper() in ("DEBUG", "INFO", "WARNING", "ERROR") else "INFO"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    setup_logging(str(getattr(args, "log_level", None) or "INFO"), datefmt="%H:%M:%S")
+    setup_logging(_log_level(args), datefmt="%H:%M:%S")
     run: Callable[[argparse.Namespace], int] = args.run
     try:
         return run(args)

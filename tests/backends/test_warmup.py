@@ -105,7 +105,7 @@ def test_the_first_call_of_each_default_model_is_not_the_slow_one(tmp_path: Path
     assert done.returncode == 0, done.stderr
     times = json.loads(done.stdout.splitlines()[-1])
     for role, (first, *rest) in times.items():
-        steady = float(np.median(rest))
-        # Cold, the first diarizer step took 2.7-4.8 s against ~50 ms steady (librosa's
-        # import and mel set-up); warmed, every first call is within noise of the rest.
-        assert first <= 2 * steady + 0.25, (role, times)
+        # Cold, the first diarizer step took 2.7-4.8 s against 25-60 ms for the next ones
+        # (librosa's import and mel set-up); warmed, every first call is within the noise
+        # of the rest (a shared machine: the bound is loose, the cold gap is not).
+        assert first <= 3 * max(rest) + 0.5, (role, times)

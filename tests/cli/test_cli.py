@@ -170,7 +170,7 @@ def test_live_prints_what_it_hears_and_listen_subscribes(tmp_path: Path) -> None
         heard = [p.communicate(timeout=120)[0] for p in listeners]
         meta = None
         while time.monotonic() < deadline + 60:  # the enrichment finishes the session
-            found = list(data.glob("sessions/*_kitchen_*/metadata.json"))
+            found = sorted(data.glob("sessions/*_kitchen_*/metadata.json"))
             meta = json.loads(found[0].read_text()) if found else None
             if meta and meta["ended_at"] and meta["frame_count"]:
                 break
@@ -183,14 +183,18 @@ def test_live_prints_what_it_hears_and_listen_subscribes(tmp_path: Path) -> None
         out, err = live.communicate(timeout=60)
     assert live.returncode == 0, err
     assert meta is not None
-    (session,) = data.glob("sessions/*_kitchen_*")
-    frames = [json.loads(line) for line in (session / "frames.jsonl").read_text().splitlines()]
+    # (--fast can deliver a chunk after the bye, on its own socket: it opens a second
+    # session; what each session said is printed all the same.)
+    frames = [json.loads(line) for session in sorted(data.glob("sessions/*_kitchen_*"))
+              for line in (session / "frames.jsonl").read_text().splitlines()]  # fmt: skip
     said = [f for f in frames if f["event_type"] == "utterance" and f["text_hypothesis"]]
     transcripts = out.splitlines()
     assert len(transcripts) == len(said) >= 3, out
-    for line, frame in zip(transcripts, said, strict=True):
-        assert re.fullmatch(r"\d\d:\d\d:\d\d kitchen speaker\d+: .+", line), line
-        assert line.endswith(frame["text_hypothesis"])
+    for line in transcripts:
+        # `?`: no speaker yet (--fast: live, diarization drops windows it is behind on)
+        assert re.fullmatch(r"\d\d:\d\d:\d\d kitchen (speaker\d+|\?): .+", line), line
+    printed = sorted(line.split(": ", 1)[1] for line in transcripts)
+    assert printed == sorted(f["text_hypothesis"] for f in said)
     assert "faster_whisper" not in err and "Processing audio" not in err
     assert "gap fill 0.0 s" in err  # the live line
     human, as_json = heard
