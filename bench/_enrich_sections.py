@@ -8,7 +8,6 @@ gets its own micro-batchers and transcription pool (made by `build_enrichment`).
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import json
 import os
@@ -18,7 +17,6 @@ import sys
 import threading
 import time
 from collections import deque
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -132,7 +130,7 @@ def models(ctx: Ctx) -> dict[str, Any]:
         "diarization_x4": [],
         "detection_ms": [],
     }
-    fs = m.vad.frame_samples
+    fs = m.vad.block_samples
     frames = audio[: audio.shape[0] // fs * fs].reshape(-1, fs)
     phrases = [
         audio[max(0, p.start_sample - 4800) : p.last_voiced_sample + 4800] for p in track.phrases
@@ -205,36 +203,6 @@ class _DoneTap:
             self.utt.append((now, (now - item.ended_ns) / 1e6))
 
 
-@contextlib.contextmanager
-def _batching(on: bool) -> Iterator[None]:
-    """Batching off = every MicroBatcher of the enrichment built meanwhile has max_batch=1.
-
-    operators/model_stage.py builds its batchers (diarization 32, detection 8) with fixed sizes;
-    the benchmark swaps the class it uses for one that forces a batch of one. The
-    batchers are built on the worker when the first item reaches the model stage, so
-    the swap lasts for the whole run.
-    """
-    import ambient_flow.operators.model_stage as fe
-
-    if on:
-        yield
-        return
-    from ambient_flow.operators.batching import MicroBatcher
-
-    class Unbatched(MicroBatcher[Any, Any]):
-        def __init__(self, fn: Any, **kw: Any) -> None:
-            kw["max_batch"] = 1
-            super().__init__(fn, **kw)
-
-    original = fe.__dict__["MicroBatcher"]
-    fe.__dict__["MicroBatcher"] = Unbatched
-    try:
-        yield
-    finally:
-        fe.__dict__["MicroBatcher"] = original
-
-
-_PORTS = ("audio_port", "video_port", "control_port", "tcp_port", "pub_port")
 PRIMER = "bench-primer"
 
 
@@ -333,7 +301,6 @@ def live_run(
 
     from ambient_flow.graph import build_enrichment
     from ambient_flow.protocol.messages import AudioChunk, VideoFrame
-    from ambient_flow.testing.harness import free_ports
 
     plan = ctx.plan
     holder: dict[str, Any] = {}
@@ -350,9 +317,10 @@ def live_run(
     listener: Any = None
     base: dict[str, Any] = {}
     frames: list[tuple[int, dict[str, Any]]] = []
-    with _TmpDir("af-bench-enrich-") as tmp, _batching(batching):
-        ports: dict[str, Any] = dict(zip(_PORTS, free_ports(len(_PORTS)), strict=True))
-        host = BenchHost(tmp, extend=extend, **ports)
+    with _TmpDir("af-bench-enrich-") as tmp:
+        # batching off: every cross-client batcher of the model stage calls with one item
+        overrides: dict[str, Any] = {} if batching else {"batch_max": 1}
+        host = BenchHost(tmp, extend=extend, **overrides)
         host.tap("bench_items_video", host.streams.items, _measured(video_lat))
         host.tap("bench_items_audio", host.streams.items, _measured(audio_lat))
         host.tap("bench_audio", host.streams.audio, _measured(audio_tap))
