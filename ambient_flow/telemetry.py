@@ -33,15 +33,22 @@ class RateLimitedLog:
     Bad input can arrive thousands of times a second; the log must stay readable.
     """
 
-    def __init__(self, logger: logging.Logger, interval: float = 5.0) -> None:
+    def __init__(
+        self,
+        logger: logging.Logger,
+        interval: float = 5.0,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._logger = logger
         self._interval = interval
+        self._clock = clock
         self._last: dict[str, float] = {}
         self._held: dict[str, int] = {}
         self._lock = threading.Lock()
 
     def log(self, level: int, key: str, msg: str, *args: object) -> None:
-        now = time.monotonic()
+        now = self._clock()
         with self._lock:
             if now - self._last.get(key, -1e18) < self._interval:
                 self._held[key] = self._held.get(key, 0) + 1
