@@ -82,7 +82,7 @@ class Telemetry:
         self._drops: dict[str, int] = {}
         self._queues: dict[str, int] = {}
         self._clients: dict[str, ClientSection] = {}
-        self._extra: dict[str, dict[str, Any]] = {}
+        self._extra: dict[str, ClientSection] = {}
 
         r = self.registry
         self.m_raw = Counter(
@@ -261,11 +261,18 @@ class Telemetry:
     def _count_clients(self, flag: str) -> int:
         return sum(1 for c in self._client_sections().values() if c.get(flag))
 
-    def section(self, name: str, values: Mapping[str, Any]) -> None:
-        """Publish a named section (e.g. `tcp`, `replay`, `sessions`) into the document."""
+    def section(self, name: str, values: ClientSection | None) -> None:
+        """Publish a named section (e.g. `tcp`, `replay`, `sessions`) into the document.
+
+        `values` is a dict, or a function that makes one whenever the status is read (a
+        component with its own thread, like the SpacetimeDB writer); None removes it.
+        """
         with self._lock:
-            self._extra[name] = dict(values)
-        if name == "tcp" and "connections" in values:
+            if values is None:
+                self._extra.pop(name, None)
+                return
+            self._extra[name] = values if callable(values) else dict(values)
+        if name == "tcp" and not callable(values) and "connections" in values:
             self.m_tcp.set(values["connections"])
 
     # -- reads -------------------------------------------------------------------------
@@ -290,8 +297,9 @@ class Telemetry:
                 "drops": dict(self._drops),
                 "queues": dict(self._queues),
             }
-            for name, values in self._extra.items():
-                doc[name] = dict(values)
+            extra = list(self._extra.items())
+        for name, values in extra:
+            doc[name] = values() if callable(values) else dict(values)
         doc["clients"] = self._client_sections()
         if self._stages:
             doc["stages"] = self._stage_sections()

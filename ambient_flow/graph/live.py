@@ -15,6 +15,7 @@ from ambient_flow.config import Settings
 from ambient_flow.graph.enrich import build_enrichment
 from ambient_flow.graph.host import HostGraph, configure_logging
 from ambient_flow.graph.ingest import attach_sessions, build_ingest
+from ambient_flow.graph.spacetimedb import attach_spacetimedb
 from ambient_flow.models.bundle import Models
 from ambient_flow.protocol.messages import RawMessage
 from ambient_flow.runtime import HostRuntime
@@ -47,6 +48,7 @@ def build_live(runtime: HostRuntime, models: Models | None = None) -> HostGraph:
     ingest = build_ingest(dataflow, runtime, live_sources(runtime), write_sessions=False)
     enrich = build_enrichment(runtime, ingest, models) if runtime.settings.enrich else None
     attach_sessions(runtime, ingest, enrich.boundaries if enrich is not None else None)
+    attach_spacetimedb(runtime, ingest, enrich)
     return HostGraph(dataflow, ingest, enrich)
 
 

@@ -11,7 +11,8 @@ is sent again), and to read back the `Id` a later step needs (`IdOf`).
 Inputs (see docs/spacetimedb.md for the full table):
 
 - session events: `{"event": "session_start" | "session_end", "session_id", "client",
-  "at": ISO time, ...}`;
+  "at": ISO time, ...}` (optional: `platform`, `mode` — the session's recording mode,
+  `duration_s` at the end);
 - frames, upstream-shaped: `timestamp, sample_position, speaker_prediction,
   visual_context, text_hypothesis, confidence, weight, frame_id, session_id, event_type,
   created_at, enriched_at`; with an optional side record of ours: `words`, `end`,
@@ -248,14 +249,19 @@ def record_kind(record: Mapping[str, Any]) -> str:
 
 # -- plans -------------------------------------------------------------------------------
 def _ensure_session(
-    options: MappingOptions, session_id: str, client: str, date: str, platform: str
+    options: MappingOptions,
+    session_id: str,
+    client: str,
+    date: str,
+    platform: str,
+    mode: str | None = None,
 ) -> tuple[str, Key, tuple[Step, ...]]:
     device = options.device_identity.format(client=client)
     audio_path = options.audio_path.format(session_id=session_id)
     dk, sk = device_key(device), session_key(audio_path)
     steps = (
         Step("RegisterDevice", (device, client, platform), "ensure", dk),
-        Step("StartSession", (IdOf(dk), date, options.mode, audio_path), "ensure", sk),
+        Step("StartSession", (IdOf(dk), date, mode or options.mode, audio_path), "ensure", sk),
     )
     return device, sk, steps
 
@@ -315,7 +321,8 @@ def _session_steps(
     start_iso = started_at or _opt_str(event.get("started_at"))
     start = _when(start_iso, "started_at") if start_iso else None
     date = (start or at).date().isoformat() if kind == "session_end" else at.date().isoformat()
-    device, sk, steps = _ensure_session(options, session_id, client, date, platform)
+    mode = _opt_str(event.get("mode"))
+    device, sk, steps = _ensure_session(options, session_id, client, date, platform, mode)
     if kind == "session_start":
         return device, (
             *steps,

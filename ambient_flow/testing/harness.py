@@ -23,6 +23,7 @@ from ambient_flow.graph.host import HostGraph
 from ambient_flow.graph.ingest import attach_sessions, build_ingest
 from ambient_flow.graph.live import build_live
 from ambient_flow.graph.replay import build_replay, replay_settings
+from ambient_flow.graph.spacetimedb import attach_spacetimedb
 from ambient_flow.models.bundle import Models
 from ambient_flow.operators.attribution import Enrichment
 from ambient_flow.operators.events import ClientEvent
@@ -190,6 +191,7 @@ def run_messages(
     )
     enrich = build_enrichment(runtime, ingest, models) if runtime.settings.enrich else None
     attach_sessions(runtime, ingest, enrich.boundaries if enrich is not None else None)
+    attach_spacetimedb(runtime, ingest, enrich)
     return _collect(HostGraph(flow, ingest, enrich), runtime, workers)
 
 

@@ -59,6 +59,14 @@ def test_session_start_registers_the_device_and_starts_the_session() -> None:
     encodable(plan)
 
 
+def test_a_session_names_its_own_recording_mode() -> None:
+    plan = plan_record({**session_start(), "mode": "meeting"}, options=OPTS)
+    (start,) = only(plan, "StartSession")
+    assert start.args[2] == "meeting"
+    blank = plan_record({**session_start(), "mode": ""}, options=OPTS)
+    assert only(blank, "StartSession")[0].args[2] == OPTS.mode
+
+
 def test_session_end_records_duration_and_completes() -> None:
     plan = plan_record(session_end(), options=OPTS, started_at=T0)
     assert reducers(plan)[2:] == [
