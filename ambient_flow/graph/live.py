@@ -19,6 +19,7 @@ from ambient_flow.graph.spacetimedb import attach_spacetimedb
 from ambient_flow.models.bundle import Models
 from ambient_flow.protocol.messages import RawMessage
 from ambient_flow.runtime import HostRuntime
+from ambient_flow.sinks.results import ResultsSink
 from ambient_flow.sources.control import ControlSource
 from ambient_flow.sources.tcp import TcpSource
 from ambient_flow.sources.zmq_pull import ZmqPullSource
@@ -49,6 +50,9 @@ def build_live(runtime: HostRuntime, models: Models | None = None) -> HostGraph:
     enrich = build_enrichment(runtime, ingest, models) if runtime.settings.enrich else None
     attach_sessions(runtime, ingest, enrich.boundaries if enrich is not None else None)
     attach_spacetimedb(runtime, ingest, enrich)
+    if enrich is not None and runtime.settings.tcp_port:
+        # Results back on the TCP connections that asked for them in their hello.
+        op.output("results", enrich.enrichments, ResultsSink(runtime))
     return HostGraph(dataflow, ingest, enrich)
 
 

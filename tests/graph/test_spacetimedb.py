@@ -140,7 +140,8 @@ def test_without_the_enrichment_sessions_still_arrive(tmp_path: Path, fake: Fake
     s = Settings(data_dir=str(tmp_path), metrics_port=0, enrich=False, **stdb(fake.url))
     run_messages(dialogue(), tmp_path, settings=s)
     (session,) = fake.rows("audio_session")
-    assert (session["Status"], session["Mode"], session["DurationMs"]) == ("completed", "meeting", 5500)
+    assert (session["Status"], session["Mode"]) == ("completed", "meeting")
+    assert session["DurationMs"] == 5500
     assert fake.rows("transcript_entry") == []
 
 
