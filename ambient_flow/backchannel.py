@@ -76,13 +76,15 @@ class BackChannel:
         """Anything to take? (A cheap look, without the lock.)"""
         return self._waiting > 0
 
-    def take(self, key: Hashable, max_bytes: int) -> bytes:
-        """Whole results for connection `key`, up to `max_bytes` (at least one if any)."""
+    def take(self, key: Hashable, max_bytes: int, *, at_least_one: bool = True) -> bytes:
+        """Whole results for connection `key`, up to `max_bytes` (with `at_least_one`, the
+        first one even if it alone is larger)."""
         out = bytearray()
         with self._lock:
             pending = self._subs.get(key)
             while pending is not None and pending.items:
-                if out and len(out) + len(pending.items[0]) > max_bytes:
+                too_big = len(out) + len(pending.items[0]) > max_bytes
+                if too_big and (out or not at_least_one):
                     break
                 item = pending.items.popleft()
                 pending.size -= len(item)

@@ -234,7 +234,7 @@ class GodotProfileOptions:
     control_retries: int = 2
     send_block_ms: int = 50
     drain_s: float = 2.0
-    results: bool = False
+    results: bool = True
     results_wait_s: float = 0.0
 
     def __post_init__(self) -> None:

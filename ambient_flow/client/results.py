@@ -1,5 +1,5 @@
 """A client's own enrichments, back from the host (asked for with `"results": true` in
-its hello; docs/protocol.md section 9). The twin of the Godot addon's `results.gd`.
+its hello; docs/protocol.md section 11). The twin of the Godot addon's `results.gd`.
 
 Results arrive as records `{"frame": <frames.jsonl line>, "detail": <enrichment.jsonl
 line>}`: on a raw-TCP connection as envelopes tagged `"type": "frame"`

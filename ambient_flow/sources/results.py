@@ -50,7 +50,8 @@ class TcpResults:
             room = LOW_WATER - len(conn.outbox)
             if room <= 0:
                 continue
-            data = self._channel.take(conn, room)
+            # Beyond LOW_WATER only for one result larger than it, into an empty outbox.
+            data = self._channel.take(conn, room, at_least_one=not conn.outbox)
             if data:
                 conn.outbox += data
                 flush(conn)
