@@ -225,6 +225,19 @@ def test_twenty_starts_and_stops_leak_no_threads_sockets_or_descriptors(tmp_path
     assert open_fds() <= fds, f"descriptors leaked: {fds} -> {open_fds()}"
 
 
+def test_two_workers_are_both_ready_before_start_returns(tmp_path: Path) -> None:
+    host = Host(test_settings(tmp_path / "data"), workers=2)
+    with host:
+        assert host.runtime is not None
+        assert host.runtime.wait_ready({"inputs:0", "inputs:1"}, 0) == set()
+        assert control(host, {"cmd": "heartbeat"})["status"] == "ok"
+        speak(host, seconds=0.2)
+        deadline = time.monotonic() + 5
+        while host.status()["audio"]["chunks_received"] < 17 and time.monotonic() < deadline:
+            time.sleep(0.02)
+    assert host.status()["audio"]["chunks_received"] == 17
+
+
 def test_importing_host_loads_no_model_library() -> None:
     code = (
         "import sys; from ambient_flow import Host, CaptureReceiver; "
