@@ -191,11 +191,16 @@ def test_live_host_writes_sessions_and_exports_metrics(
     port = free_port()
     host = live_host(enrich=True, models=models(), metrics_port=port, **stdb(fake.url))
     push = {"audio": host.push("audio"), "video": host.push("video")}
-    for msg in dialogue():
+    *messages, bye = dialogue()
+    for msg in messages:
         if msg.channel == "control":
             host.request(json.loads(msg.parts[0]))
         else:
             push[msg.channel].send_multipart(list(msg.parts))
+    # The bye goes on the control socket, which overtakes data still in flight: send it
+    # once every chunk is in, as a client does after its last one.
+    host.wait_for(lambda out: len(out.audio()) == 55, timeout=10)
+    host.request(json.loads(bye.parts[0]))
     host.wait_for(lambda out: bool(out.events("session_end")), timeout=10)
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline and not any(

@@ -117,7 +117,7 @@ def test_the_coordinators_use_of_it(tmp_path: Path) -> None:
         assert status["audio"]["bytes_received"] == 5 * 3200
         assert status["video"]["frames_received"] == 1
         assert status["audio"]["last_ts"] == chunks[-1].timestamp_ms == rx.audio.last_chunk_ts
-        assert status["control"]["connected_clients"] == ["selestia"]
+        wait(lambda: rx.status()["control"]["connected_clients"] == ["selestia"])
         assert rx.control.connected_clients["selestia"]["capabilities"] == ["audio", "video"]
         assert "selestia" in rx.control.last_heartbeat
         client.request({"cmd": "bye", "client": "selestia"})
@@ -138,7 +138,10 @@ def test_the_seeds_drop_policies_are_kept_and_counted(tmp_path: Path) -> None:
             client.video.send(video_parts(seq, client="c", w=32, h=24)[0])
         wait(lambda: rx.status()["audio"]["chunks_received"] == 120
              and rx.status()["video"]["frames_received"] == 15)  # fmt: skip
-        wait(lambda: rx.status()["drops"].get("receiver_frame_replaced") == 5)
+        # the queues are filled downstream of the counters: wait for them too
+        wait(lambda: rx.status()["drops"].get("receiver_frame_replaced") == 5
+             and rx.status()["drops"].get("receiver_diart_full") == 20)  # fmt: skip
+        time.sleep(0.2)  # nothing more comes: the counts stay where they are
         status = rx.status()
         assert status["audio"]["diart_queue_size"] == 100
         assert status["drops"]["receiver_diart_full"] == 20
