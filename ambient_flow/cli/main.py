@@ -12,7 +12,7 @@ from ambient_flow.cli import commands
 from ambient_flow.cli.listen import add_listen_flags
 from ambient_flow.cli.listen import listen as run_listen
 from ambient_flow.cli.settings_flags import add_settings_flags
-from ambient_flow.config import ENRICHMENT_KNOBS, ENV_PREFIX
+from ambient_flow.config import ENRICHMENT_KNOBS, ENV_PREFIX, SPACETIMEDB_KNOBS
 from ambient_flow.errors import AmbientFlowError
 from ambient_flow.graph.host import setup_logging
 
@@ -51,7 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
     replay.add_argument("--data-dir", help="output directory (default data/replay/<name>)")
     replay.add_argument("--config", metavar="FILE", help="TOML settings (recorded ones win)")
     replay.add_argument("--log-level", default="WARNING")
-    add_settings_flags(replay, only=ENRICHMENT_KNOBS, config_flag=False)
+    add_settings_flags(replay, only=(*ENRICHMENT_KNOBS, *SPACETIMEDB_KNOBS), config_flag=False)
     replay.set_defaults(run=commands.replay)
 
     record = sub.add_parser("record", help="only record what arrives to a .zmqcap (no ingest)")

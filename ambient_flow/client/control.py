@@ -117,6 +117,8 @@ class ControlOptions:
         retry_later_s: While unreachable, how often a new `hello` is tried.
         heartbeat: Send `heartbeat` requests after a successful hello.
         heartbeat_interval_s: Overrides the server's `heartbeat_interval_s` when set.
+        results: Ask in `hello` for this client's enrichments (`"results": true`); the
+            reply's `results` object (`ControlSession.results`) says how they come.
     """
 
     client: str | None = None
@@ -127,6 +129,7 @@ class ControlOptions:
     retry_later_s: float = 10.0
     heartbeat: bool = True
     heartbeat_interval_s: float | None = None
+    results: bool = False
 
     def __post_init__(self) -> None:
         if self.timeout_s <= 0 or self.retry_later_s <= 0:
@@ -307,6 +310,8 @@ class ControlSession:
         self._next_heartbeat_at = float("inf")
         #: The server's config from the last successful hello (None until then).
         self.config: ServerConfig | None = None
+        #: The hello reply's `results` object (how results come), when they were asked for.
+        self.results: dict[str, Any] | None = None
 
     @property
     def stats(self) -> ControlStats:
@@ -327,6 +332,8 @@ class ControlSession:
             body["capabilities"] = list(self.options.capabilities)
             if self.options.session is not None:
                 body["session"] = self.options.session
+            if self.options.results:
+                body["results"] = True
         return body
 
     def start(self) -> None:
@@ -491,5 +498,7 @@ class ControlSession:
                 self._stats.bad_replies += 1
             logger.warning("server's config is invalid (%s); keeping the defaults", exc)
             self.config = ServerConfig()
+        offer = reply.get("results")
+        self.results = dict(offer) if isinstance(offer, Mapping) else None
         self._hello_ok = True
         self._next_heartbeat_at = now + self.heartbeat_interval_s

@@ -51,6 +51,7 @@ from ambient_flow.client.godot_addon import (
 )
 from ambient_flow.client.media import PatternOptions, TestPattern, chunk_samples
 from ambient_flow.client.pacing import Clock
+from ambient_flow.client.results import ResultsReader
 from ambient_flow.client.transport import SendChannel, TcpTransport, Transport, ZmqTransport
 from ambient_flow.errors import ConfigError
 from ambient_flow.protocol import constants
@@ -201,6 +202,10 @@ class GodotProfileOptions:
         realtime: Read the capture once per 1/60 s game frame on the clock; False runs
             the same frames as fast as possible, and the queue then waits for room.
         audio_queue: Bound of the audio send queue (`audio_queue_max` in the addon).
+        results: Ask for this client's enrichments in `hello` (`receive_results` in the
+            addon) and read them while streaming: over TCP on the connection, over
+            ZeroMQ from the PUB port the hello reply names.
+        results_wait_s: After the stream, keep reading results this long before `bye`.
     """
 
     host: str = "127.0.0.1"
@@ -229,6 +234,8 @@ class GodotProfileOptions:
     control_retries: int = 2
     send_block_ms: int = 50
     drain_s: float = 2.0
+    results: bool = True
+    results_wait_s: float = 0.0
 
     def __post_init__(self) -> None:
         if not self.host or not self.client:
@@ -249,6 +256,8 @@ class GodotProfileOptions:
                 raise ConfigError(f"{name}={value} must be > 0")
         if self.quality is not None and self.quality > 100:
             raise ConfigError(f"quality={self.quality} must be 1..100")
+        if self.results_wait_s < 0:
+            raise ConfigError(f"results_wait_s={self.results_wait_s} must be >= 0")
         if self.audio_queue < 1 or self.hello_wait_s < 0 or self.drain_s < 0:
             raise ConfigError("audio_queue must be >= 1; hello_wait_s and drain_s >= 0")
 
@@ -269,6 +278,8 @@ class GodotProfileStats:
     bytes: int = 0
     control: ControlStats | None = None
     server_config: ServerConfig | None = None
+    results: int = 0
+    last_transcript: str | None = None
 
 
 class _StereoTone:
@@ -315,6 +326,8 @@ class GodotClient:
         self._resampled = 0
         self._audio_seq = 0
         self._video_seq = 0
+        #: What the addon would have signalled (`results.events`, the latest transcript).
+        self.results = ResultsReader(options.host)
 
     def stop(self) -> None:
         self._stop.set()
@@ -352,12 +365,15 @@ class GodotClient:
             control.start()
             control.wait_for_hello(o.hello_wait_s, self._stop)
             queue = SendQueue(transport, o.audio_queue, block_when_full=not o.realtime)
-            self._stream(control.config or ServerConfig(), transport, control, queue)
+            self._stream(control.config or ServerConfig(), transport, control, queue, context)
             queue.drain(o.drain_s)
             transport.drain(o.drain_s)
+            if o.results:
+                self._wait_for_results(context, transport, control)
             control.bye()
             return self._stats(transport, control, queue)
         finally:
+            self.results.close()
             if queue is not None:
                 queue.close()
             if control is not None:
@@ -375,6 +391,7 @@ class GodotClient:
             capabilities=("audio", "video") if o.video else ("audio",),
             timeout_s=o.control_timeout_s,
             retries=o.control_retries,
+            results=o.results,
         )
         if isinstance(transport, TcpTransport):
             return ControlSession(TcpControlChannel(transport), options, clock=self._clock)
@@ -388,6 +405,7 @@ class GodotClient:
         transport: Transport,
         control: ControlSession,
         queue: SendQueue,
+        context: zmq.Context[Any],
     ) -> None:
         """The addon's `_process` loop: one capture read (and maybe a frame) per game frame."""
         o = self.options
@@ -424,6 +442,18 @@ class GodotClient:
                 self._send_video(next(pattern), width, height, quality, queue)
             control.poll()
             transport.service()
+            if o.results:
+                self.results.read(context, transport, control.results)
+
+    def _wait_for_results(
+        self, context: zmq.Context[Any], transport: Transport, control: ControlSession
+    ) -> None:
+        deadline = self._clock() + self.options.results_wait_s
+        while self._clock() < deadline and not self._stop.is_set():
+            control.poll()
+            transport.service()
+            self.results.read(context, transport, control.results)
+            self._stop.wait(0.02)
 
     def _capture_audio(
         self,
@@ -481,6 +511,8 @@ class GodotClient:
             bytes=t.bytes,
             control=control.stats,
             server_config=control.config,
+            results=self.results.received,
+            last_transcript=self.results.last_transcript,
         )
 
 

@@ -60,7 +60,7 @@ def build_ingest(
     raw = raws[0] if len(raws) == 1 else op.merge("raw", *raws)
 
     if settings.record and not runtime.replay:
-        meta = {"config": settings.to_dict()}
+        meta = {"config": settings.recordable()}
         op.output(
             "record",
             op.key_on("capture_key", raw, lambda _m: "capture"),

@@ -15,10 +15,12 @@ from ambient_flow.config import Settings
 from ambient_flow.graph.enrich import build_enrichment
 from ambient_flow.graph.host import HostGraph, configure_logging, one_of_several_processes
 from ambient_flow.graph.ingest import attach_sessions, build_ingest
+from ambient_flow.graph.spacetimedb import attach_spacetimedb
 from ambient_flow.models.bundle import Models
 from ambient_flow.ports import check_ports
 from ambient_flow.protocol.messages import RawMessage
 from ambient_flow.runtime import HostRuntime
+from ambient_flow.sinks.results import ResultsSink
 from ambient_flow.sources.control import ControlSource
 from ambient_flow.sources.tcp import TcpSource
 from ambient_flow.sources.zmq_pull import ZmqPullSource
@@ -48,6 +50,10 @@ def build_live(runtime: HostRuntime, models: Models | None = None) -> HostGraph:
     ingest = build_ingest(dataflow, runtime, live_sources(runtime), write_sessions=False)
     enrich = build_enrichment(runtime, ingest, models) if runtime.settings.enrich else None
     attach_sessions(runtime, ingest, enrich.boundaries if enrich is not None else None)
+    attach_spacetimedb(runtime, ingest, enrich)
+    if enrich is not None and runtime.settings.tcp_port:
+        # Results back on the TCP connections that asked for them in their hello.
+        op.output("results", enrich.enrichments, ResultsSink(runtime))
     return HostGraph(dataflow, ingest, enrich)
 
 

@@ -21,9 +21,12 @@ from ambient_flow.ports import bind_or_explain
 from ambient_flow.protocol.codec import encode_envelope
 from ambient_flow.runtime import HostRuntime
 
-__all__ = ["EnrichmentPublisher"]
+__all__ = ["PUB_READY", "EnrichmentPublisher"]
 
 logger = logging.getLogger(__name__)
+
+#: The name the PUB partition marks ready (`HostRuntime.mark_ready`) once it is bound.
+PUB_READY = "pub"
 
 
 class _PubPartition(StatefulSinkPartition[Enrichment | str, None]):
@@ -34,6 +37,7 @@ class _PubPartition(StatefulSinkPartition[Enrichment | str, None]):
         bind_or_explain(sock, endpoint, "pub")
         self._sock = sock
         self._runtime = runtime
+        runtime.mark_ready(PUB_READY)
         logger.info("publishing enrichments on %s (ZeroMQ PUB, topic = client)", endpoint)
 
     @override

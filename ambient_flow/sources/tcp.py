@@ -26,6 +26,7 @@ from ambient_flow.protocol.codec import EnvelopeStream, encode_envelope
 from ambient_flow.protocol.messages import RawMessage
 from ambient_flow.runtime import HostRuntime
 from ambient_flow.sources.control import ControlResponder
+from ambient_flow.sources.results import TcpResults
 from ambient_flow.telemetry import RateLimitedLog
 
 __all__ = ["TcpSource"]
@@ -57,6 +58,7 @@ class _TcpPartition(StatefulSourcePartition[RawMessage, None]):
         self._runtime = runtime
         self._settings = runtime.settings
         self._responder = ControlResponder(runtime)
+        self._results = TcpResults(runtime)
         self._log = RateLimitedLog(logger)
         self._conns: dict[int, _Conn] = {}
         self._sel = selectors.DefaultSelector()
@@ -106,6 +108,7 @@ class _TcpPartition(StatefulSourcePartition[RawMessage, None]):
                     progressed |= self._read(conn, batch)
             if not progressed:
                 break
+        self._results.deliver(self._conns.values(), self._flush)
         self._publish()
         return batch
 
@@ -168,14 +171,16 @@ class _TcpPartition(StatefulSourcePartition[RawMessage, None]):
         if _CONTROL_MARK not in header:  # cheap pre-check; audio/video never pay for JSON here
             return
         try:
-            kind = json.loads(header).get("type")
-        except (ValueError, AttributeError):
+            request = json.loads(header)
+            kind = request.get("type")
+        except (ValueError, AttributeError, RecursionError):
             return  # not a control record after all; the parser rejects it downstream
         if kind != "control":
             return
-        reply = self._responder.reply(header, f"{conn.host}:{conn.port}")
+        reply = self._responder.reply(header, f"{conn.host}:{conn.port}", transport="tcp")
         head = json.dumps({"type": "control", **reply}, default=str).encode("utf-8")
         conn.outbox += encode_envelope(head, b"")
+        self._results.on_reply(conn, request, reply)
         self._flush(conn)
 
     def _flush(self, conn: _Conn) -> None:
@@ -200,6 +205,7 @@ class _TcpPartition(StatefulSourcePartition[RawMessage, None]):
             return
         self._sel.unregister(conn.sock)
         conn.sock.close()
+        self._results.forget(conn)
         self._closed_by_reason[reason] = self._closed_by_reason.get(reason, 0) + 1
         if reason not in ("eof", "reset"):
             self._runtime.telemetry.drop(f"tcp_closed_{reason}")

@@ -1,6 +1,6 @@
 """WhisperLive's own server, as the peer of `bench.enrich` (runs in WhisperLive's venv).
 
-    .venv-wl/bin/python bench/_enrich_wl_server.py --port P --model DIR [--threads 2]
+    .venv-wl/bin/python bench/enrich/wl_server.py --port P --model DIR [--threads 2]
 
 Imports only the standard library and `whisper_live` (whose pins differ from ours, so it
 lives in its own virtual environment). The faster_whisper backend loads the CTranslate2

@@ -4,7 +4,8 @@ Spawned (never forked: the parent runs Bytewax and ZeroMQ threads). Each sender 
 its clients' tracks at real-time pace — 100 ms chunks sent on whole milliseconds of the
 wall clock, so a chunk's `ts` is its send time — and reports the send time of every
 chunk, which is what end-of-speech latency is measured from. Only the standard library,
-numpy, pyzmq and websocket-client are imported. Every loop is bounded in time.
+numpy, pyzmq, websocket-client and `bench.core.wire`/`stats` are imported. Every loop is
+bounded in time; see `bench.core.wire` for what a sender says and when.
 """
 
 from __future__ import annotations
@@ -17,13 +18,13 @@ from typing import Any
 
 import zmq
 
-from bench._senders import GO_TIMEOUT_S, LINGER_MS, envelope
+from bench.core.wire import await_go, envelope, push_socket, sleep_until_ns
 
-__all__ = ["frames_listener", "speech_clients", "wl_clients"]
+__all__ = ["enrichment_listener", "speech_clients", "wl_clients", "wl_options"]
 
 CHUNK_BYTES = 3200  # 100 ms of int16 at 16 kHz
-#: Fields of an enrichment frame the benchmark reads.
-FRAME_KEYS = (
+#: Fields of an enrichment (one PUB message; the consumer's "frame") the benchmark reads.
+ENRICHMENT_KEYS = (
     "client",
     "event_type",
     "timestamp",
@@ -51,14 +52,6 @@ def _schedule(
     return events
 
 
-def _wait_until(due_ns: int) -> None:
-    ahead = (due_ns - time.time_ns()) / 1e9 - 0.0004
-    if ahead > 0:
-        time.sleep(ahead)
-    while time.time_ns() < due_ns:  # spin the last ~0.4 ms: sleep overshoots
-        pass
-
-
 def speech_clients(
     idx: int,
     audio_ep: str,
@@ -72,21 +65,13 @@ def speech_clients(
 ) -> None:
     """Clients `(name, int16 pcm, start offset s)` over ZeroMQ PUSH, with camera frames."""
     ctx = zmq.Context()
-    socks = []
-    for ep in (audio_ep, video_ep):
-        sock = ctx.socket(zmq.PUSH)
-        sock.setsockopt(zmq.LINGER, LINGER_MS)
-        sock.connect(ep)
-        socks.append(sock)
-    asock, vsock = socks
+    asock, vsock = push_socket(ctx, audio_ep), push_socket(ctx, video_ep)
     names = [c[0].encode() for c in clients]
     sends: list[list[int]] = [[0] * (len(c[1]) // CHUNK_BYTES) for c in clients]
     videos = [0] * len(clients)
-    results.put(("ready", idx))
-    if not go.wait(GO_TIMEOUT_S):
-        results.put(("error", idx, "no go signal"))
-        for sock in socks:
-            sock.close(linger=0)
+    if not await_go(idx, go, results):
+        asock.close(linger=0)
+        vsock.close(linger=0)
         ctx.term()
         return
     t0_ms = time.time_ns() // 1_000_000 + 300
@@ -94,7 +79,7 @@ def speech_clients(
     hard_stop = time.monotonic() + (events[-1][0] - t0_ms) / 1000 * 2 + 30 if events else 0
     max_lag_ms = 0.0
     for due_ms, ci, kind, seq in events:
-        _wait_until(due_ms * 1_000_000)
+        sleep_until_ns(due_ms * 1_000_000)
         now = time.time_ns()
         max_lag_ms = max(max_lag_ms, (now - due_ms * 1_000_000) / 1e6)
         if kind == 0:
@@ -107,8 +92,8 @@ def speech_clients(
             videos[ci] += 1
         if time.monotonic() > hard_stop:
             break
-    for sock in socks:
-        sock.close()
+    asock.close()
+    vsock.close()
     ctx.term()
     report = {
         "clients": {
@@ -120,8 +105,8 @@ def speech_clients(
     results.put(("done", idx, report))
 
 
-def frames_listener(endpoint: str, stop: Any, out: Any, max_s: float) -> None:
-    """Subscribe to the enrichment PUB stream; note each frame's arrival (unix ns)."""
+def enrichment_listener(endpoint: str, stop: Any, out: Any, max_s: float) -> None:
+    """Subscribe to the enrichment PUB stream; note each enrichment's arrival (unix ns)."""
     ctx = zmq.Context()
     sub = ctx.socket(zmq.SUB)
     sub.setsockopt(zmq.LINGER, 0)
@@ -130,7 +115,7 @@ def frames_listener(endpoint: str, stop: Any, out: Any, max_s: float) -> None:
     sub.setsockopt(zmq.SUBSCRIBE, b"")
     time.sleep(0.5)  # slow joiner: let the subscription reach the publisher
     out.put(("ready",))
-    frames: list[tuple[int, dict[str, Any]]] = []
+    got: list[tuple[int, dict[str, Any]]] = []
     deadline = time.monotonic() + max_s
     try:
         while not stop.is_set() and time.monotonic() < deadline:
@@ -145,15 +130,15 @@ def frames_listener(endpoint: str, stop: Any, out: Any, max_s: float) -> None:
                 env = parts[-1]
                 head_len = int.from_bytes(env[:4], "big")
                 header = json.loads(env[8 : 8 + head_len])
-                frames.append((now, {k: header.get(k) for k in FRAME_KEYS}))
+                got.append((now, {k: header.get(k) for k in ENRICHMENT_KEYS}))
     finally:
         sub.close(linger=0)
         ctx.term()
-    out.put(("frames", frames))
+    out.put(("enrichments", got))
 
 
 # -- WhisperLive -----------------------------------------------------------------------
-def _wl_options(uid: str) -> str:
+def wl_options(uid: str) -> str:
     """What WhisperLive's own `TranscriptionClient` sends on open (its defaults, VAD on)."""
     return json.dumps(
         {
@@ -195,7 +180,7 @@ def wl_clients(
         for name, _pcm, _off in clients:
             ws = websocket.create_connection(url, timeout=60)
             conns.append(ws)
-            ws.send(_wl_options(name))
+            ws.send(wl_options(name))
             deadline = time.monotonic() + 60
             while True:
                 if time.monotonic() > deadline:
@@ -235,13 +220,12 @@ def wl_clients(
         t.start()
     floats = [np.frombuffer(c[1], "<i2").astype(np.float32) / 32768.0 for c in clients]
     sends: list[list[int]] = [[0] * (len(c[1]) // CHUNK_BYTES) for c in clients]
-    results.put(("ready", idx))
-    ok = go.wait(GO_TIMEOUT_S)
+    ok = await_go(idx, go, results)
     max_lag_ms = 0.0
     if ok:
         t0_ms = time.time_ns() // 1_000_000 + 300
         for due_ms, ci, _kind, seq in _schedule(clients, 0, t0_ms):
-            _wait_until(due_ms * 1_000_000)
+            sleep_until_ns(due_ms * 1_000_000)
             now = time.time_ns()
             max_lag_ms = max(max_lag_ms, (now - due_ms * 1_000_000) / 1e6)
             sends[ci][seq] = now
@@ -264,10 +248,12 @@ def wl_clients(
         t.join(2)
     for ws in conns:
         ws.close()
+    if not ok:
+        return
     report = {
         "clients": {
             c[0]: {"sends_ns": sends[i], "messages": messages[i]} for i, c in enumerate(clients)
         },
         "max_lag_s": max_lag_ms / 1000,
     }
-    results.put(("done" if ok else "error", idx, report if ok else "no go signal"))
+    results.put(("done", idx, report))

@@ -2,7 +2,7 @@
 
 End of speech = the send time of the 100 ms chunk holding a phrase's last voiced sample
 (from the sender's own record). A transcript is matched to the phrase it overlaps most
-on the client's sample clock. Ours: the phrase is final when its `utterance` frame
+on the client's sample clock. Ours: the phrase is final when its `utterance` enrichment
 arrives on the PUB stream (the last one, if the segmenter split it). WhisperLive: when
 the segments covering it are marked `completed` (its final text); its first hypothesis
 holding the phrase's last word is reported beside that.
@@ -13,8 +13,8 @@ from __future__ import annotations
 from typing import Any
 
 from ambient_flow.cli.evaluate import normalize
-from bench._enrich_speech import SR, Phrase, Track
-from bench._sections import _pct, _r
+from bench.core.stats import percentile, rounded
+from bench.enrich.speech import SR, Phrase, Track
 
 __all__ = ["latency_summary", "ours", "wer", "whisperlive"]
 
@@ -45,9 +45,9 @@ def wer(refs: list[str], hyps: list[str]) -> float | None:
 def ours(
     tracks: list[Track],
     sends: dict[str, list[int]],
-    frames: list[tuple[int, dict[str, Any]]],
+    enrichments: list[tuple[int, dict[str, Any]]],
 ) -> dict[str, Any]:
-    """Per phrase: PUB arrival of its utterance frame minus the send of its last word."""
+    """Per phrase: PUB arrival of its utterance enrichment minus the send of its last word."""
     timed: list[tuple[int, float]] = []  # (send of the last word, latency ms)
     tail_ms: list[float] = []  # segmenter's end minus the last voiced sample
     missed = extra = 0
@@ -57,12 +57,12 @@ def ours(
     for tr in tracks:
         mine = [
             (ns, f)
-            for ns, f in frames
+            for ns, f in enrichments
             if f["client"] == tr.client and f["event_type"] == "utterance"
         ]
         labels = {
             f["speaker_prediction"]
-            for _ns, f in frames
+            for _ns, f in enrichments
             if f["client"] == tr.client and f["speaker_prediction"]
         }
         speakers.append(len(labels))
@@ -100,8 +100,8 @@ def ours(
         "phrases": sum(len(t.phrases) for t in tracks),
         "missed": missed,
         "extra_utterances": extra,
-        "wer": _r(wer(refs, hyps), 4),
-        "utterance_end_after_last_word_ms_p50": _r(_pct(tail_ms, 50), 0),
+        "wer": rounded(wer(refs, hyps), 4),
+        "utterance_end_after_last_word_ms_p50": rounded(percentile(tail_ms, 50), 0),
         "speaker_labels_per_client": speakers,
         "per_phrase": per_phrase,
     }
@@ -112,11 +112,11 @@ def latency_summary(lat_ms: list[float], prefix: str = "") -> dict[str, Any]:
     system falling behind shows a last third slower than the first."""
     third = max(1, len(lat_ms) // 3)
     return {
-        f"{prefix}latency_ms_p50": _r(_pct(lat_ms, 50), 0),
-        f"{prefix}latency_ms_p90": _r(_pct(lat_ms, 90), 0),
-        f"{prefix}latency_ms_max": _r(max(lat_ms), 0) if lat_ms else None,
-        f"{prefix}latency_ms_first_third_p50": _r(_pct(lat_ms[:third], 50), 0),
-        f"{prefix}latency_ms_last_third_p50": _r(_pct(lat_ms[-third:], 50), 0),
+        f"{prefix}latency_ms_p50": rounded(percentile(lat_ms, 50), 0),
+        f"{prefix}latency_ms_p90": rounded(percentile(lat_ms, 90), 0),
+        f"{prefix}latency_ms_max": rounded(max(lat_ms), 0) if lat_ms else None,
+        f"{prefix}latency_ms_first_third_p50": rounded(percentile(lat_ms[:third], 50), 0),
+        f"{prefix}latency_ms_last_third_p50": rounded(percentile(lat_ms[-third:], 50), 0),
     }
 
 
@@ -196,6 +196,6 @@ def whisperlive(tracks: list[Track], reports: dict[str, dict[str, Any]]) -> dict
         "never_final": not_final,
         "missed": missed,
         "extra_segments": extra,
-        "wer": _r(wer(refs, hyps), 4),
+        "wer": rounded(wer(refs, hyps), 4),
         "per_phrase": per_phrase,
     }

@@ -1,13 +1,13 @@
-"""The live flow in a background thread, with no test tap, plus lightweight taps.
+"""The live graph in a background thread, with no test tap, plus lightweight taps.
 
 `ambient_flow.testing.harness.LiveHost` always keeps every ingest output in a list
 (what tests want); a benchmark pushing 100k messages must not, so this host builds
-the same `flows.live` graph and attaches only what a section asks for.
+the same live graph (`ambient_flow.graph.build_live`) and attaches only what a
+section asks for.
 """
 
 from __future__ import annotations
 
-import socket
 import threading
 import time
 from collections.abc import Callable
@@ -16,27 +16,15 @@ from typing import Any
 
 import bytewax.operators as op
 import zmq
-from bytewax.testing import run_main
 
+from ambient_flow.graph import HostGraph, IngestStreams
+from ambient_flow.models.bundle import Models
+from ambient_flow.ports import startup_cause
 from ambient_flow.protocol.messages import AudioChunk, VideoFrame
-from ambient_flow.runtime import HostRuntime
+from ambient_flow.runtime import HostRuntime, run_dataflow
 from ambient_flow.testing.harness import test_settings
 
 __all__ = ["BenchHost", "LatencyTap", "Tap"]
-
-
-_CHANNEL_PORTS = ("audio_port", "video_port", "control_port", "tcp_port")
-
-
-def _distinct_ports(n: int) -> list[int]:
-    socks = [socket.socket() for _ in range(n)]
-    try:
-        for sock in socks:
-            sock.bind(("127.0.0.1", 0))
-        return [int(sock.getsockname()[1]) for sock in socks]
-    finally:
-        for sock in socks:
-            sock.close()
 
 
 class Tap:
@@ -44,6 +32,7 @@ class Tap:
 
     Only the worker thread writes; readers on other threads see ints and floats
     whose updates are atomic under the GIL, which is all a progress check needs.
+    Gap-filled audio chunks are counted apart (`filled`): they were not sent.
     """
 
     def __init__(self) -> None:
@@ -92,42 +81,49 @@ class LatencyTap:
 class BenchHost:
     """The live graph on loopback with free ports, data under `data_dir`; a context manager.
 
-    `sessions=False` leaves out the session sink (a diagnostic peer, not the product).
+    `overrides` are `Settings` fields on top of `testing.harness.test_settings` (which
+    picks distinct free ports). `models` (loaded) are used when `enrich=True`, so one
+    run loads them once. `sessions=False` leaves out the session sink (a diagnostic
+    peer, not the product). `extend(streams, runtime)` adds steps before the start.
     """
 
     def __init__(
         self,
         data_dir: str | Path,
         *,
-        extend: Callable[[Any, HostRuntime], None] | None = None,
+        models: Models | None = None,
         sessions: bool = True,
+        extend: Callable[[IngestStreams, HostRuntime], None] | None = None,
         **overrides: Any,
     ) -> None:
-        from bytewax.dataflow import Dataflow
-
-        from ambient_flow.graph import build_ingest, build_live, live_sources
+        from ambient_flow.graph import build_live
 
         # The production status interval (test_settings uses 0.2 s for fast tests; writing
         # status.json costs O(clients) on the worker, so 0.2 s would skew big runs).
         overrides.setdefault("status_interval", 2.0)
-        # harness.free_port() can hand out the same port twice in a row (it closes the
-        # socket before the next call); four ports held open at once are distinct.
-        for name, port in zip(_CHANNEL_PORTS, _distinct_ports(len(_CHANNEL_PORTS)), strict=True):
-            overrides.setdefault(name, port)
         self.settings = test_settings(data_dir, **overrides)
         self.runtime = HostRuntime(settings=self.settings)
-        if sessions:
-            graph = build_live(self.runtime)
-            self.flow, self.streams = graph.dataflow, graph.ingest
-        else:  # the same graph minus the session sink: only to measure what the sink costs
-            self.flow = Dataflow("ambient_live_no_sessions")
-            self.streams = build_ingest(
-                self.flow, self.runtime, live_sources(self.runtime), write_sessions=False
-            )
+        self.graph = build_live(self.runtime, models) if sessions else self._no_sessions()
+        self.flow = self.graph.dataflow
+        self.streams = self.graph.ingest
         if extend is not None:
             extend(self.streams, self.runtime)
         self.error: BaseException | None = None
         self._thread: threading.Thread | None = None
+
+    def _no_sessions(self) -> HostGraph:
+        """`build_live` minus the session sink: only to measure what the sink costs."""
+        from bytewax.dataflow import Dataflow
+
+        from ambient_flow.graph import build_ingest, live_sources
+        from ambient_flow.status.reporter import StatusReporter
+
+        if self.settings.enrich:
+            raise ValueError("the no-sessions diagnostic host has no enrichment")
+        flow = Dataflow("ambient_live_no_sessions")
+        op.input("status", flow, StatusReporter(self.runtime))
+        ingest = build_ingest(flow, self.runtime, live_sources(self.runtime), write_sessions=False)
+        return HostGraph(flow, ingest)
 
     def tap(self, name: str, stream: Any, fn: Callable[[str, Any], None]) -> None:
         """Attach an inspector to `stream` (call before `start`)."""
@@ -137,6 +133,7 @@ class BenchHost:
         return f"tcp://127.0.0.1:{getattr(self.settings, f'{channel}_port')}"
 
     def start(self, timeout: float = 15.0) -> BenchHost:
+        """Run the flow in a thread; return once the control port answers."""
         self._thread = threading.Thread(target=self._main, name="bench-live-host", daemon=True)
         self._thread.start()
         ctx = zmq.Context()
@@ -152,7 +149,7 @@ class BenchHost:
                     sock.send_json({"cmd": "get_config"})
                     if sock.poll(300):
                         sock.recv()
-                        time.sleep(0.05)
+                        time.sleep(0.05)  # the data partitions are built in the same activation
                         return self
                 finally:
                     sock.close(linger=0)
@@ -162,9 +159,9 @@ class BenchHost:
 
     def _main(self) -> None:
         try:
-            run_main(self.flow)  # type: ignore[no-untyped-call]
-        except BaseException as exc:  # reported by stop()
-            self.error = exc
+            run_dataflow(self.flow)
+        except BaseException as exc:  # reported by start()/stop()
+            self.error = startup_cause(exc) or exc
 
     def stop(self, timeout: float = 30.0) -> None:
         self.runtime.stop.set()

@@ -1,21 +1,47 @@
-"""Start sender processes, release them together, collect their reports (all bounded)."""
+"""Sender processes released together, temp dirs and bounded waits (the parent's side)."""
 
 from __future__ import annotations
 
 import multiprocessing as mp
 import queue
+import shutil
+import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
-__all__ = ["SenderGroup"]
+__all__ = ["SenderGroup", "temp_dir", "wait_for"]
+
+
+@contextmanager
+def temp_dir(prefix: str) -> Iterator[Path]:
+    """A fresh directory, removed with everything in it on the way out."""
+    path = Path(tempfile.mkdtemp(prefix=prefix))
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def wait_for(cond: Callable[[], bool], timeout: float, step: float = 0.02) -> bool:
+    """Poll `cond` every `step` s for at most `timeout` s; its last value."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if cond():
+            return True
+        time.sleep(step)
+    return cond()
 
 
 class SenderGroup:
     """Spawned sender processes sharing one `go` event and one result queue.
 
-    `spawn`, not `fork`: the parent runs Bytewax and ZeroMQ threads, which must not be
-    forked. Use as a context manager: leaving it terminates anything still running.
+    `target(idx, *args, go, results)` runs in each process (see `core.wire` for what a
+    sender says). `spawn`, not `fork`: the parent runs Bytewax and ZeroMQ threads, which
+    must not be forked. Use as a context manager: leaving it releases any sender still
+    waiting and terminates anything still running.
     """
 
     def __init__(self, target: Callable[..., None], args: Sequence[tuple[Any, ...]]) -> None:
@@ -57,8 +83,9 @@ class SenderGroup:
         return now
 
     def wait_done(self, timeout: float) -> dict[int, dict[str, Any]]:
+        """Collect reports until every sender reported (or failed) or `timeout` s passed."""
         deadline = time.monotonic() + timeout
-        while len(self.reports) + len(self.errors) < len(self.procs):
+        while not self.done():
             left = deadline - time.monotonic()
             if left <= 0:
                 break
@@ -69,26 +96,17 @@ class SenderGroup:
                     self.errors.append("a sender exited without a report")
                     break
                 continue
-            if msg[0] == "done":
-                self.reports[msg[1]] = msg[2]
-            elif msg[0] == "error":
-                self.errors.append(f"sender {msg[1]}: {msg[2]}")
+            self._take(msg)
         return self.reports
 
     def done(self) -> bool:
         return len(self.reports) + len(self.errors) >= len(self.procs)
 
-    def poll(self) -> None:
-        """Collect any reports that arrived, without waiting."""
-        while True:
-            try:
-                msg = self.results.get_nowait()
-            except queue.Empty:
-                return
-            if msg[0] == "done":
-                self.reports[msg[1]] = msg[2]
-            elif msg[0] == "error":
-                self.errors.append(f"sender {msg[1]}: {msg[2]}")
+    def _take(self, msg: tuple[Any, ...]) -> None:
+        if msg[0] == "done":
+            self.reports[msg[1]] = msg[2]
+        elif msg[0] == "error":
+            self.errors.append(f"sender {msg[1]}: {msg[2]}")
 
     def __exit__(self, *exc: object) -> None:
         self.go.set()  # a sender still waiting for go must not wait out its timeout
