@@ -3,7 +3,7 @@
 HOG's false people fall on flat synthetic areas (test patterns, colour bars, UI, solid
 shapes, large text); a person in a camera frame is textured (clothing, edges, sensor
 noise). `textured_mask` and `box_fraction` measure that; `nms` drops nested boxes the
-detectors' own grouping leaves. How the defaults were chosen: `bench/detector.py`.
+detectors' own grouping leaves. How the defaults were measured: `python -m bench.detector`.
 """
 
 from __future__ import annotations

