@@ -25,7 +25,7 @@ from ambient_flow.operators.ingest import IngestItem, IngestLogic, IngestOptions
 from ambient_flow.protocol.messages import AudioChunk, Parsed, RawMessage, Rejected, VideoFrame
 from ambient_flow.runtime import HostRuntime
 from ambient_flow.sinks.record import RecordSink
-from ambient_flow.sinks.session import SessionItem, SessionSink
+from ambient_flow.sinks.session import SessionItem, SessionOptions, SessionSink
 
 __all__ = ["IngestStreams", "attach_sessions", "build_ingest"]
 
@@ -103,7 +103,8 @@ def attach_sessions(
     items: Stream[tuple[str, SessionItem]] = ingest.items
     if boundaries is not None:
         items = op.merge("session_items", items, boundaries)
-    op.output("sessions", items, SessionSink(settings.data_dir, settings.save_frames))
+    options = SessionOptions(save_frames=settings.save_frames, enriched=boundaries is not None)
+    op.output("sessions", items, SessionSink(settings.data_dir, options=options))
 
 
 def _second(kv: tuple[str, tuple[str, Parsed]]) -> tuple[str, Parsed]:

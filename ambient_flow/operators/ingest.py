@@ -74,11 +74,11 @@ class IngestLogic(StatefulLogic[Parsed, IngestItem, ClientState]):
             if self._tele.client_count() >= self._opt.max_clients:
                 return self._refuse(value), StatefulLogic.DISCARD
         out: list[IngestItem] = []
-        if isinstance(value, Rejected):
-            return self._reject(value), StatefulLogic.RETAIN
         now = value.received_ns
         if st.last_seen_ns and not st.stale and now - st.last_seen_ns > self._stale_ns:
-            out += self._go_stale()
+            out += self._go_stale()  # before a reject too: live, the timer said it first
+        if isinstance(value, Rejected):
+            return out + self._reject(value), StatefulLogic.RETAIN
         if st.stale:
             st.stale = False
             silent = round((now - st.last_seen_ns) / 1e9, 3)
@@ -389,7 +389,7 @@ class IngestLogic(StatefulLogic[Parsed, IngestItem, ClientState]):
         out: list[IngestItem] = [
             self._event(
                 "gap",
-                nxt.received_ns,
+                max(nxt.received_ns, st.last_seen_ns),  # when it was decided: lines stay in order
                 channel="audio",
                 from_seq=expected,
                 to_seq=first - 1,

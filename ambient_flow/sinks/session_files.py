@@ -124,6 +124,9 @@ class SessionOptions:
         max_rejected_lines: Rejected messages written to one session's events.jsonl;
             more are only counted (a client sending garbage must not fill the disk;
             upstream's `rejects` event at the end summarizes them all by reason).
+        enriched: The enrichment runs and reports each session's end (its
+            `SessionBoundary`), after the session's last transcript: the "closed" log
+            line waits for it and names the session's enrichment count.
     """
 
     save_frames: bool = False
@@ -131,6 +134,7 @@ class SessionOptions:
     sample_rate: int = AUDIO_SAMPLE_RATE
     jpeg_quality: int = 90
     max_rejected_lines: int = 1000
+    enriched: bool = False
 
     def __post_init__(self) -> None:
         if not isinstance(self.save_frames, bool):
@@ -252,7 +256,8 @@ class SessionFiles:
             )
             return None
         path = sessions_dir / name
-        replaced = path.is_dir()
+        # The enrichment sink may have made the directory (its frames.jsonl) first.
+        replaced = any((path / ours).exists() for ours in (AUDIO_FILE, EVENTS_FILE))
         path.mkdir(exist_ok=True)
         if path.resolve().parent != sessions_dir.resolve():  # pragma: no cover - paranoia
             counters["sessions_refused"] += 1
@@ -437,6 +442,8 @@ class SessionFiles:
         finished it — possibly after the session's files were closed."""
         self._meta["enrichments"] = count
         self._write_metadata()
+        if self._meta["ended_at"] is not None:
+            self._log_closed()
 
     def _write_metadata(self) -> None:
         self._meta["audio_seconds"] = round(self._meta["samples"] / self._options.sample_rate, 6)
@@ -472,13 +479,21 @@ class SessionFiles:
         finally:
             self._write_metadata()
         self._counters["sessions_closed"] += 1
+        if not self._options.enriched or self._meta["enrichments"] is not None:
+            self._log_closed()
+
+    def _log_closed(self) -> None:
+        """The one "closed" line: at the end of the files, or (with the enrichment) once
+        the enrichment has finished the session, so it follows its last transcript."""
+        enrichments = self._meta["enrichments"]
         logger.info(
-            "session %s of %s closed (%s): %.1f s audio, %d frames",
+            "session %s of %s closed (%s): %.1f s audio, %d video frames%s",
             self.session,
             self.client,
-            reason,
+            self._meta["end_reason"],
             self._meta["audio_seconds"],
             self._meta["video_frames"],
+            "" if enrichments is None else f", {enrichments} enrichments",
         )
 
 
