@@ -113,10 +113,9 @@ def _send(
     procs = min(4, len(tracks))
     parts = [tracks[p::procs] for p in range(procs) if tracks[p::procs]]
     endpoints = (host.endpoint("audio"), host.endpoint("video"))
+    fps = plan.video_fps if video else 0.0
     args = [
-        (*endpoints, [(t.client, t.pcm, t.offset_s) for t in part], jpg, wh,
-         plan.video_fps if video else 0.0)  # fmt: skip
-        for part in parts
+        (*endpoints, [(t.client, t.pcm, t.offset_s) for t in part], jpg, wh, fps) for part in parts
     ]
     longest = max(t.seconds + t.offset_s for t in tracks)
     with SenderGroup(es.speech_clients, args) as group:

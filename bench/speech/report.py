@@ -21,7 +21,8 @@ def _der(agg: Sec, key: str) -> str:
 
 def aggregate_lines(agg: Sec) -> list[str]:
     """One set's totals."""
-    found = "  ".join(f"{k}: {','.join(map(str, v))}" for k, v in agg.get("found_by_kind", {}).items())
+    by_kind = agg.get("found_by_kind", {}).items()
+    found = "  ".join(f"{k}: {','.join(map(str, v))}" for k, v in by_kind)
     lines = [
         f"  DER collar 0     {_der(agg, 'der_timeline_c0')}",
         f"  DER collar 0.25  {_der(agg, 'der_timeline_c0.25')}",

@@ -41,8 +41,12 @@ def _set_dir(ctx: Ctx, split: str) -> Path:
 def sets(ctx: Ctx) -> dict[str, Any]:
     """Generate (or reuse) the dev and held-out sets."""
     out: dict[str, Any] = {}
-    for split, seed, count in (("dev", ctx.plan.dev_seed, ctx.plan.dev_count),
-                               ("heldout", ctx.plan.heldout_seed, ctx.plan.heldout_count)):  # fmt: skip
+    plan = ctx.plan
+    splits = (
+        ("dev", plan.dev_seed, plan.dev_count),
+        ("heldout", plan.heldout_seed, plan.heldout_count),
+    )
+    for split, seed, count in splits:
         records = build_set(_set_dir(ctx, split), split, seed, count, ctx.data / "espeak-cache")
         kinds: dict[str, int] = {}
         for r in records:
@@ -73,7 +77,8 @@ def ablation(ctx: Ctx) -> dict[str, Any]:
     """Every set with speaker-change cuts off (the default has them on)."""
     if not ctx.plan.ablation:
         return {"skipped": "not in --quick"}
-    return {split: _run(ctx, split, cuts=False)["aggregate"] for split in ("real", "dev", "heldout")}
+    splits = ("real", "dev", "heldout")
+    return {split: _run(ctx, split, cuts=False)["aggregate"] for split in splits}
 
 
 def live(ctx: Ctx) -> dict[str, Any]:

@@ -182,7 +182,7 @@ def test_a_long_session_keeps_flat_memory_and_cost() -> None:
 def test_options_are_validated() -> None:
     for bad in ({"join_threshold": 0.5, "new_threshold": 0.3}, {"min_embed_s": 2.0},
                 {"max_speakers": 0}, {"num_speakers": 9}, {"max_blocks": 4}):  # fmt: skip
-        with pytest.raises(ValueError, match="need|must"):
+        with pytest.raises(ValueError, match=r"need|must"):
             TrackerOptions(**bad)  # type: ignore[arg-type]
 
 

@@ -66,3 +66,35 @@ def test_transcripts_with_and_without_speakers(tmp_path: Path) -> None:
     assert read_transcript(tmp_path / "a.txt") == [("alex", "Hello there."), ("sam", "Hi!")]
     (tmp_path / "b.txt").write_text("Just words: with a colon later.\n")
     assert read_transcript(tmp_path / "b.txt")[0][0] is None
+
+
+def test_eval_prints_der_at_both_collars_with_its_parts_and_speakers_found_vs_given() -> None:
+    from ambient_flow.cli.evaluate import score_session
+
+    sr = 16000
+    words = [{"word": " hello", "start": 0.2, "end": 1.5, "speaker": "speaker0"},
+             {"word": " there", "start": 2.2, "end": 3.8, "speaker": "speaker1"}]  # fmt: skip
+    lines = [
+        {"event_type": "speaker_change", "sample_position": 0, "speaker_prediction": "speaker0"},
+        {"event_type": "speaker_change", "sample_position": 2 * sr,
+         "speaker_prediction": "speaker1"},
+        {"event_type": "utterance", "sample_position": 0, "end_sample": 4 * sr,
+         "speaker_prediction": "speaker0", "text_hypothesis": "hello there",
+         "speech": [[0, 4 * sr]], "words": words},
+    ]  # fmt: skip
+    reference = [(0.0, 2.0, "alex"), (2.0, 4.0, "sam"), (4.0, 5.0, "kim")]
+    said = [("alex", "Hello!"), ("sam", "there"), ("kim", "bye")]
+    result = score_session(lines, duration_s=6.0, reference=reference, transcript=said)
+    text = result.format()
+    print(text)
+    assert (result.speakers_hypothesis, result.speakers_reference) == (2, 3)
+    assert "2 found, 3 in the reference" in text
+    for collar in ("0", "0.25"):
+        assert f"timeline, collar {collar} s  (missed " in text
+        assert f"utterances, collar {collar} s  (missed " in text
+    timeline = result.ders["timeline"]
+    assert timeline["0"]["missed"] == pytest.approx(1 / 5)  # kim's second is nobody's
+    assert timeline["0"]["false_alarm"] == 0 and timeline["0"]["confusion"] == 0
+    assert timeline["0.25"]["der"] < timeline["0"]["der"]
+    assert result.wer == pytest.approx(1 / 3) and result.cpwer == pytest.approx(1 / 3)
+    assert "WER        33.3 %" in text and "cpWER      33.3 %" in text
