@@ -15,8 +15,9 @@ Inputs (see docs/spacetimedb.md for the full table):
   `duration_s` at the end);
 - frames, upstream-shaped: `timestamp, sample_position, speaker_prediction,
   visual_context, text_hypothesis, confidence, weight, frame_id, session_id, event_type,
-  created_at, enriched_at`; with an optional side record of ours: `words`, `end`,
-  `speakers`, `client` (and `image_path`, `frame_type` when frames are saved).
+  created_at, enriched_at`; with an optional side record of ours: `words` (timed on the
+  stream clock, `sample_position` / 16000), `end`, `speakers` (on the session's, as
+  `timestamp`), `client` (and `image_path`, `frame_type` when frames are saved).
 """
 
 from __future__ import annotations
