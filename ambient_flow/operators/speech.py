@@ -98,7 +98,7 @@ class UtteranceAudio:
     samples: FloatArray
     reason: str
     started_ns: int  # arrival time of the chunk holding the first sample
-    ended_ns: int  # arrival time of the data that let the segmenter close it
+    ended_ns: int  # arrival time of the data after which it was closed and its speech labelled
     speech: tuple[tuple[int, int], ...] = ()
     speaker: str | None = None
 

@@ -6,17 +6,26 @@ hints) arrive in stream order (the blocks of a chunk, then the step that chunk
 completed), so the `UtteranceSegmenter` closes an utterance at silence, at the maximum
 length, or at a confident speaker change, the same way on every run. Bytewax graphs
 are acyclic: this is why the segmenter sits after the diarizer and not beside the VAD.
-The cost is at most one diarization step of delay before an utterance closes.
+
+A closed utterance is held until the diarizer has decided the speech up to its end (the
+step that covers it has passed here), so its words find the turns they were spoken in:
+an utterance that closes at silence would otherwise reach the attribution before the
+labels of its last words (the first words of a session had no speaker at all, and a new
+voice's first short reply took the previous speaker's label). The wait is at most one
+step (0.5 s of audio), and never more than `HOLD_S` of audio past the utterance's end (a
+step dropped live, or a diarizer that decides late: diart); flushes release everything.
 
 Out: `UtteranceAudio` (the samples, for transcription) and everything else passed on in
-order. The state (an audio ring of `max_utterance_s` + pre-roll + 2 s, the segmenter,
-the last speaker segments) lives from `session_start` to `session_end`.
+order (a step before the utterances it releases). The state (an audio ring of
+`max_utterance_s` + pre-roll + 2 s, the segmenter, the last speaker segments, the closed
+utterances still waiting) lives from `session_start` to `session_end`.
 """
 
 from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable, Iterable
+from dataclasses import replace
 from typing import Any
 
 from bytewax.operators import StatefulLogic
@@ -29,7 +38,7 @@ from ambient_flow.operators.segmenter import SegmenterOptions, Utterance, Uttera
 from ambient_flow.operators.speech import SpeechChunk, UtteranceAudio
 from ambient_flow.protocol.constants import AUDIO_SAMPLE_RATE as SR
 
-__all__ = ["Heard", "UtteranceItem", "UtteranceLogic", "utterance_builder"]
+__all__ = ["HOLD_S", "Heard", "UtteranceItem", "UtteranceLogic", "utterance_builder"]
 
 #: What reaches this step (the diarization stage's output) and what leaves it.
 Heard = SpeechChunk | Diarized | Detected | Passed
@@ -37,6 +46,8 @@ UtteranceItem = UtteranceAudio | Diarized | Detected | Passed
 
 #: Speaker segments remembered for an utterance's speaker (seconds of stream).
 _SPEAKERS_S = 40
+#: A closed utterance waits for the diarizer at most this much audio past its end (s).
+HOLD_S = 1.0
 
 
 class UtteranceLogic(StatefulLogic[Heard, UtteranceItem, None]):
@@ -55,6 +66,8 @@ class UtteranceLogic(StatefulLogic[Heard, UtteranceItem, None]):
         self.ring = AudioRing(self._capacity, position)
         self._arrivals: deque[tuple[int, int]] = deque(maxlen=4096)  # (start_sample, ns)
         self._speakers: deque[Any] = deque()  # recent SpeakerSegments, relabels applied
+        self._decided = position  # the diarizer has decided the speech before this sample
+        self._held: deque[UtteranceAudio] = deque()  # closed, waiting for their speakers
 
     # -- Bytewax hooks ----------------------------------------------------------------
     @override
@@ -62,7 +75,7 @@ class UtteranceLogic(StatefulLogic[Heard, UtteranceItem, None]):
         if isinstance(value, SpeechChunk):
             return self._chunk(value), StatefulLogic.RETAIN
         if isinstance(value, Diarized):
-            return [*self._diarized(value), value], StatefulLogic.RETAIN
+            return [value, *self._diarized(value)], StatefulLogic.RETAIN
         if isinstance(value, Detected):
             return [value], StatefulLogic.RETAIN
         event = value.item
@@ -101,8 +114,8 @@ class UtteranceLogic(StatefulLogic[Heard, UtteranceItem, None]):
             for i, p in enumerate(blocks.probabilities):
                 start = blocks.start_sample + i * blocks.block_samples
                 for utt in self._segmenter.push(start, float(p)):
-                    out.append(self._utterance(utt, chunk.received_ns))
-        return out
+                    self._held.append(self._utterance(utt, chunk.received_ns))
+        return out + self._release(chunk.received_ns)
 
     def _diarized(self, result: Diarized) -> list[UtteranceItem]:
         step = result.step
@@ -112,14 +125,30 @@ class UtteranceLogic(StatefulLogic[Heard, UtteranceItem, None]):
         horizon = step.decided_end_sample - _SPEAKERS_S * SR
         while self._speakers and self._speakers[0].end_sample < horizon:
             self._speakers.popleft()
-        out: list[UtteranceItem] = []
+        self._decided = max(self._decided, step.decided_end_sample)
         for hint in step.change_hints:
             for utt in self._segmenter.hint(hint):
-                out.append(self._utterance(utt, result.item.received_ns))
+                self._held.append(self._utterance(utt, result.item.received_ns))
+        return self._release(result.item.received_ns)
+
+    def _release(self, at_ns: int, everything: bool = False) -> list[UtteranceItem]:
+        """The held utterances whose speech the diarizer has decided (or waited long
+        enough for), in order, with the speaker known now and the time they left."""
+        out: list[UtteranceItem] = []
+        waited = self.ring.end - round(HOLD_S * SR)
+        while self._held:
+            utt = self._held[0]
+            if not (everything or utt.end_sample <= self._decided or utt.end_sample <= waited):
+                break
+            self._held.popleft()
+            speaker = self._speaker_of(utt.start_sample, utt.end_sample)
+            out.append(replace(utt, ended_ns=max(utt.ended_ns, at_ns), speaker=speaker))
         return out
 
     def _flush(self, at_ns: int) -> list[UtteranceItem]:
-        return [self._utterance(u, at_ns) for u in self._segmenter.flush()]
+        for u in self._segmenter.flush():
+            self._held.append(self._utterance(u, at_ns))
+        return self._release(at_ns, everything=True)
 
     def _utterance(self, utt: Utterance, ended_ns: int) -> UtteranceAudio:
         start = max(utt.start_sample, self.ring.start)
@@ -136,7 +165,6 @@ class UtteranceLogic(StatefulLogic[Heard, UtteranceItem, None]):
             started_ns=started_ns,
             ended_ns=ended_ns,
             speech=tuple((max(a, start), min(b, end)) for a, b in utt.speech if b > start),
-            speaker=self._speaker_of(start, end),
         )
 
     def _speaker_of(self, start: int, end: int) -> str | None:
