@@ -130,7 +130,9 @@ def enrichment_listener(endpoint: str, stop: Any, out: Any, max_s: float) -> Non
                 env = parts[-1]
                 head_len = int.from_bytes(env[:4], "big")
                 header = json.loads(env[8 : 8 + head_len])
-                got.append((now, {k: header.get(k) for k in ENRICHMENT_KEYS}))
+                # the header is {"frame": upstream keys, "detail": ours} (sinks.publish)
+                fields = {**(header.get("detail") or {}), **(header.get("frame") or header)}
+                got.append((now, {k: fields.get(k) for k in ENRICHMENT_KEYS}))
     finally:
         sub.close(linger=0)
         ctx.term()
