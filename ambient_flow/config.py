@@ -40,6 +40,9 @@ class Settings:
     control_port: int = _knob(C.CONTROL_PORT, "ZeroMQ REP port for control")
     tcp_port: int = _knob(C.TCP_PORT, "raw TCP port (envelopes back to back); 0 disables it")
     max_message_bytes: int = _knob(C.MAX_MESSAGE_BYTES, "largest accepted message")
+    max_audio_message_seconds: float = _knob(
+        10.0, "most audio one message may carry (s); longer ones are rejected as audio_too_long"
+    )
     rcvhwm: int = _knob(10000, "ZeroMQ receive high-water mark per connection (messages)")
     max_tcp_connections: int = _knob(1024, "concurrent raw-TCP connections; more are refused")
     max_clients: int = _knob(4096, "distinct clients tracked at once; more are rejected")
@@ -120,6 +123,7 @@ class Settings:
             raise ConfigError(f"metrics_port={self.metrics_port}: a port is 1..65535 (0 = off)")
         positive = (
             "max_message_bytes",
+            "max_audio_message_seconds",
             "rcvhwm",
             "max_tcp_connections",
             "max_clients",

@@ -73,7 +73,10 @@ def build_ingest(
         "identify",
         by_host,
         lambda state: IdentifyLogic(
-            state, max_payload=settings.max_message_bytes, conn_ttl_ns=ttl_ns
+            state,
+            max_payload=settings.max_message_bytes,
+            max_audio_seconds=settings.max_audio_message_seconds,
+            conn_ttl_ns=ttl_ns,
         ),
     )
     by_client: Stream[tuple[str, Parsed]] = op.map("by_client", identified, _second)

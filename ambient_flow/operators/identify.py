@@ -50,18 +50,31 @@ class HostState:
 class IdentifyLogic(StatefulLogic[RawMessage, tuple[str, Parsed], HostState]):
     """Per-host logic: raw message in, `(client, parsed message)` out."""
 
-    def __init__(self, state: HostState | None, *, max_payload: int, conn_ttl_ns: int) -> None:
+    def __init__(
+        self,
+        state: HostState | None,
+        *,
+        max_payload: int,
+        conn_ttl_ns: int,
+        max_audio_seconds: float = float("inf"),
+    ) -> None:
         # Bytewax hands a builder only the resume state, not the key: a new host's
         # state learns its name from the first message.
         self.state = state or HostState("")
         self._max_payload = max_payload
+        self._max_audio_seconds = max_audio_seconds
         self._ttl = conn_ttl_ns
 
     @override
     def on_item(self, value: RawMessage) -> tuple[Iterable[tuple[str, Parsed]], bool]:
         if not self.state.host:
             self.state.host = value.peer_host
-        parsed = parse_raw(value, fallback_client=_UNNAMED, max_payload=self._max_payload)
+        parsed = parse_raw(
+            value,
+            fallback_client=_UNNAMED,
+            max_payload=self._max_payload,
+            max_audio_seconds=self._max_audio_seconds,
+        )
         if isinstance(parsed, ControlEvent) and parsed.command not in FLOW_COMMANDS:
             return [], StatefulLogic.RETAIN  # get_config/stats ask the server; no client state
         is_hello = isinstance(parsed, ControlEvent) and parsed.command == "hello"

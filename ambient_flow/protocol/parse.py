@@ -7,7 +7,7 @@ from typing import Any
 from ambient_flow.errors import ProtocolError
 from ambient_flow.protocol import constants as C
 from ambient_flow.protocol.codec import (
-    decode_envelope,
+    decode_tcp_record,
     message_type,
     parse_audio,
     parse_header,
@@ -30,12 +30,17 @@ def header_client(header: dict[str, Any]) -> str | None:
 
 
 def parse_raw(
-    raw: RawMessage, *, fallback_client: str, max_payload: int = C.MAX_MESSAGE_BYTES
+    raw: RawMessage,
+    *,
+    fallback_client: str,
+    max_payload: int = C.MAX_MESSAGE_BYTES,
+    max_audio_seconds: float = float("inf"),
 ) -> Parsed:
     """Parse one raw message; never raises for bad input, returns `Rejected` instead.
 
     `fallback_client` names the sender when the header has no `client` field
-    (its connection identity, see `operators.identify`).
+    (its connection identity, see `operators.identify`); `max_audio_seconds` bounds
+    the audio of one message.
     """
     header: dict[str, Any] = {}
     try:
@@ -47,7 +52,7 @@ def parse_raw(
         if raw.channel == "tcp":
             if len(raw.parts) != 1:
                 raise ProtocolError("frame_count", f"TCP record has {len(raw.parts)} parts")
-            head, payload = decode_envelope(raw.parts[0])
+            head, payload = decode_tcp_record(raw.parts[0], max_payload)
         else:
             head, payload = split_parts(raw.parts)
         header = parse_header(head)
@@ -58,7 +63,12 @@ def parse_raw(
         client = header_client(header) or fallback_client
         if kind == "audio" and raw.channel in ("audio", "tcp"):
             return parse_audio(
-                header, payload, client=client, received_ns=raw.received_ns, max_payload=max_payload
+                header,
+                payload,
+                client=client,
+                received_ns=raw.received_ns,
+                max_payload=max_payload,
+                max_seconds=max_audio_seconds,
             )
         if kind == "video" and raw.channel in ("video", "tcp"):
             return parse_video(

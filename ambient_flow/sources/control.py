@@ -88,7 +88,7 @@ class _ControlPartition(StatefulSourcePartition[RawMessage, None]):
             if len(parts) == 1:
                 reply = self._responder.reply(raw.parts[0], raw.peer)
             else:
-                self._runtime.telemetry.reject("frame_count", "control")
+                # Counted once, in the flow, where the parser rejects the raw request too.
                 reply = error_reply(f"frame_count: a control request is 1 part, got {len(parts)}")
             self._sock.send(json.dumps(reply, default=str).encode("utf-8"))
             batch.append(raw)

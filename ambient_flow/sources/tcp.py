@@ -20,9 +20,9 @@ from datetime import datetime
 from bytewax.inputs import FixedPartitionedSource, StatefulSourcePartition
 from typing_extensions import override
 
-from ambient_flow.errors import StartupError
+from ambient_flow.errors import ProtocolError, StartupError
 from ambient_flow.ports import port_hint
-from ambient_flow.protocol.codec import EnvelopeStream, encode_envelope
+from ambient_flow.protocol.codec import EnvelopeStream, encode_envelope, parse_header
 from ambient_flow.protocol.messages import RawMessage
 from ambient_flow.runtime import HostRuntime
 from ambient_flow.sources.control import ControlResponder
@@ -168,9 +168,9 @@ class _TcpPartition(StatefulSourcePartition[RawMessage, None]):
         if _CONTROL_MARK not in header:  # cheap pre-check; audio/video never pay for JSON here
             return
         try:
-            kind = json.loads(header).get("type")
-        except (ValueError, AttributeError):
-            return  # not a control record after all; the parser rejects it downstream
+            kind = parse_header(header).get("type")
+        except ProtocolError:
+            return  # not a control record the server can read; the parser rejects it downstream
         if kind != "control":
             return
         reply = self._responder.reply(header, f"{conn.host}:{conn.port}")
