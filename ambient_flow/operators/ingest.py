@@ -35,6 +35,7 @@ from ambient_flow.operators.client_state import (
 )
 from ambient_flow.operators.events import ClientEvent, EventKind
 from ambient_flow.protocol.constants import AUDIO_SAMPLE_RATE
+from ambient_flow.protocol.jsontext import wire_text
 from ambient_flow.protocol.messages import AudioChunk, ControlEvent, Parsed, Rejected, VideoFrame
 from ambient_flow.runtime import HostRuntime
 from ambient_flow.telemetry import RateLimitedLog
@@ -457,12 +458,12 @@ class IngestLogic(StatefulLogic[Parsed, IngestItem, ClientState]):
         if event.command == "hello":
             caps = event.body.get("capabilities")
             if isinstance(caps, list):
-                st.capabilities = [str(c) for c in caps][:16]
-            session = event.body.get("session")
-            out = self._open(event.received_ns, session if isinstance(session, str) else None, None)
+                texts = (wire_text(c, 32) for c in caps[:16])
+                st.capabilities = [c for c in texts if c is not None]
+            out = self._open(event.received_ns, wire_text(event.body.get("session")), None)
             extra: dict[str, Any] = {}
-            mode = event.body.get("recording_mode")
-            if isinstance(mode, str) and len(mode) <= 32:  # upstream's "ambient", "meeting"...
+            mode = wire_text(event.body.get("recording_mode"), 32)
+            if mode is not None:  # upstream's "ambient", "meeting"...
                 extra["recording_mode"] = mode
             out.append(
                 self._event("hello", event.received_ns, capabilities=list(st.capabilities), **extra)

@@ -17,7 +17,7 @@ import numpy as np
 
 from ambient_flow.errors import ProtocolError
 from ambient_flow.protocol import constants as C
-from ambient_flow.protocol.jsontext import loads_bounded
+from ambient_flow.protocol.jsontext import loads_bounded, wire_text
 from ambient_flow.protocol.messages import AudioChunk, VideoFrame
 
 __all__ = [
@@ -168,11 +168,14 @@ def _opt_str(header: Mapping[str, Any], key: str) -> str | None:
     value = header.get(key)
     if value is None:
         return None
-    if not isinstance(value, str):
-        raise ProtocolError("bad_field", f"{key!r} must be a string, got {value!r:.40}")
-    if len(value) > C.MAX_TEXT_FIELD:
-        raise ProtocolError("bad_field", f"{key!r} is {len(value)} characters > {C.MAX_TEXT_FIELD}")
-    return value
+    text = wire_text(value)
+    if text is None:
+        raise ProtocolError(
+            "bad_field",
+            f"{key!r} must be a string of at most {C.MAX_TEXT_FIELD} characters of valid "
+            f"Unicode, got {value!r:.40}",
+        )
+    return text
 
 
 def message_type(header: Mapping[str, Any]) -> str:

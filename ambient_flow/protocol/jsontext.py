@@ -17,7 +17,7 @@ import numpy as np
 from ambient_flow.errors import ProtocolError
 from ambient_flow.protocol import constants as C
 
-__all__ = ["json_depth", "loads_bounded"]
+__all__ = ["json_depth", "loads_bounded", "wire_text"]
 
 #: A JSON string literal (escapes included): brackets inside strings do not nest.
 _STRING = re.compile(rb'"(?:[^"\\]|\\.)*"', re.DOTALL)
@@ -60,3 +60,17 @@ def loads_bounded(raw: bytes, what: str, *, max_bytes: int = C.MAX_HEADER_BYTES)
 
 def _refuse_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
+
+
+def wire_text(value: object, max_chars: int = C.MAX_TEXT_FIELD) -> str | None:
+    """`value` if it is a string the host can pass on and write: at most `max_chars`
+    characters and real Unicode (JSON's `\\ud800` escapes decode to lone surrogates,
+    which no UTF-8 file can hold). None otherwise."""
+    if not isinstance(value, str) or len(value) > max_chars:
+        return None
+    if not value.isascii():
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return None
+    return value

@@ -212,7 +212,11 @@ class SessionFiles:
         self._frames_dir = path / FRAMES_DIR
         self._wav = StreamingWavWriter(path / AUDIO_FILE, options.sample_rate)
         try:
-            self._events = open(path / EVENTS_FILE, "a", encoding="utf-8")  # noqa: SIM115
+            # backslashreplace: text that is not Unicode (a lone surrogate) is written
+            # escaped rather than failing the write; the protocol refuses it first.
+            self._events = open(  # noqa: SIM115
+                path / EVENTS_FILE, "a", encoding="utf-8", errors="backslashreplace"
+            )
         except OSError:
             self._wav.close()
             raise
@@ -442,7 +446,7 @@ class SessionFiles:
         self._meta["audio_seconds"] = round(self._meta["samples"] / self._options.sample_rate, 6)
         for name, doc in ((SESSION_FILE, self._meta), (METADATA_FILE, self.upstream_metadata())):
             tmp = self.path / (name + ".tmp")
-            tmp.write_text(dumps(doc, indent=2) + "\n", encoding="utf-8")
+            tmp.write_text(dumps(doc, indent=2) + "\n", encoding="utf-8", errors="backslashreplace")
             os.replace(tmp, self.path / name)
         self._meta_samples = self._meta["samples"]
         self._meta_frames = self._meta["video_frames"]

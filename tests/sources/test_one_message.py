@@ -165,3 +165,26 @@ def test_too_much_audio_in_one_message_is_rejected(live_host) -> None:
     host.wait_for(lambda o: len(o.rejects()) == 1)
     still_serving(host, "after")
     assert rejects(host) == {"audio_too_long": 1}
+
+
+def test_a_lone_surrogate_in_a_text_field_is_rejected(live_host) -> None:
+    """`"\\ud800"` is valid JSON but no UTF-8 file can hold it (events.jsonl would)."""
+    host = live_host()
+    zmq_send(host, "audio", envelope(audio_head(session='"\\ud800"'), media.sine_pcm()))
+    host.wait_for(lambda o: len(o.rejects()) == 1)
+    still_serving(host, "after")
+    assert rejects(host) == {"bad_field": 1}
+
+
+def test_a_hello_with_a_lone_surrogate_keeps_only_what_can_be_written(live_host) -> None:
+    host = live_host()
+    sock = host.context.socket(zmq.REQ)
+    sock.connect(host.endpoint("control"))
+    sock.send(b'{"cmd":"hello","client":"s","session":"\\udc00","capabilities":["\\ud800","audio"]}')
+    assert sock.poll(2000) and json.loads(sock.recv())["status"] == "ok"
+    sock.close(linger=0)
+    zmq_send(host, "audio", encode_envelope(audio_header(1000, 0, client="s"), media.sine_pcm()))
+    host.wait_for(lambda o: len(o.audio("s")) == 1)
+    (start,) = host.outputs.events("session_start", client="s")
+    assert start.data["capabilities"] == ["audio"] and start.data["client_session"] is None
+    still_serving(host, "after")
