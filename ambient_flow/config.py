@@ -48,6 +48,18 @@ class Settings:
     max_clients: int = _knob(4096, "distinct clients tracked at once; more are rejected")
     reorder_window: int = _knob(3, "audio chunks held back to repair reordering")
     max_gap_fill_seconds: float = _knob(60.0, "longest audio gap filled with silence")
+    max_gap_fill_seconds_per_minute: float = _knob(
+        120.0, "silence one client's gaps may add per minute of arrival time (s)"
+    )
+    max_new_sessions_per_minute: float = _knob(
+        10.0, "sessions one client may open per minute (a burst up to this many)"
+    )
+    evict_after_seconds: float = _knob(
+        600.0, "a client silent this long is dropped from the table (its session ends)"
+    )
+    name_wait_seconds: float = _knob(
+        1.0, "how long data from an unnamed connection waits for its client's hello (s)"
+    )
     heartbeat_interval: float = _knob(C.HEARTBEAT_INTERVAL_S, "expected heartbeat period (s)")
     stale_after: int = _knob(C.STALE_AFTER_HEARTBEATS, "missed heartbeat periods before stale")
     audio_chunk_ms: int = _knob(C.AUDIO_CHUNK_MS, "chunk length offered to clients in hello")
@@ -147,8 +159,24 @@ class Settings:
         for name in positive:
             if getattr(self, name) <= 0:
                 raise ConfigError(f"{name}={getattr(self, name)} must be > 0")
-        if self.reorder_window < 0 or self.max_gap_fill_seconds < 0:
-            raise ConfigError("reorder_window and max_gap_fill_seconds must be >= 0")
+        non_negative = (
+            "reorder_window",
+            "max_gap_fill_seconds",
+            "max_gap_fill_seconds_per_minute",
+            "name_wait_seconds",
+        )
+        for name in non_negative:
+            if getattr(self, name) < 0:
+                raise ConfigError(f"{name}={getattr(self, name)} must be >= 0")
+        if self.max_new_sessions_per_minute < 1:
+            raise ConfigError(
+                f"max_new_sessions_per_minute={self.max_new_sessions_per_minute} must be >= 1"
+            )
+        if self.evict_after_seconds < self.stale_after_seconds:
+            raise ConfigError(
+                f"evict_after_seconds={self.evict_after_seconds} must be >= the stale time "
+                f"({self.stale_after_seconds} s: heartbeat_interval x stale_after)"
+            )
         if not 1 <= self.video_quality <= 100:
             raise ConfigError(f"video_quality={self.video_quality} must be 1..100")
         choices = {

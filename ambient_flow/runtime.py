@@ -35,6 +35,9 @@ class HostRuntime:
         clock: Wall clock in unix ns; only liveness timers read it (fake it in tests).
         replay: True when items come from a capture; timers then follow the
             recorded arrival times instead of the wall clock, so output is deterministic.
+        host_down_s: How long the host was down before this run (None: unknown or
+            first run); live from the host's run file, in a replay from the capture.
+        host_stopped_ns: When the previous run was last seen alive (unix ns).
     """
 
     settings: Settings = field(default_factory=Settings)
@@ -42,10 +45,13 @@ class HostRuntime:
     stop: threading.Event = field(default_factory=threading.Event)
     clock: Callable[[], int] = time.time_ns
     replay: bool = False
+    host_down_s: float | None = None
+    host_stopped_ns: int | None = None
     _context: zmq.Context[Any] | None = field(default=None, init=False, repr=False)
     _executors: dict[str, ThreadPoolExecutor] = field(default_factory=dict, init=False, repr=False)
     _on_close: list[Callable[[], None]] = field(default_factory=list, init=False, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
+    _latest_arrival_ns: int = field(default=0, init=False, repr=False)
 
     @property
     def context(self) -> zmq.Context[Any]:
@@ -54,6 +60,16 @@ class HostRuntime:
             if self._context is None:
                 self._context = zmq.Context()
             return self._context
+
+    def note_arrival(self, received_ns: int) -> None:
+        """Record a message's arrival time (the flow's first step calls it for every one)."""
+        if received_ns > self._latest_arrival_ns:  # a benign race: only ever grows
+            self._latest_arrival_ns = received_ns
+
+    def latest_arrival_ns(self) -> int:
+        """The latest arrival time of any message so far: the data's own clock. Decisions
+        that wait for time to pass (eviction) read this, so a replay decides alike."""
+        return self._latest_arrival_ns
 
     def executor(self, name: str, workers: int = 1) -> ThreadPoolExecutor:
         """A named thread pool for work that must not run on a Bytewax worker thread."""

@@ -20,7 +20,7 @@ from bytewax.inputs import Source
 
 from ambient_flow.operators.attribution import SessionBoundary
 from ambient_flow.operators.events import ClientEvent
-from ambient_flow.operators.identify import IdentifyLogic
+from ambient_flow.operators.identify import IdentifyLogic, IdentifyOptions
 from ambient_flow.operators.ingest import IngestItem, IngestLogic, IngestOptions
 from ambient_flow.protocol.messages import AudioChunk, Parsed, RawMessage, Rejected, VideoFrame
 from ambient_flow.runtime import HostRuntime
@@ -68,20 +68,23 @@ def build_ingest(
         )
 
     by_host = op.key_on("by_host", raw, lambda m: m.peer_host)
-    ttl_ns = int(settings.stale_after_seconds * 1e9)
-    identified = op.stateful(
-        "identify",
-        by_host,
-        lambda state: IdentifyLogic(
-            state,
-            max_payload=settings.max_message_bytes,
-            max_audio_seconds=settings.max_audio_message_seconds,
-            conn_ttl_ns=ttl_ns,
-        ),
+    naming = IdentifyOptions(
+        max_payload=settings.max_message_bytes,
+        max_audio_seconds=settings.max_audio_message_seconds,
+        conn_ttl_ns=int(settings.stale_after_seconds * 1e9),
+        name_wait_ns=int(settings.name_wait_seconds * 1e9),
+        on_arrival=runtime.note_arrival,
+        clock=None if runtime.replay else runtime.clock,
     )
+    identified = op.stateful("identify", by_host, lambda state: IdentifyLogic(state, naming))
     by_client: Stream[tuple[str, Parsed]] = op.map("by_client", identified, _second)
 
-    options = IngestOptions.from_settings(settings, replay=runtime.replay)
+    options = IngestOptions.from_settings(
+        settings,
+        replay=runtime.replay,
+        host_down_s=runtime.host_down_s,
+        host_stopped_ns=runtime.host_stopped_ns,
+    )
     ingested = op.stateful("ingest", by_client, _ingest_builder(runtime, options))
     streams = IngestStreams(
         items=ingested,

@@ -1,0 +1,134 @@
+"""Per-client bounds of ingest, each counted and shown: gap fill per gap and per minute,
+sequence jumps, sessions per minute, the client table, state of names that only send junk."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import pytest
+
+from ambient_flow.config import Settings
+from ambient_flow.operators.budget import TokenBucket
+from ambient_flow.operators.ingest_media import plan_gap
+from ambient_flow.testing import run_messages
+from ambient_flow.testing.messages import T0_MS, audio_raw, raw
+
+NS = 1_000_000
+SR = 16000
+S = 10**9
+
+
+def settings(**kw: object) -> Settings:
+    return Settings(enrich=False, reorder_window=0, **kw)  # type: ignore[arg-type]
+
+
+def test_the_bucket_refills_by_data_time() -> None:
+    bucket = TokenBucket(120.0)
+    assert bucket.take(100.0, 0) == 100.0
+    assert bucket.take(100.0, 0) == 20.0
+    assert bucket.take(100.0, 30 * S) == 60.0  # half a minute later: half the capacity
+    assert bucket.take(1.0, 10 * 60 * S) == 1.0 and bucket.level == 119.0  # never above full
+
+
+def test_a_gap_plan_is_capped_per_gap_and_by_budget() -> None:
+    budget = TokenBucket(120.0)
+    plan = plan_gap(90 * SR, 60 * SR, budget, 0)
+    assert (plan.fill, plan.unfilled, plan.seq_jump) == (60 * SR, 30 * SR, True)
+    plan = plan_gap(59 * SR, 60 * SR, budget, 0)
+    assert (plan.fill, plan.unfilled, plan.seq_jump) == (59 * SR, 0, False)
+    plan = plan_gap(10 * SR, 60 * SR, budget, 0)
+    assert (plan.fill, plan.unfilled) == (1 * SR, 9 * SR)  # the minute's budget is spent
+
+
+def test_gap_fill_per_minute_stops_a_client_from_writing_silence(tmp_path: Path) -> None:
+    """Seq jumps of 340 chunks every 10 ms: 1.6 MB sent must not become a GB on disk."""
+    msgs = [
+        audio_raw(340 * k, ts=T0_MS + 10 * k, at_ns=T0_MS * NS + 10 * k * NS) for k in range(50)
+    ]
+    out = run_messages(msgs, tmp_path, settings=settings())
+    filled = sum(c.num_samples for c in out.audio() if c.filled) / SR
+    assert filled == pytest.approx(120.0, abs=1.0)  # the minute's budget, then no more
+    totals = out.status["audio"]
+    assert totals["gap_fill_seconds"] == pytest.approx(filled)
+    assert totals["gap_unfilled_seconds"] == pytest.approx(49 * 33.9 - filled, abs=0.1)
+    assert not [k for k in out.status["drops"] if k.startswith("filled_samples")]
+    (session,) = (tmp_path / "sessions").iterdir()
+    assert (session / "audio.wav").stat().st_size < 130 * SR * 2
+
+
+def test_a_sequence_jump_is_one_event_not_trillions_of_missing_chunks(tmp_path: Path) -> None:
+    msgs = [audio_raw(0), audio_raw(1), audio_raw(2**53 - 1, ts=T0_MS + 200)]
+    out = run_messages(msgs, tmp_path, settings=settings())
+    (gap,) = out.events("gap")
+    assert gap.data["seq_jump"] is True and gap.data["missing"] == 2**53 - 3
+    assert gap.data["gap_fill_s"] == 60.0
+    assert out.status["drops"] == {"audio_seq_jump": 1}
+    end = out.events("session_end")[0].data["counters"]
+    assert end["audio_seq_jumps"] == 1 and "audio_missing_chunks" not in end
+
+
+def test_a_new_session_header_per_message_opens_a_bounded_number(tmp_path: Path) -> None:
+    msgs = [
+        audio_raw(s, client="c", session=f"s{s}", at_ns=T0_MS * NS + s * NS) for s in range(200)
+    ]
+    out = run_messages(msgs, tmp_path, settings=settings(max_new_sessions_per_minute=10.0))
+    assert len(out.events("session_start")) == 10
+    assert len(list((tmp_path / "sessions").iterdir())) == 10
+    assert len(out.audio("c")) == 200  # the data stays in the open session
+    assert out.status["drops"]["session_budget"] == 190
+
+
+def test_a_silent_client_is_evicted_and_comes_back_in_a_new_session(tmp_path: Path) -> None:
+    t = T0_MS * NS
+    msgs = [audio_raw(0, client="quiet", at_ns=t), audio_raw(1, client="quiet", at_ns=t + S // 10)]
+    msgs += [audio_raw(k, client="busy", at_ns=t + k * S) for k in range(1, 40)]
+    msgs += [audio_raw(2, client="quiet", at_ns=t + 40 * S)]
+    out = run_messages(msgs, tmp_path, settings=settings(evict_after_seconds=30.0))
+    ends = out.events("session_end", client="quiet")
+    assert [e.data["reason"] for e in ends] == ["evicted", "eof"]
+    assert ends[0].at_ns == t + S // 10 + 30 * S  # from arrival times, not the wall clock
+    assert len(out.events("session_start", client="quiet")) == 2
+    assert out.status["client_events"]["evicted"] == 1
+
+
+def test_eviction_at_the_end_of_a_replay_follows_later_traffic(tmp_path: Path) -> None:
+    t = T0_MS * NS
+    msgs = [audio_raw(0, client="quiet", at_ns=t)]
+    msgs += [audio_raw(k, client="busy", at_ns=t + k * S) for k in range(1, 35)]
+    out = run_messages(msgs, tmp_path, settings=settings(evict_after_seconds=30.0))
+    (end,) = out.events("session_end", client="quiet")
+    assert end.data["reason"] == "evicted" and end.at_ns == t + 30 * S
+    (busy,) = out.events("session_end", client="busy")
+    assert busy.data["reason"] == "eof"
+
+
+def test_a_full_table_admits_a_new_client_once_an_old_one_is_silent(tmp_path: Path) -> None:
+    t = T0_MS * NS
+    msgs = [audio_raw(0, client=f"old{i}", at_ns=t + i * NS) for i in range(3)]
+    msgs += [audio_raw(0, client="early", at_ns=t + 10 * S)]  # table full: refused
+    msgs += [audio_raw(0, client="late", at_ns=t + 40 * S)]  # the old ones are silent 40 s
+    out = run_messages(msgs, tmp_path, settings=settings(max_clients=3, evict_after_seconds=30.0))
+    assert [r.client for r in out.rejects("too_many_clients")] == ["early"]
+    assert len(out.audio("late")) == 1
+
+
+def test_names_that_only_send_junk_keep_no_state(tmp_path: Path) -> None:
+    junk = [
+        raw("audio", [b'{"type":"audio","client":"j%d","ts":1,"seq":-1}' % i, b"\x00\x00"], at_ns=i)
+        for i in range(300)
+    ]
+    out = run_messages(
+        [*junk, audio_raw(0, client="real")], tmp_path, settings=settings(max_clients=1)
+    )
+    assert len(out.rejects("bad_field")) == 300
+    assert out.clients() != [] and len(out.audio("real")) == 1  # junk took no table slot
+    assert set(out.status["clients"]) == {"real"}
+
+
+def test_settings_refuse_an_eviction_shorter_than_staleness() -> None:
+    from ambient_flow.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="evict_after_seconds"):
+        Settings(evict_after_seconds=5.0)
+    assert dataclasses.replace(Settings(), evict_after_seconds=15.0).evict_after_seconds == 15.0
