@@ -44,6 +44,24 @@ class Settings:
         10.0, "most audio one message may carry (s); longer ones are rejected as audio_too_long"
     )
     rcvhwm: int = _knob(10000, "ZeroMQ receive high-water mark per connection (messages)")
+    receive_buffer_bytes: int = _knob(
+        64 * 1024 * 1024,
+        "bytes ZeroMQ may queue per connection (sets the high-water mark to this many "
+        "largest messages, at least 2)",
+    )
+    max_host_bytes_per_second: int = _knob(
+        32 * 1024 * 1024,
+        "bytes per second one sending host may push into the flow (bursts of 2 s); "
+        "the rest is dropped and counted; 0 = no limit",
+    )
+    max_tcp_buffer_bytes: int = _knob(
+        64 * 1024 * 1024,
+        "bytes of unfinished raw-TCP records held over all connections; past it the "
+        "connection holding most is closed",
+    )
+    tcp_idle_timeout_seconds: float = _knob(
+        60.0, "a raw-TCP connection that completes no record for this long is closed (s)"
+    )
     max_tcp_connections: int = _knob(1024, "concurrent raw-TCP connections; more are refused")
     max_clients: int = _knob(4096, "distinct clients tracked at once; more are rejected")
     reorder_window: int = _knob(3, "audio chunks held back to repair reordering")
@@ -137,6 +155,8 @@ class Settings:
             "max_message_bytes",
             "max_audio_message_seconds",
             "rcvhwm",
+            "receive_buffer_bytes",
+            "tcp_idle_timeout_seconds",
             "max_tcp_connections",
             "max_clients",
             "heartbeat_interval",
@@ -168,6 +188,13 @@ class Settings:
         for name in non_negative:
             if getattr(self, name) < 0:
                 raise ConfigError(f"{name}={getattr(self, name)} must be >= 0")
+        if self.max_host_bytes_per_second < 0:
+            raise ConfigError("max_host_bytes_per_second must be >= 0 (0 = no limit)")
+        if self.max_tcp_buffer_bytes < self.max_wire_message_bytes:
+            raise ConfigError(
+                f"max_tcp_buffer_bytes={self.max_tcp_buffer_bytes} must hold one largest "
+                f"record ({self.max_wire_message_bytes} bytes)"
+            )
         if self.max_new_sessions_per_minute < 1:
             raise ConfigError(
                 f"max_new_sessions_per_minute={self.max_new_sessions_per_minute} must be >= 1"
@@ -197,6 +224,18 @@ class Settings:
     @property
     def stale_after_seconds(self) -> float:
         return self.heartbeat_interval * self.stale_after
+
+    @property
+    def max_wire_message_bytes(self) -> int:
+        """The largest message on the wire: payload, header and envelope prefix."""
+        return self.max_message_bytes + C.MAX_HEADER_BYTES + C.ENVELOPE_PREFIX_BYTES
+
+    @property
+    def zmq_rcvhwm(self) -> int:
+        """The ZeroMQ receive high-water mark: `receive_buffer_bytes` in largest messages
+        (at least 2), never above `rcvhwm`. libzmq counts messages, not bytes; this makes
+        its queue per connection a bound in bytes."""
+        return max(2, min(self.rcvhwm, self.receive_buffer_bytes // self.max_wire_message_bytes))
 
     def endpoint(self, port: int) -> str:
         return f"tcp://{self.bind}:{port}"

@@ -180,7 +180,9 @@ def test_a_hello_with_a_lone_surrogate_keeps_only_what_can_be_written(live_host)
     host = live_host()
     sock = host.context.socket(zmq.REQ)
     sock.connect(host.endpoint("control"))
-    sock.send(b'{"cmd":"hello","client":"s","session":"\\udc00","capabilities":["\\ud800","audio"]}')
+    sock.send(
+        b'{"cmd":"hello","client":"s","session":"\\udc00","capabilities":["\\ud800","audio"]}'
+    )
     assert sock.poll(2000) and json.loads(sock.recv())["status"] == "ok"
     sock.close(linger=0)
     zmq_send(host, "audio", encode_envelope(audio_header(1000, 0, client="s"), media.sine_pcm()))
