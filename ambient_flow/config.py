@@ -88,6 +88,23 @@ class Settings:
     data_dir: str = _knob("data", "where session directories and status.json go")
     record: str = _knob("", "tee everything received to this .zmqcap file")
     save_frames: bool = _knob(False, "also save every received JPEG in the session directory")
+    max_client_disk_bytes_per_minute: int = _knob(
+        64 * 1024 * 1024,
+        "bytes of audio and frames one client may write per minute; past it its session "
+        "stops recording (counted) until the budget refills; 0 = no limit",
+    )
+    max_disk_bytes: int = _knob(
+        0, "bytes this host run may write to sessions; past it recording stops; 0 = no limit"
+    )
+    min_free_disk_bytes: int = _knob(
+        512 * 1024 * 1024, "recording stops while the data directory has less free space"
+    )
+    max_sessions_per_minute: float = _knob(
+        600.0, "session directories the host may open per minute (all clients)"
+    )
+    max_event_lines_per_session: int = _knob(
+        10_000, "per-message events (duplicates, late chunks, gaps) written to one events.jsonl"
+    )
     status_interval: float = _knob(2.0, "seconds between status.json refreshes")
     metrics_port: int = _knob(9108, "Prometheus metrics port; 0 disables it")
     log_level: str = _knob("INFO", "DEBUG, INFO, WARNING or ERROR")
@@ -188,6 +205,18 @@ class Settings:
         for name in non_negative:
             if getattr(self, name) < 0:
                 raise ConfigError(f"{name}={getattr(self, name)} must be >= 0")
+        for name in (
+            "max_client_disk_bytes_per_minute",
+            "max_disk_bytes",
+            "min_free_disk_bytes",
+            "max_event_lines_per_session",
+        ):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"{name}={getattr(self, name)} must be >= 0 (0 = no limit)")
+        if self.max_sessions_per_minute < 1:
+            raise ConfigError(
+                f"max_sessions_per_minute={self.max_sessions_per_minute} must be >= 1"
+            )
         if self.max_host_bytes_per_second < 0:
             raise ConfigError("max_host_bytes_per_second must be >= 0 (0 = no limit)")
         if self.max_tcp_buffer_bytes < self.max_wire_message_bytes:

@@ -24,8 +24,14 @@ from ambient_flow.operators.identify import IdentifyLogic, IdentifyOptions
 from ambient_flow.operators.ingest import IngestItem, IngestLogic, IngestOptions
 from ambient_flow.protocol.messages import AudioChunk, Parsed, RawMessage, Rejected, VideoFrame
 from ambient_flow.runtime import HostRuntime
+from ambient_flow.sinks.disk_budget import DiskLimits
 from ambient_flow.sinks.record import RecordSink
-from ambient_flow.sinks.session import SessionItem, SessionSink
+from ambient_flow.sinks.session import (
+    SessionItem,
+    SessionOptions,
+    SessionSink,
+    SessionStatusPublisher,
+)
 
 __all__ = ["IngestStreams", "attach_sessions", "build_ingest"]
 
@@ -109,7 +115,23 @@ def attach_sessions(
     items: Stream[tuple[str, SessionItem]] = ingest.items
     if boundaries is not None:
         items = op.merge("session_items", items, boundaries)
-    op.output("sessions", items, SessionSink(settings.data_dir, settings.save_frames))
+    options = SessionOptions(
+        save_frames=settings.save_frames,
+        max_event_lines=settings.max_event_lines_per_session,
+        disk=DiskLimits(
+            client_bytes_per_minute=settings.max_client_disk_bytes_per_minute,
+            max_bytes=settings.max_disk_bytes,
+            min_free_bytes=settings.min_free_disk_bytes,
+            sessions_per_minute=settings.max_sessions_per_minute,
+        ),
+    )
+    sink = SessionSink(
+        settings.data_dir,
+        settings.save_frames,
+        options=options,
+        on_status=SessionStatusPublisher(runtime.telemetry),
+    )
+    op.output("sessions", items, sink)
 
 
 def _second(kv: tuple[str, tuple[str, Parsed]]) -> tuple[str, Parsed]:

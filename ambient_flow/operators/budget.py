@@ -45,10 +45,14 @@ class TokenBucket:
         self.level -= granted
         return granted
 
+    def take_whole(self, amount: float, now_ns: int) -> bool:
+        """Take all of `amount` if the bucket holds it, else nothing."""
+        self._refill(now_ns)
+        if self.level < amount:
+            return False
+        self.level -= amount
+        return True
+
     def take_one(self, now_ns: int) -> bool:
         """Take one whole unit if there is one."""
-        self._refill(now_ns)
-        if self.level < 1.0:
-            return False
-        self.level -= 1.0
-        return True
+        return self.take_whole(1.0, now_ns)
