@@ -9,7 +9,7 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import zmq
@@ -18,9 +18,54 @@ from bytewax.dataflow import Dataflow
 from ambient_flow.config import Settings
 from ambient_flow.telemetry import Telemetry
 
-__all__ = ["HostRuntime", "run_dataflow"]
+__all__ = ["HostRun", "HostRuntime", "run_dataflow"]
 
 logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class HostRun:
+    """This run's start and, if there was one, how the previous run ended.
+
+    Attributes:
+        started_ns: This run's start (unix ns).
+        previous_alive_ns: The previous run's last sign of life (None: no previous run).
+        previous_stopped_ns: When the previous run stopped cleanly (None: it did not,
+            or there was none).
+    """
+
+    started_ns: int
+    previous_alive_ns: int | None = None
+    previous_stopped_ns: int | None = None
+
+    @property
+    def down_s(self) -> float | None:
+        """How long no host ran before this one (None: no previous run known)."""
+        if self.previous_alive_ns is None:
+            return None
+        last = self.previous_stopped_ns or self.previous_alive_ns
+        return round(max(0, self.started_ns - last) / 1e9, 3)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "down_s": self.down_s}
+
+    @classmethod
+    def from_dict(cls, data: object) -> HostRun | None:
+        """From a capture's header (None if it holds none or a damaged one)."""
+        if not isinstance(data, dict):
+            return None
+        try:
+            return cls(
+                started_ns=int(data["started_ns"]),
+                previous_alive_ns=_opt_int(data.get("previous_alive_ns")),
+                previous_stopped_ns=_opt_int(data.get("previous_stopped_ns")),
+            )
+        except (KeyError, TypeError, ValueError):
+            return None
+
+
+def _opt_int(value: object) -> int | None:
+    return None if value is None else int(value)  # type: ignore[call-overload]
 
 
 @dataclass(eq=False)
@@ -35,9 +80,8 @@ class HostRuntime:
         clock: Wall clock in unix ns; only liveness timers read it (fake it in tests).
         replay: True when items come from a capture; timers then follow the
             recorded arrival times instead of the wall clock, so output is deterministic.
-        host_down_s: How long the host was down before this run (None: unknown or
-            first run); live from the host's run file, in a replay from the capture.
-        host_stopped_ns: When the previous run was last seen alive (unix ns).
+        host_run: This run's start and how the previous one ended: live from the
+            host's run file (`status.host_run`), in a replay from the capture.
     """
 
     settings: Settings = field(default_factory=Settings)
@@ -45,8 +89,7 @@ class HostRuntime:
     stop: threading.Event = field(default_factory=threading.Event)
     clock: Callable[[], int] = time.time_ns
     replay: bool = False
-    host_down_s: float | None = None
-    host_stopped_ns: int | None = None
+    host_run: HostRun | None = None
     _context: zmq.Context[Any] | None = field(default=None, init=False, repr=False)
     _executors: dict[str, ThreadPoolExecutor] = field(default_factory=dict, init=False, repr=False)
     _on_close: list[Callable[[], None]] = field(default_factory=list, init=False, repr=False)

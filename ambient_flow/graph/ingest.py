@@ -66,7 +66,9 @@ def build_ingest(
     raw = raws[0] if len(raws) == 1 else op.merge("raw", *raws)
 
     if settings.record and not runtime.replay:
-        meta = {"config": settings.to_dict()}
+        meta: dict[str, Any] = {"config": settings.to_dict()}
+        if runtime.host_run is not None:
+            meta["host_run"] = runtime.host_run.to_dict()
         op.output(
             "record",
             op.key_on("capture_key", raw, lambda _m: "capture"),
@@ -86,10 +88,7 @@ def build_ingest(
     by_client: Stream[tuple[str, Parsed]] = op.map("by_client", identified, _second)
 
     options = IngestOptions.from_settings(
-        settings,
-        replay=runtime.replay,
-        host_down_s=runtime.host_down_s,
-        host_stopped_ns=runtime.host_stopped_ns,
+        settings, replay=runtime.replay, host_run=runtime.host_run
     )
     ingested = op.stateful("ingest", by_client, _ingest_builder(runtime, options))
     streams = IngestStreams(

@@ -21,6 +21,7 @@ from ambient_flow.runtime import HostRuntime
 from ambient_flow.sources.control import ControlSource
 from ambient_flow.sources.tcp import TcpSource
 from ambient_flow.sources.zmq_pull import ZmqPullSource
+from ambient_flow.status.host_run import HostRunFile
 from ambient_flow.status.reporter import StatusReporter
 
 __all__ = ["build_live", "live_flow", "live_sources"]
@@ -42,6 +43,9 @@ def live_sources(runtime: HostRuntime) -> dict[str, Source[RawMessage]]:
 
 def build_live(runtime: HostRuntime, models: Models | None = None) -> HostGraph:
     """The live dataflow for `runtime` (models built from its settings unless given)."""
+    if runtime.host_run is None:
+        runtime.host_run = HostRunFile(runtime.settings.data_dir).start()
+    runtime.telemetry.section("host", runtime.host_run.to_dict())
     dataflow = Dataflow("ambient_live")
     op.input("status", dataflow, StatusReporter(runtime))
     ingest = build_ingest(dataflow, runtime, live_sources(runtime), write_sessions=False)

@@ -19,6 +19,7 @@ from ambient_flow.config import Settings
 from ambient_flow.operators.budget import TokenBucket
 from ambient_flow.protocol.constants import AUDIO_SAMPLE_RATE
 from ambient_flow.protocol.messages import AudioChunk
+from ambient_flow.runtime import HostRun
 
 __all__ = [
     "CLOCK_SKEW_MS",
@@ -44,8 +45,9 @@ class IngestOptions:
     """The knobs per-client ingest runs with (see `Settings` for each one's meaning).
 
     `host_down_s` is how long the host was down before this run (None: first run or
-    unknown); `host_stopped_ns` when the previous run was last seen alive. Both come
-    from the host's run file live and from the capture's header in a replay.
+    unknown), `host_stopped_ns` when the previous run was last seen alive and
+    `host_started_ns` when this one started; they come from the host's run file live
+    and from the capture's header in a replay.
     """
 
     reorder_window: int = 3
@@ -59,15 +61,11 @@ class IngestOptions:
     client_config: dict[str, Any] = field(default_factory=dict)
     host_down_s: float | None = None
     host_stopped_ns: int | None = None
+    host_started_ns: int = 0
 
     @classmethod
     def from_settings(
-        cls,
-        settings: Settings,
-        *,
-        replay: bool,
-        host_down_s: float | None = None,
-        host_stopped_ns: int | None = None,
+        cls, settings: Settings, *, replay: bool, host_run: HostRun | None = None
     ) -> IngestOptions:
         return cls(
             reorder_window=settings.reorder_window,
@@ -79,8 +77,11 @@ class IngestOptions:
             max_clients=settings.max_clients,
             use_timers=not replay,
             client_config=settings.client_config(),
-            host_down_s=host_down_s,
-            host_stopped_ns=host_stopped_ns,
+            host_down_s=host_run.down_s if host_run else None,
+            host_stopped_ns=(
+                (host_run.previous_stopped_ns or host_run.previous_alive_ns) if host_run else None
+            ),
+            host_started_ns=host_run.started_ns if host_run else 0,
         )
 
 

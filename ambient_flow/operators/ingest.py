@@ -267,9 +267,11 @@ class IngestLogic(MediaSteps, StatefulLogic[Parsed, IngestItem, ClientState]):
             )
         ]
         down_s = self._opt.host_down_s
-        if st.sessions == 1 and down_s is not None:
-            # The host restarted before this client's first session of the run: the
-            # stretch it was down is a fact of this session's record.
+        just_started = at_ns - self._opt.host_started_ns <= self._stale_ns
+        if st.sessions == 1 and down_s is not None and just_started:
+            # The host restarted as this client streamed (it is back within the stale
+            # time of the host's start): the stretch the host was down is a fact of
+            # this session's record.
             out.append(
                 self._event(
                     "host_restart",
