@@ -35,6 +35,12 @@ class Settings:
     """The host's configuration. Immutable; build variants with `dataclasses.replace`."""
 
     bind: str = _knob("*", "interface to bind every port on (`*` = all interfaces)")
+    auth: str = _knob(
+        "off",
+        "who may connect: off (anyone; a warning when bound beyond loopback), token (a "
+        "per-client secret, not encrypted) or curve (ZeroMQ CURVE keys, encrypted)",
+    )
+    auth_dir: str = _knob("auth", "credential directory (`ambient-flow auth init`)")
     audio_port: int = _knob(C.AUDIO_PORT, "ZeroMQ PULL port for audio")
     video_port: int = _knob(C.VIDEO_PORT, "ZeroMQ PULL port for video")
     control_port: int = _knob(C.CONTROL_PORT, "ZeroMQ REP port for control")
@@ -236,6 +242,7 @@ class Settings:
         if not 1 <= self.video_quality <= 100:
             raise ConfigError(f"video_quality={self.video_quality} must be 1..100")
         choices = {
+            "auth": ("off", "token", "curve"),
             "vad": ("silero", "energy"),
             "transcriber": ("faster-whisper", "openai-whisper"),
             "diarizer": ("embedded", "diart"),

@@ -15,6 +15,7 @@ from typing import Any
 import zmq
 from bytewax.dataflow import Dataflow
 
+from ambient_flow.auth import Authenticator
 from ambient_flow.config import Settings
 from ambient_flow.telemetry import Telemetry
 
@@ -91,17 +92,31 @@ class HostRuntime:
     replay: bool = False
     host_run: HostRun | None = None
     _context: zmq.Context[Any] | None = field(default=None, init=False, repr=False)
+    _auth: Authenticator | None = field(default=None, init=False, repr=False)
     _executors: dict[str, ThreadPoolExecutor] = field(default_factory=dict, init=False, repr=False)
     _on_close: list[Callable[[], None]] = field(default_factory=list, init=False, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
     _latest_arrival_ns: int = field(default=0, init=False, repr=False)
 
     @property
+    def auth(self) -> Authenticator:
+        """Who may connect (`--auth`); made on first use, which checks the credentials."""
+        with self._lock:
+            if self._auth is None:
+                self._auth = Authenticator(self.settings, self.telemetry)
+            return self._auth
+
+    @property
     def context(self) -> zmq.Context[Any]:
-        """The process's one ZeroMQ context, created on first use (on a worker, not at import)."""
+        """The process's one ZeroMQ context, created on first use (on a worker, not at import).
+
+        With `--auth token|curve` its ZAP handler starts with it, before any socket exists.
+        """
+        auth = self.auth
         with self._lock:
             if self._context is None:
                 self._context = zmq.Context()
+                auth.start(self._context)
             return self._context
 
     def note_arrival(self, received_ns: int) -> None:
@@ -156,8 +171,11 @@ class HostRuntime:
         with self._lock:
             pools, self._executors = list(self._executors.values()), {}
             ctx, self._context = self._context, None
+            auth = self._auth
         for pool in pools:
             pool.shutdown(wait=True, cancel_futures=True)
+        if auth is not None:
+            auth.stop()  # its socket lives in the context: before term()
         if ctx is not None:
             ctx.term()
 

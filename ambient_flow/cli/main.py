@@ -9,6 +9,7 @@ from collections.abc import Callable, Sequence
 
 from ambient_flow import __version__
 from ambient_flow.cli import commands
+from ambient_flow.cli.auth_cmd import add_auth_parser
 from ambient_flow.cli.settings_flags import add_settings_flags
 from ambient_flow.config import ENRICHMENT_KNOBS
 from ambient_flow.errors import AmbientFlowError
@@ -80,11 +81,17 @@ def build_parser() -> argparse.ArgumentParser:
     inspect.add_argument("--json", action="store_true", help="machine-readable output")
     inspect.set_defaults(run=commands.inspect)
 
+    add_auth_parser(sub)
+
     status = sub.add_parser("status", help="ask a running host for its status")
     status.add_argument("--server", default="127.0.0.1", help="host to ask")
     status.add_argument("--port", type=int, default=5557, help="its control port")
     status.add_argument("--json", action="store_true", help="the raw status document")
     status.add_argument("--timeout", type=float, default=2.0, help="seconds to wait")
+    status.add_argument(
+        "--auth", choices=["off", "token", "curve"], default="off", help="the host's --auth"
+    )
+    status.add_argument("--credentials", help="an admin's credential file (sees every client)")
     status.set_defaults(run=commands.status)
     return parser
 

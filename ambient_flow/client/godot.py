@@ -201,6 +201,8 @@ class GodotProfileOptions:
         realtime: Read the capture once per 1/60 s game frame on the clock; False runs
             the same frames as fast as possible, and the queue then waits for room.
         audio_queue: Bound of the audio send queue (`audio_queue_max` in the addon).
+        token: The addon's `auth_token` (`--auth token` on the host): in hello, every
+            control request and every data header.
     """
 
     host: str = "127.0.0.1"
@@ -229,6 +231,7 @@ class GodotProfileOptions:
     control_retries: int = 2
     send_block_ms: int = 50
     drain_s: float = 2.0
+    token: str | None = None
 
     def __post_init__(self) -> None:
         if not self.host or not self.client:
@@ -320,12 +323,15 @@ class GodotClient:
         self._stop.set()
 
     def _extra(self, source: str) -> dict[str, Any]:
-        # audio_capture_streamer.gd `_header_extra`: client, session, source, in this order.
+        # ambient_capture.gd `header_extra` then the streamer's source: client, session,
+        # token, source, in this order.
         extra: dict[str, Any] = {}
         if self.options.header_client:
             extra["client"] = self.options.client
         if self.options.session is not None:
             extra["session"] = self.options.session
+        if self.options.token:
+            extra["token"] = self.options.token
         extra["source"] = source
         return extra
 
@@ -375,6 +381,7 @@ class GodotClient:
             capabilities=("audio", "video") if o.video else ("audio",),
             timeout_s=o.control_timeout_s,
             retries=o.control_retries,
+            token=o.token,
         )
         if isinstance(transport, TcpTransport):
             return ControlSession(TcpControlChannel(transport), options, clock=self._clock)

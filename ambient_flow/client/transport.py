@@ -37,6 +37,7 @@ from ambient_flow.telemetry import RateLimitedLog
 
 __all__ = [
     "ChannelCounters",
+    "CurveKeys",
     "Encoding",
     "SendChannel",
     "TcpTransport",
@@ -77,6 +78,22 @@ def tcp_endpoint(host: str, port: int) -> str:
     if ":" in host and not host.startswith("["):
         host = f"[{host}]"
     return f"tcp://{host}:{port}"
+
+
+@dataclass(frozen=True, slots=True)
+class CurveKeys:
+    """A CURVE client's keys (Z85): the host's public key, and this client's key pair
+    (`ambient-flow auth add` issues them; `--auth curve` on the host)."""
+
+    server_public: str
+    public: str
+    secret: str
+
+    def apply(self, sock: zmq.Socket[Any]) -> None:
+        """Make `sock` (before it connects) authenticate and encrypt with these keys."""
+        sock.setsockopt(zmq.CURVE_SERVERKEY, self.server_public.encode("ascii"))
+        sock.setsockopt(zmq.CURVE_PUBLICKEY, self.public.encode("ascii"))
+        sock.setsockopt(zmq.CURVE_SECRETKEY, self.secret.encode("ascii"))
 
 
 @dataclass(slots=True)
@@ -156,6 +173,7 @@ class ZmqTransport:
         sndhwm: Messages queued per socket before sends drop (keeps stale data short).
         send_block_ms: How long one send may wait for room (or for the connection to come
             up) before the message counts as dropped. 0 = never wait.
+        curve: CURVE keys (`--auth curve` on the host); None for a plain connection.
     """
 
     def __init__(
@@ -167,6 +185,7 @@ class ZmqTransport:
         video_port: int = constants.VIDEO_PORT,
         sndhwm: int = 10,
         send_block_ms: int = 50,
+        curve: CurveKeys | None = None,
     ) -> None:
         if sndhwm < 1:
             raise ConfigError(f"sndhwm={sndhwm} must be >= 1")
@@ -178,7 +197,7 @@ class ZmqTransport:
         self._sockets: dict[str, zmq.Socket[Any]] = {}
         try:
             for name, port in (("audio", audio_port), ("video", video_port)):
-                self._sockets[name] = _push_socket(context, tcp_endpoint(host, port), sndhwm)
+                self._sockets[name] = _push_socket(context, tcp_endpoint(host, port), sndhwm, curve)
         except zmq.ZMQError as exc:
             self.close()
             raise ConfigError(f"cannot connect to {host}: {exc}") from exc
@@ -220,10 +239,14 @@ class ZmqTransport:
         self._sockets.clear()
 
 
-def _push_socket(context: zmq.Context[Any], endpoint: str, sndhwm: int) -> zmq.Socket[Any]:
+def _push_socket(
+    context: zmq.Context[Any], endpoint: str, sndhwm: int, curve: CurveKeys | None = None
+) -> zmq.Socket[Any]:
     sock: zmq.Socket[Any] = context.socket(zmq.PUSH)
     try:
         sock.setsockopt(zmq.LINGER, 0)
+        if curve is not None:
+            curve.apply(sock)
         sock.setsockopt(zmq.SNDHWM, sndhwm)
         # No pipe to a peer that is not connected: nothing queues up for a server that is
         # down, so a restarted server never receives a burst of stale audio.

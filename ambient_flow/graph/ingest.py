@@ -83,6 +83,7 @@ def build_ingest(
         name_wait_ns=int(settings.name_wait_seconds * 1e9),
         on_arrival=runtime.note_arrival,
         clock=None if runtime.replay else runtime.clock,
+        authenticated=settings.auth != "off",
     )
     identified = op.stateful("identify", by_host, lambda state: IdentifyLogic(state, naming))
     by_client: Stream[tuple[str, Parsed]] = op.map("by_client", identified, _second)

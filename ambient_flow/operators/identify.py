@@ -62,6 +62,8 @@ class IdentifyOptions:
         on_arrival: Called with each message's arrival time (the runtime's data clock).
         clock: The wall clock (unix ns) of the live timer; None in a replay, where the
             wait ends only by arrival times.
+        authenticated: `--auth token|curve`: names come from the credentials the sources
+            checked (`parse_raw`), never from slots.
     """
 
     max_payload: int
@@ -71,6 +73,7 @@ class IdentifyOptions:
     max_held_bytes: int = 4 * 1024 * 1024
     on_arrival: Callable[[int], None] | None = None
     clock: Callable[[], int] | None = None
+    authenticated: bool = False
 
 
 @dataclass
@@ -114,10 +117,17 @@ class IdentifyLogic(StatefulLogic[RawMessage, Named, HostState]):
             fallback_client=_UNNAMED,
             max_payload=opt.max_payload,
             max_audio_seconds=opt.max_audio_seconds,
+            authenticated=opt.authenticated,
         )
         if isinstance(parsed, ControlEvent) and parsed.command not in FLOW_COMMANDS:
             return out, StatefulLogic.RETAIN  # get_config/stats ask the server; no client state
         is_hello = isinstance(parsed, ControlEvent) and parsed.command == "hello"
+        if opt.authenticated:  # the checked credential names it; no credential: the host
+            client = parsed.client or self._default_name(0)
+            return [
+                *out,
+                (client, dataclasses.replace(parsed, client=client)),
+            ], StatefulLogic.RETAIN
         if parsed.client != _UNNAMED and not is_hello:
             return [*out, (str(parsed.client), parsed)], StatefulLogic.RETAIN
         index = self._slot_for(value)

@@ -25,18 +25,23 @@ from ambient_flow.protocol.messages import RawMessage
 from ambient_flow.runtime import HostRuntime
 from ambient_flow.sources.zmq_pull import MAX_BATCH, peer_address
 
-__all__ = ["ControlResponder", "ControlSource"]
+__all__ = ["ControlResponder", "ControlSource", "own_view"]
 
 logger = logging.getLogger(__name__)
 
 
 class ControlResponder:
-    """Builds the reply to one control request (shared by the REP and TCP paths)."""
+    """Builds the reply to one control request (shared by the REP and TCP paths).
+
+    With `--auth token|curve`, `user` is the client the source checked the request's
+    credential for: without one every request is refused (`unauthenticated`), and
+    `stats` shows everything only to an admin; anyone else sees its own client.
+    """
 
     def __init__(self, runtime: HostRuntime) -> None:
         self._runtime = runtime
 
-    def reply(self, request: bytes, peer: str) -> dict[str, Any]:
+    def reply(self, request: bytes, peer: str, user: str = "") -> dict[str, Any]:
         runtime = self._runtime
         runtime.telemetry.control()
         try:
@@ -45,14 +50,32 @@ class ControlResponder:
             # Only answered here: the raw request also goes into the flow, where the
             # parser rejects it again and counts and logs it like any bad message.
             return error_reply(str(exc))
+        auth = runtime.auth
+        if auth.enabled and not user:
+            # Counted in the flow, which rejects the same request as `unauthenticated`.
+            return error_reply(f"unauthenticated: --auth {auth.mode} needs a valid credential")
         settings = runtime.settings
         if req.command in ("hello", "get_config"):
             return {"status": "ok", "config": settings.client_config()}
         if req.command == "heartbeat":
             return {"status": "ok", "ts": runtime.clock() // 1_000_000}
         if req.command == "stats":
-            return {"status": "ok", "stats": runtime.telemetry.status()}
+            stats = runtime.telemetry.status()
+            if auth.enabled and not auth.is_admin(user):
+                stats = own_view(stats, user)
+            return {"status": "ok", "stats": stats}
         return {"status": "ok"}  # bye
+
+
+def own_view(stats: dict[str, Any], user: str) -> dict[str, Any]:
+    """What a client that is not an admin may see of the status document: itself."""
+    mine = stats.get("clients", {}).get(user)
+    return {
+        "time": stats.get("time"),
+        "client": user,
+        "clients": {user: mine} if mine is not None else {},
+        "client_count": stats.get("client_count"),
+    }
 
 
 class _ControlPartition(StatefulSourcePartition[RawMessage, None]):
@@ -62,8 +85,11 @@ class _ControlPartition(StatefulSourcePartition[RawMessage, None]):
         sock = runtime.context.socket(zmq.REP)
         sock.setsockopt(zmq.LINGER, 0)
         sock.setsockopt(zmq.MAXMSGSIZE, 1024 * 1024)
+        self._auth = runtime.auth
+        self._auth.secure(sock)
         bind_or_explain(sock, endpoint, "control")
         self._sock = sock
+        runtime.telemetry.section("control_port", {"endpoint": endpoint, "auth": self._auth.mode})
         logger.info("answering control on %s (ZeroMQ REP)", endpoint)
 
     @override
@@ -76,17 +102,21 @@ class _ControlPartition(StatefulSourcePartition[RawMessage, None]):
                 parts = self._sock.recv_multipart(zmq.NOBLOCK, copy=False)
             except zmq.Again:
                 break
+            kept, user = self._auth.zmq_message(
+                parts[0], [p.bytes for p in parts[:3]], control=True
+            )
             raw = RawMessage(
                 channel="control",
-                parts=tuple(p.bytes for p in parts[:3]),
+                parts=kept,
                 received_ns=time.time_ns(),
                 monotonic_ns=time.monotonic_ns(),
                 peer_host=peer_address(parts[0]),
                 peer_conn=f"fd{parts[0].get(zmq.SRCFD)}",
+                user=user,
             )
             self._runtime.telemetry.raw("control", raw.size)
             if len(parts) == 1:
-                reply = self._responder.reply(raw.parts[0], raw.peer)
+                reply = self._responder.reply(parts[0].bytes, raw.peer, user)
             else:
                 # Counted once, in the flow, where the parser rejects the raw request too.
                 reply = error_reply(f"frame_count: a control request is 1 part, got {len(parts)}")

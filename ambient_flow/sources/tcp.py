@@ -67,6 +67,8 @@ class _Conn:
     #: Monotonic time of the accept or of the last complete record (the idle timeout).
     last_record: float = 0.0
     outbox: bytearray = field(default_factory=bytearray)
+    #: The client a `hello` with a valid token bound this connection to (`--auth`).
+    user: str = ""
 
     @property
     def conn_id(self) -> str:
@@ -78,6 +80,7 @@ class _TcpPartition(StatefulSourcePartition[RawMessage, None]):
         self._runtime = runtime
         self._settings = runtime.settings
         self._responder = ControlResponder(runtime)
+        self._auth = runtime.auth
         self._log = RateLimitedLog(logger)
         self._conns: dict[int, _Conn] = {}
         self._sel = selectors.DefaultSelector()
@@ -228,12 +231,18 @@ class _TcpPartition(StatefulSourcePartition[RawMessage, None]):
             if not self._budget.allow(conn.host, len(record)):
                 self._over_budget(conn, len(record))
                 continue
-            batch.append(self._raw(conn, record, now_ns, mono_ns))
-            self._maybe_answer_control(conn, record)
+            kept, user = record, conn.user
+            if self._auth.enabled:
+                kept, name = self._auth.token_record(record)
+                user = name or user
+            batch.append(self._raw(conn, kept, now_ns, mono_ns, user))
+            self._maybe_answer_control(conn, record, user)
         error = conn.stream.error
         if error is not None:
             # Record what broke it, so the capture and the reject counters see it too.
-            batch.append(self._raw(conn, conn.stream.peek(), now_ns, mono_ns))
+            # (Only its prefix when credentials travel on the wire: what follows may hold one.)
+            kept = conn.stream.peek(8 if self._auth.enabled else 64)
+            batch.append(self._raw(conn, kept, now_ns, mono_ns, conn.user))
             self._close(conn, error.reason, error.detail)
         return True
 
@@ -249,22 +258,26 @@ class _TcpPartition(StatefulSourcePartition[RawMessage, None]):
             self._settings.max_host_bytes_per_second,
         )
 
-    def _raw(self, conn: _Conn, record: bytes, now_ns: int, mono_ns: int) -> RawMessage:
+    def _raw(
+        self, conn: _Conn, record: bytes, now_ns: int, mono_ns: int, user: str = ""
+    ) -> RawMessage:
         self._runtime.telemetry.raw("tcp", len(record))
-        return RawMessage("tcp", (record,), now_ns, mono_ns, conn.host, conn.conn_id)
+        return RawMessage("tcp", (record,), now_ns, mono_ns, conn.host, conn.conn_id, user)
 
-    def _maybe_answer_control(self, conn: _Conn, record: bytes) -> None:
+    def _maybe_answer_control(self, conn: _Conn, record: bytes, user: str) -> None:
         header_len = int.from_bytes(record[:4], "big")
         header = record[8 : 8 + header_len]
         if _CONTROL_MARK not in header:  # cheap pre-check; audio/video never pay for JSON here
             return
         try:
-            kind = parse_header(header).get("type")
+            fields = parse_header(header)
         except ProtocolError:
             return  # not a control record the server can read; the parser rejects it downstream
-        if kind != "control":
+        if fields.get("type") != "control":
             return
-        reply = self._responder.reply(header, f"{conn.host}:{conn.port}")
+        if user and fields.get("cmd") == "hello":
+            conn.user = user  # the token in this hello binds the connection to its client
+        reply = self._responder.reply(header, f"{conn.host}:{conn.port}", user)
         head = json.dumps({"type": "control", **reply}, default=str).encode("utf-8")
         conn.outbox += encode_envelope(head, b"")
         self._flush(conn)

@@ -49,6 +49,8 @@ class _ZmqPullPartition(StatefulSourcePartition[RawMessage, None]):
         # A payload a little over the limit still reaches the parser (payload_too_large);
         # libzmq drops the connection of a message that could never be valid.
         sock.setsockopt(zmq.MAXMSGSIZE, settings.max_wire_message_bytes)
+        self._auth = runtime.auth
+        self._auth.secure(sock)
         bind_or_explain(sock, endpoint, channel)
         self._sock = sock
         # Connection events: how many peers are connected, and disconnects (libzmq also
@@ -88,13 +90,15 @@ class _ZmqPullPartition(StatefulSourcePartition[RawMessage, None]):
             if not self._budget.allow(host, size):
                 self._over_budget(host, size)
                 continue
+            kept, user = self._auth.zmq_message(first, parts)
             raw = RawMessage(
                 channel=self._channel,
-                parts=tuple(parts),
+                parts=kept,
                 received_ns=time.time_ns(),
                 monotonic_ns=time.monotonic_ns(),
                 peer_host=host,
                 peer_conn=f"fd{first.get(zmq.SRCFD)}",
+                user=user,
             )
             self._telemetry.raw(self._channel, raw.size)
             batch.append(raw)

@@ -17,6 +17,8 @@ import zmq
 from bytewax.dataflow import Dataflow
 from bytewax.testing import TestingSink, TestingSource
 
+from ambient_flow.auth import IssuedCredential
+from ambient_flow.client.transport import CurveKeys
 from ambient_flow.config import Settings
 from ambient_flow.graph.enrich import build_enrichment
 from ambient_flow.graph.host import HostGraph
@@ -209,8 +211,11 @@ class LiveHost:
         clock: Callable[[], int] | None = None,
         models: Models | None = None,
         extend: Callable[[HostGraph, HostRuntime], None] | None = None,
+        credentials: IssuedCredential | None = None,
         **overrides: Any,
     ) -> None:
+        #: What `request` authenticates with (`--auth token|curve`).
+        self.credentials = credentials
         self.settings = settings or test_settings(data_dir, **overrides)
         kwargs: dict[str, Any] = {"settings": self.settings}
         if clock is not None:
@@ -242,16 +247,24 @@ class LiveHost:
             self.error = startup_cause(exc) or exc
 
     def _wait_ready(self, timeout: float) -> None:
-        """Ready once the control port answers (all partitions are built by then)."""
+        """Ready once the control port answers (all partitions are built by then); with
+        `--auth curve` and no credentials to ask with, once it is bound."""
         deadline = time.monotonic() + timeout
+        probe = self.settings.auth != "curve" or self.credentials is not None
         while time.monotonic() < deadline:
             if self.error is not None:
                 raise self.error
+            if not probe:
+                if "control_port" in self.runtime.telemetry.status():
+                    time.sleep(0.1)  # the data partitions are built in the same activation
+                    return
+                time.sleep(0.02)
+                continue
             try:
                 reply = self.request({"cmd": "get_config"}, timeout=0.3)
             except TimeoutError:
                 continue
-            if reply.get("status") == "ok":
+            if reply.get("status") == "ok" or "error" in reply:  # (--auth: an error is an answer)
                 time.sleep(0.05)  # the data partitions are built in the same activation
                 return
         raise TimeoutError(f"live host did not come up within {timeout} s")
@@ -289,9 +302,15 @@ class LiveHost:
         return f"tcp://127.0.0.1:{port}"
 
     def request(self, body: dict[str, Any], timeout: float = 2.0) -> dict[str, Any]:
-        """One control request on a fresh REQ socket; TimeoutError if no reply."""
+        """One control request on a fresh REQ socket; TimeoutError if no reply. With
+        `credentials`, as that client (its keys under `--auth curve`, else its token)."""
         sock = self.context.socket(zmq.REQ)
         sock.setsockopt(zmq.LINGER, 0)
+        cred = self.credentials
+        if cred is not None and self.settings.auth == "curve":
+            CurveKeys(cred.server_public, cred.curve_public, cred.curve_secret).apply(sock)
+        elif cred is not None and "token" not in body:
+            body = {**body, "token": cred.token}
         try:
             sock.connect(self.endpoint("control"))
             sock.send_json(body)

@@ -681,6 +681,7 @@ def encode_vectors() -> list[dict[str, Any]]:
                 "fmt": "int16",
                 "client": "café",
                 "session": "s1",
+                "token": "Xy1-token-example_9",
                 "source": "mic",
                 "v": 1,
             },

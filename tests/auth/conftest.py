@@ -1,0 +1,22 @@
+"""A credential directory with three clients: alice, bob, and ops (an admin)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from ambient_flow.auth import CredentialStore, IssuedCredential
+
+
+@pytest.fixture
+def credentials(tmp_path: Path) -> dict[str, IssuedCredential]:
+    store = CredentialStore(tmp_path / "auth")
+    store.init()
+    issued = {name: store.add(name, admin=name == "ops") for name in ("alice", "bob", "ops")}
+    return {name: IssuedCredential.load(path) for name, path in issued.items()}
+
+
+@pytest.fixture
+def auth_dir(tmp_path: Path, credentials: dict[str, IssuedCredential]) -> str:
+    return str(tmp_path / "auth")
