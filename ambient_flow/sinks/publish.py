@@ -5,9 +5,13 @@ to a prefix to follow one client), then the protocol envelope with the enrichmen
 JSON header and an empty payload — the same envelope clients send, so one decoder reads
 both. The socket is an XPUB, so SUB clients connect as to any PUB.
 
-A subscriber that reads too slowly misses lines (`frames.jsonl` has them all), and each
-miss is counted (`pub_hwm` drops): the socket refuses (`XPUB_NODROP`) a line that some
-subscriber has no room for; it is then counted and sent to everyone else.
+Nothing is dropped uncounted: the socket refuses (`XPUB_NODROP`) a line that a
+subscriber of its topic has no room for (10,000 lines behind, plus the kernel's
+buffers), and the line is then dropped for that topic and counted (`pub_hwm` drops);
+`frames.jsonl` has them all. (libzmq cannot send a line to some subscribers of a topic
+and count who missed it: a lossy send would drop silently for the slow one.) So a
+subscriber far behind holds up its topic; with `--auth` a subscriber sees, and can
+hold up, only its own client's topic.
 
 With `--auth token|curve` subscribers authenticate (PLAIN name + token, or CURVE) and
 see only what they may: their subscriptions are applied by this sink (`XPUB_MANUAL`),
@@ -68,16 +72,10 @@ class _PubPartition(StatefulSinkPartition[Enrichment | str, None]):
         sock = self._sock
         try:
             sock.send_multipart(parts, zmq.NOBLOCK)
-        except zmq.Again:
-            # A subscriber of this topic has no room: count the miss, then let the
-            # others have it (without NODROP libzmq skips only the full pipes).
+        except zmq.Again:  # a subscriber of this topic has no room: dropped, counted
             self._counts["missed"] += 1
             self._runtime.telemetry.drop("pub_hwm")
-            sock.setsockopt(zmq.XPUB_NODROP, 0)
-            try:
-                sock.send_multipart(parts, zmq.NOBLOCK)
-            finally:
-                sock.setsockopt(zmq.XPUB_NODROP, 1)
+            return
         self._counts["sent"] += 1
 
     def _subscriptions(self) -> None:
