@@ -346,7 +346,8 @@ def send(args: argparse.Namespace) -> int:
     print(
         f"sent {stats.audio_sent}/{stats.audio_chunks} audio chunks, {stats.video_sent}/"
         f"{stats.video_frames} frames, {stats.bytes / 1e6:.2f} MB in {stats.elapsed_s:.1f} s; "
-        f"drops {stats.drops}, reconnects {stats.reconnects}"
+        f"drops {stats.drops}, unconfirmed {stats.unconfirmed} (written to a connection that "
+        f"broke), reconnects {stats.reconnects}"
         + ("" if stats.server_config else "; the server never answered hello (defaults used)")
     )
     return 0

@@ -222,6 +222,8 @@ class SenderStats:
         audio_sent / video_sent: Messages the transport accepted.
         bytes: Bytes the transport accepted (all channels).
         drops: Messages that could not be sent (the server sees them as `seq` gaps).
+        unconfirmed: Messages written to a TCP connection that then broke, after the
+            server's last confirmation: possibly lost (the host's `seq` gaps say).
         reconnects: TCP reconnections.
         control: The control channel's counters (None when control is off).
         last_control_reply: The last reply the server sent.
@@ -235,6 +237,7 @@ class SenderStats:
     video_sent: int = 0
     bytes: int = 0
     drops: int = 0
+    unconfirmed: int = 0
     reconnects: int = 0
     connect_failures: int = 0
     control: ControlStats | None = None
@@ -299,6 +302,7 @@ class Sender:
             video_sent=transport.video.sent if transport else 0,
             bytes=transport.bytes if transport else 0,
             drops=transport.drops if transport else 0,
+            unconfirmed=transport.unconfirmed if transport else 0,
             reconnects=transport.reconnects if transport else 0,
             connect_failures=transport.connect_failures if transport else 0,
             control=control,

@@ -98,11 +98,17 @@ class CurveKeys:
 
 @dataclass(slots=True)
 class ChannelCounters:
-    """What happened to the messages of one channel."""
+    """What happened to the messages of one channel.
+
+    `unconfirmed` (TCP): messages written to a connection that then broke, after the
+    last point the server confirmed reading (its reply to a later control request):
+    they may or may not have arrived (the host's counts and `seq` gaps say which).
+    """
 
     sent: int = 0
     bytes: int = 0
     drops: int = 0
+    unconfirmed: int = 0
 
 
 @dataclass(slots=True)
@@ -128,6 +134,10 @@ class TransportStats:
     @property
     def bytes(self) -> int:
         return self.audio.bytes + self.video.bytes + self.control.bytes
+
+    @property
+    def unconfirmed(self) -> int:
+        return self.audio.unconfirmed + self.video.unconfirmed + self.control.unconfirmed
 
     def snapshot(self) -> TransportStats:
         return TransportStats(
@@ -279,6 +289,12 @@ class TcpTransport:
     up to `backoff_max_s`). Control replies from the server are collected in
     `replies`. Thread-safe: all state is behind one lock.
 
+    A message written to the socket is not yet a message received: when the connection
+    breaks, everything written after the server's last confirmation (a control reply:
+    the server answers a request only once it has read all that came before it) is
+    counted per channel as `unconfirmed`, so a sender never reports nothing lost when
+    a broken connection may have taken messages with it.
+
     Args:
         host: Server address.
         port: The raw-TCP port (5558).
@@ -323,6 +339,13 @@ class TcpTransport:
         self._next_connect_at = 0.0
         self._connections = 0
         self._log = RateLimitedLog(logger)
+        # What was written on this connection since the server last confirmed reading:
+        # channels in write order, and, per control request written, how many came
+        # before it (with it).
+        self._unconfirmed: collections.deque[SendChannel] = collections.deque(maxlen=65536)
+        self._written = 0
+        self._confirmed = 0
+        self._marks: collections.deque[int] = collections.deque()
 
     @property
     def connected(self) -> bool:
@@ -443,6 +466,9 @@ class TcpTransport:
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self._sock = sock
         self._stream = EnvelopeStream(self._max_message)
+        self._unconfirmed.clear()
+        self._marks.clear()
+        self._written = self._confirmed = 0
         self._backoff = self._backoff_initial
         if self._connections:
             self.stats.reconnects += 1
@@ -454,6 +480,17 @@ class TcpTransport:
         if self._sock is not None:
             self._sock.close()
             self._sock = None
+        for channel in self._unconfirmed:
+            self.stats.channel(channel).unconfirmed += 1
+        if self._unconfirmed:
+            self._log.log(
+                logging.WARNING,
+                "unconfirmed",
+                "%d messages written before the connection broke were not confirmed",
+                len(self._unconfirmed),
+            )
+        self._unconfirmed.clear()
+        self._marks.clear()
         dropped = len(self._outbox)
         for channel, _ in self._outbox:
             self.stats.channel(channel).drops += 1
@@ -492,6 +529,10 @@ class TcpTransport:
             counters = self.stats.channel(channel)
             counters.sent += 1
             counters.bytes += len(data)
+            self._unconfirmed.append(channel)
+            self._written += 1
+            if channel == "control":
+                self._marks.append(self._written)
 
     def _read(self) -> None:
         while self._sock is not None:
@@ -521,4 +562,9 @@ class TcpTransport:
         if header.pop("type", None) != "control":
             self._log.log(logging.WARNING, "reply", "server sent a non-control message; ignored")
             return
+        if self._marks:  # the server had read everything written before that request
+            mark = self._marks.popleft()
+            for _ in range(min(mark - self._confirmed, len(self._unconfirmed))):
+                self._unconfirmed.popleft()
+            self._confirmed = mark
         self.replies.append(header)
