@@ -75,6 +75,7 @@ class Telemetry:
             "control": {"requests": 0},
         }
         self._raw: dict[str, int] = {}
+        self._parsed: dict[str, int] = {}
         self._rejects: dict[str, int] = {}
         self._drops: dict[str, int] = {}
         self._queues: dict[str, int] = {}
@@ -156,6 +157,12 @@ class Telemetry:
             self._raw_children[channel] = children
         children[0].inc()
         children[1].inc(nbytes)
+
+    def parsed(self, kind: str) -> None:
+        """One raw message parsed, as `audio`, `video`, `control`, `query` or `rejected`
+        (every raw message once: with `raw` and `rejects`, the counts add up)."""
+        with self._lock:
+            self._parsed[kind] = self._parsed.get(kind, 0) + 1
 
     def audio(self, nbytes: int, samples: int, ts: int, latency_s: float) -> None:
         with self._lock:
@@ -329,6 +336,7 @@ class Telemetry:
                 "video": dict(self._totals["video"]),
                 "control": dict(self._totals["control"]),
                 "raw": dict(self._raw),
+                "parsed": dict(self._parsed),
                 "rejects": dict(self._rejects),
                 "drops": dict(self._drops),
                 "queues": dict(self._queues),

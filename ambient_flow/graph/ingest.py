@@ -82,6 +82,7 @@ def build_ingest(
         conn_ttl_ns=int(settings.stale_after_seconds * 1e9),
         name_wait_ns=int(settings.name_wait_seconds * 1e9),
         on_arrival=runtime.note_arrival,
+        on_parsed=runtime.telemetry.parsed,
         clock=None if runtime.replay else runtime.clock,
         authenticated=settings.auth != "off",
     )

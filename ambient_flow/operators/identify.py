@@ -33,7 +33,7 @@ from typing_extensions import override
 
 from ambient_flow.protocol.control import FLOW_COMMANDS
 from ambient_flow.protocol.identity import sanitize_client_name
-from ambient_flow.protocol.messages import ControlEvent, Parsed, RawMessage, Rejected
+from ambient_flow.protocol.messages import AudioChunk, ControlEvent, Parsed, RawMessage, Rejected
 from ambient_flow.protocol.parse import parse_raw
 
 __all__ = ["HostState", "IdentifyLogic", "IdentifyOptions"]
@@ -60,6 +60,9 @@ class IdentifyOptions:
         max_held_bytes: Most bytes held per host while waiting; past it, held data
             is released under the host's name at once.
         on_arrival: Called with each message's arrival time (the runtime's data clock).
+        on_parsed: Called with what each message parsed as (`audio`, `video`, `control`,
+            `query` for get_config/stats, `rejected`): every raw message exactly once,
+            so the status document can show that the counts add up.
         clock: The wall clock (unix ns) of the live timer; None in a replay, where the
             wait ends only by arrival times.
         authenticated: `--auth token|curve`: names come from the credentials the sources
@@ -72,8 +75,17 @@ class IdentifyOptions:
     name_wait_ns: int = 1_000_000_000
     max_held_bytes: int = 4 * 1024 * 1024
     on_arrival: Callable[[int], None] | None = None
+    on_parsed: Callable[[str], None] | None = None
     clock: Callable[[], int] | None = None
     authenticated: bool = False
+
+
+def _kind(parsed: Parsed) -> str:
+    if isinstance(parsed, Rejected):
+        return "rejected"
+    if isinstance(parsed, ControlEvent):
+        return "control" if parsed.command in FLOW_COMMANDS else "query"
+    return "audio" if isinstance(parsed, AudioChunk) else "video"
 
 
 @dataclass
@@ -119,6 +131,8 @@ class IdentifyLogic(StatefulLogic[RawMessage, Named, HostState]):
             max_audio_seconds=opt.max_audio_seconds,
             authenticated=opt.authenticated,
         )
+        if opt.on_parsed is not None:
+            opt.on_parsed(_kind(parsed))
         if isinstance(parsed, ControlEvent) and parsed.command not in FLOW_COMMANDS:
             return out, StatefulLogic.RETAIN  # get_config/stats ask the server; no client state
         is_hello = isinstance(parsed, ControlEvent) and parsed.command == "hello"
