@@ -76,7 +76,7 @@ StatusObserver = Callable[[int, dict[str, Any]], None]
 #: Session counters also shown as drops (counter -> drop reason).
 _STATUS_DROPS: Final = {
     "write_errors": "session_write_errors",
-    "audio_not_written_samples": "session_audio_not_written_samples",
+    "audio_not_written_chunks": "session_audio_not_written",
     "video_frames_not_saved": "session_frames_not_saved",
     "sessions_refused": "sessions_refused",
 }

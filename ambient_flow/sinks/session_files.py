@@ -269,6 +269,7 @@ class SessionFiles:
         if isinstance(item, AudioChunk):
             self._meta["audio_not_written_samples"] += item.num_samples
             self._counters["audio_not_written_samples"] += item.num_samples
+            self._counters["audio_not_written_chunks"] += 1
             self._paused_samples += item.num_samples
         else:
             self._meta["video_frames"] += 1

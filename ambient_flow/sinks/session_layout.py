@@ -85,6 +85,7 @@ COUNTER_NAMES: Final = (
     "frame_counts_unrouted",  # a session's enrichment count for a session not known (any more)
     "events_not_logged",  # per-message events past max_event_lines: counted, not written
     "audio_not_written_samples",  # disk budget: audio of an open session not written
+    "audio_not_written_chunks",  # ... the same, in chunks (what `drops` counts)
     "video_frames_not_saved",  # disk budget: frames not saved
     "disk_pauses",  # a session stopped recording for a disk budget (events.jsonl says which)
 )
