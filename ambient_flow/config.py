@@ -70,6 +70,9 @@ class Settings:
     )
     max_tcp_connections: int = _knob(1024, "concurrent raw-TCP connections; more are refused")
     max_clients: int = _knob(4096, "distinct clients tracked at once; more are rejected")
+    max_clients_per_host: int = _knob(
+        64, "client names one sending host may stream as at once; more are rejected"
+    )
     reorder_window: int = _knob(3, "audio chunks held back to repair reordering")
     max_gap_fill_seconds: float = _knob(60.0, "longest audio gap filled with silence")
     max_gap_fill_seconds_per_minute: float = _knob(
@@ -95,9 +98,10 @@ class Settings:
     record: str = _knob("", "tee everything received to this .zmqcap file")
     save_frames: bool = _knob(False, "also save every received JPEG in the session directory")
     max_client_disk_bytes_per_minute: int = _knob(
-        64 * 1024 * 1024,
-        "bytes of audio and frames one client may write per minute; past it its session "
-        "stops recording (counted) until the budget refills; 0 = no limit",
+        16 * 1024 * 1024,
+        "bytes of audio and frames one client may write per minute (real-time audio needs "
+        "2 MB, saved 640x480 frames at 5 fps about 10 MB); past it its session stops "
+        "recording (counted) until the budget refills; 0 = no limit",
     )
     max_disk_bytes: int = _knob(
         0, "bytes this host run may write to sessions; past it recording stops; 0 = no limit"
@@ -182,6 +186,7 @@ class Settings:
             "tcp_idle_timeout_seconds",
             "max_tcp_connections",
             "max_clients",
+            "max_clients_per_host",
             "heartbeat_interval",
             "stale_after",
             "audio_chunk_ms",

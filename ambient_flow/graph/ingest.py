@@ -85,6 +85,8 @@ def build_ingest(
         on_parsed=runtime.telemetry.parsed,
         clock=None if runtime.replay else runtime.clock,
         authenticated=settings.auth != "off",
+        max_names=settings.max_clients_per_host,
+        name_ttl_ns=int(settings.evict_after_seconds * 1e9),
     )
     identified = op.stateful("identify", by_host, lambda state: IdentifyLogic(state, naming))
     by_client: Stream[tuple[str, Parsed]] = op.map("by_client", identified, _second)

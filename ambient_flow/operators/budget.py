@@ -9,7 +9,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["TokenBucket"]
+__all__ = ["NEVER_NS", "TokenBucket"]
+
+#: A refill period so long the bucket only fills by `earn` (what it is given).
+NEVER_NS = 2**62
 
 
 @dataclass
@@ -33,10 +36,21 @@ class TokenBucket:
         if self.level < 0:
             self.level, self.at_ns = self.capacity, now_ns
             return
-        if now_ns > self.at_ns:
+        if now_ns > self.at_ns and self.period_ns < NEVER_NS:
             gained = (now_ns - self.at_ns) / self.period_ns * self.capacity
             self.level = min(self.capacity, self.level + gained)
             self.at_ns = now_ns
+
+    def available(self, now_ns: int) -> float:
+        """What the bucket holds at data time `now_ns`."""
+        self._refill(now_ns)
+        return self.level
+
+    def earn(self, amount: float) -> None:
+        """Add `amount` (up to the capacity): a bucket filled by what a client does."""
+        if self.level < 0:
+            self.level = self.capacity
+        self.level = min(self.capacity, self.level + amount)
 
     def take(self, amount: float, now_ns: int) -> float:
         """Take up to `amount` at data time `now_ns`; returns what was granted."""

@@ -127,6 +127,10 @@ class ClientState:
     #: Times its sequence numbers went back (the sender restarted), over the host run.
     restarts: int = 0
     gap_budget: TokenBucket = field(default_factory=lambda: TokenBucket(120.0))
+    #: Silence earned by audio sent (up to a gap's worth; `ingest_media`).
+    gap_earned: TokenBucket = field(
+        default_factory=lambda: TokenBucket(60.0, period_ns=2**62, level=0.0)
+    )
     session_budget: TokenBucket = field(default_factory=lambda: TokenBucket(10.0))
     #: The last restart or lost stretch, for status: {"kind", "at_ns", "seconds"}.
     last_loss: dict[str, Any] | None = None

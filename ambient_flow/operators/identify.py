@@ -33,7 +33,14 @@ from typing_extensions import override
 
 from ambient_flow.protocol.control import FLOW_COMMANDS
 from ambient_flow.protocol.identity import sanitize_client_name
-from ambient_flow.protocol.messages import AudioChunk, ControlEvent, Parsed, RawMessage, Rejected
+from ambient_flow.protocol.messages import (
+    AudioChunk,
+    Channel,
+    ControlEvent,
+    Parsed,
+    RawMessage,
+    Rejected,
+)
 from ambient_flow.protocol.parse import parse_raw
 
 __all__ = ["HostState", "IdentifyLogic", "IdentifyOptions"]
@@ -67,6 +74,10 @@ class IdentifyOptions:
             wait ends only by arrival times.
         authenticated: `--auth token|curve`: names come from the credentials the sources
             checked (`parse_raw`), never from slots.
+        max_names: Most client names one host may stream as at once (names heard from
+            within `name_ttl_ns`); a message under a further name is rejected
+            (`too_many_clients`). Bounds what one machine can open (sessions, state).
+        name_ttl_ns: How long a name keeps its place (the eviction time).
     """
 
     max_payload: int
@@ -78,6 +89,14 @@ class IdentifyOptions:
     on_parsed: Callable[[str], None] | None = None
     clock: Callable[[], int] | None = None
     authenticated: bool = False
+    max_names: int = 64
+    name_ttl_ns: int = 600_000_000_000
+
+
+def _channel_of(parsed: Parsed) -> Channel:
+    if isinstance(parsed, ControlEvent | Rejected):
+        return parsed.channel
+    return "audio" if isinstance(parsed, AudioChunk) else "video"
 
 
 def _kind(parsed: Parsed) -> str:
@@ -105,6 +124,8 @@ class HostState:
 
     host: str
     slots: list[_Slot] = field(default_factory=list)
+    #: Client names this host streams as, with the last arrival under each.
+    names: dict[str, int] = field(default_factory=dict)
 
 
 class IdentifyLogic(StatefulLogic[RawMessage, Named, HostState]):
@@ -138,12 +159,9 @@ class IdentifyLogic(StatefulLogic[RawMessage, Named, HostState]):
         is_hello = isinstance(parsed, ControlEvent) and parsed.command == "hello"
         if opt.authenticated:  # the checked credential names it; no credential: the host
             client = parsed.client or self._default_name(0)
-            return [
-                *out,
-                (client, dataclasses.replace(parsed, client=client)),
-            ], StatefulLogic.RETAIN
+            return [*out, self._named(client, parsed, value)], StatefulLogic.RETAIN
         if parsed.client != _UNNAMED and not is_hello:
-            return [*out, (str(parsed.client), parsed)], StatefulLogic.RETAIN
+            return [*out, self._named(str(parsed.client), parsed, value)], StatefulLogic.RETAIN
         index = self._slot_for(value)
         slot = self.state.slots[index]
         if is_hello:
@@ -160,7 +178,29 @@ class IdentifyLogic(StatefulLogic[RawMessage, Named, HostState]):
                 out += self._settle(index)
             return out, StatefulLogic.RETAIN
         client = slot.name or self._default_name(index)
-        return [*out, (client, dataclasses.replace(parsed, client=client))], StatefulLogic.RETAIN
+        return [*out, self._named(client, parsed, value)], StatefulLogic.RETAIN
+
+    def _named(self, client: str, parsed: Parsed, raw: RawMessage | None) -> Named:
+        """`(client, parsed)`, within the number of names one host may stream as."""
+        if not isinstance(parsed, Rejected):
+            names, now = self.state.names, parsed.received_ns
+            if client not in names and len(names) >= self._opt.max_names:
+                for name, last in list(names.items()):  # names gone quiet give way
+                    if now - last > self._opt.name_ttl_ns:
+                        del names[name]
+            if client in names or len(names) < self._opt.max_names:
+                names[client] = now
+            else:
+                parsed = Rejected(
+                    reason="too_many_clients",
+                    detail=f"host {self.state.host} streams as {len(names)} clients already "
+                    f"(max_clients_per_host)",
+                    channel=raw.channel if raw is not None else _channel_of(parsed),
+                    peer=raw.peer if raw is not None else self.state.host,
+                    received_ns=parsed.received_ns,
+                    size=raw.size if raw is not None else 0,
+                )
+        return client, dataclasses.replace(parsed, client=client)
 
     @override
     def on_notify(self) -> tuple[Iterable[Named], bool]:
@@ -203,7 +243,7 @@ class IdentifyLogic(StatefulLogic[RawMessage, Named, HostState]):
         slot = self.state.slots[index]
         slot.settled = True
         client = slot.name or self._default_name(index)
-        out = [(client, dataclasses.replace(p, client=client)) for p in slot.held]
+        out = [self._named(client, p, None) for p in slot.held]
         slot.held, slot.held_bytes = [], 0
         return out
 
@@ -248,4 +288,5 @@ class IdentifyLogic(StatefulLogic[RawMessage, Named, HostState]):
                 dataclasses.replace(s, conns=dict(s.conns), held=list(s.held))
                 for s in self.state.slots
             ],
+            names=dict(self.state.names),
         )

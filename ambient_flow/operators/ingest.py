@@ -33,7 +33,7 @@ from typing import Any
 from bytewax.operators import StatefulLogic
 from typing_extensions import override
 
-from ambient_flow.operators.budget import TokenBucket
+from ambient_flow.operators.budget import NEVER_NS, TokenBucket
 from ambient_flow.operators.client_state import (
     LATENCY_WINDOW,
     RECENT_SEQS,
@@ -72,6 +72,7 @@ class IngestLogic(MediaSteps, StatefulLogic[Parsed, IngestItem, ClientState]):
         self._stale_ns = int(options.stale_after_seconds * 1e9)
         self._evict_ns = int(options.evict_after_seconds * 1e9)
         self._max_fill = int(options.max_gap_fill_seconds * AUDIO_SAMPLE_RATE)
+        self._max_video_gap = max(1, int(options.max_gap_fill_seconds * 60))
         self._log = RateLimitedLog(logger)
         self._published = False
         # Bytewax hands a builder only the resume state, not the key: a new client's
@@ -83,6 +84,7 @@ class IngestLogic(MediaSteps, StatefulLogic[Parsed, IngestItem, ClientState]):
         return ClientState(
             client,
             gap_budget=TokenBucket(opt.max_gap_fill_seconds_per_minute),
+            gap_earned=TokenBucket(opt.max_gap_fill_seconds, period_ns=NEVER_NS, level=0.0),
             session_budget=TokenBucket(opt.max_new_sessions_per_minute),
         )
 
@@ -176,6 +178,7 @@ class IngestLogic(MediaSteps, StatefulLogic[Parsed, IngestItem, ClientState]):
             capabilities=list(st.capabilities),
             latencies_ms=deque(st.latencies_ms, LATENCY_WINDOW),
             gap_budget=dataclasses.replace(st.gap_budget),
+            gap_earned=dataclasses.replace(st.gap_earned),
             session_budget=dataclasses.replace(st.session_budget),
             last_loss=dict(st.last_loss) if st.last_loss else None,
         )

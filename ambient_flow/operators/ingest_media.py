@@ -5,17 +5,22 @@ client's audio and video sequence numbers — reordering, duplicates, late arriv
 gaps filled with silence within budgets, restarts — lives here; sessions, control,
 rejects, liveness and eviction live in `IngestLogic`.
 
-Gap fill is bounded twice, both in arrival time so a replay decides alike: one gap
+Gap fill is bounded three times, all from the data so a replay decides alike: one gap
 adds at most `max_gap_fill_seconds` of silence (a longer one is a *sequence jump*,
-counted once), and one client's gaps add at most `max_gap_fill_seconds_per_minute`
-(a token bucket refilled by arrival time). What is not filled is counted as unfilled
-seconds and shown; the sample clock then simply continues.
+counted once); one client's gaps add at most `max_gap_fill_seconds_per_minute` (a token
+bucket refilled by arrival time); and silence is earned by audio: each second of audio
+a client sends earns a second of silence, up to a gap's worth held. So a client that
+sends little and skips much writes little, and a gap is never padded with more than
+the audio around it (a fuzzer's `seq` jumps cannot
+turn kilobytes into gigabytes). What is not filled is counted as unfilled seconds and
+shown; the sample clock then simply continues.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -50,12 +55,15 @@ class GapPlan:
     seq_jump: bool
 
 
-def plan_gap(wanted: int, max_fill: int, budget: TokenBucket, now_ns: int) -> GapPlan:
-    """Decide the fill of one gap: capped per gap, then by the client's budget."""
+def plan_gap(wanted: int, max_fill: int, budgets: Sequence[TokenBucket], now_ns: int) -> GapPlan:
+    """Decide the fill of one gap: capped per gap, then by each of the client's budgets
+    (seconds), taking what is filled from all of them."""
     wanted = max(0, wanted)
     capped = min(wanted, max_fill)
-    granted = budget.take(capped / SR, now_ns)
-    fill = min(capped, round(granted * SR))
+    seconds = min([capped / SR, *(b.available(now_ns) for b in budgets)])
+    fill = min(capped, max(0, int(seconds * SR)))
+    for budget in budgets:
+        budget.take(fill / SR, now_ns)
     return GapPlan(fill=fill, unfilled=wanted - fill, seq_jump=wanted > max_fill)
 
 
@@ -67,6 +75,8 @@ class MediaSteps:
     _opt: IngestOptions
     _log: RateLimitedLog
     _max_fill: int
+    #: More missing video frames than this (a gap's time at 60 fps) is a `seq` jump.
+    _max_video_gap: int
 
     def __init__(self) -> None:
         self._resampler: Any = None
@@ -83,12 +93,18 @@ class MediaSteps:
         """End the session and open the next (None: the session budget refused)."""
         raise NotImplementedError
 
+    def _enter(self, msg: AudioChunk | VideoFrame) -> tuple[list[Item], bool]:
+        """Open (or switch) the session `msg` belongs in; False if the session budget
+        refused one and there is none to put it in (counted there)."""
+        out = self._open(msg.received_ns, msg.session, msg.source)
+        return out, self.state.session is not None
+
     # -- audio ------------------------------------------------------------------------------
     def _audio(self, chunk: AudioChunk) -> list[Item]:
         st = self.state
-        out = self._open(chunk.received_ns, chunk.session, chunk.source)
-        if st.session is None:
-            return out  # the session budget refused a new session: counted there
+        out, admitted = self._enter(chunk)
+        if not admitted:
+            return out
         nbytes = chunk.num_samples * 2 * chunk.source_channels
         latency_ms = chunk.received_ns / 1e6 - chunk.timestamp_ms
         st.latencies_ms.append(latency_ms)
@@ -196,6 +212,7 @@ class MediaSteps:
         seq_state.recent.append(chunk.sequence)
         if samples.shape[0] == 0:
             return []  # the resampler's filter is still filling; its delay is emitted later
+        st.gap_earned.earn(samples.shape[0] / SR)  # audio earns the silence that may pad it
         start = st.next_sample
         st.next_sample += int(samples.shape[0])
         st.chunk_samples = (
@@ -257,7 +274,8 @@ class MediaSteps:
         if missing <= 0:
             return []
         nxt = st.pending[first]
-        plan = plan_gap(missing * st.chunk_samples, self._max_fill, st.gap_budget, nxt.received_ns)
+        budgets = (st.gap_budget, st.gap_earned)
+        plan = plan_gap(missing * st.chunk_samples, self._max_fill, budgets, nxt.received_ns)
         st.count("audio_gaps")
         if plan.seq_jump:
             st.count("audio_seq_jumps")
@@ -318,9 +336,9 @@ class MediaSteps:
     # -- video ------------------------------------------------------------------------------
     def _video(self, frame: VideoFrame) -> list[Item]:
         st = self.state
-        out = self._open(frame.received_ns, frame.session, frame.source)
-        if st.session is None:
-            return out  # the session budget refused a new session: counted there
+        out, admitted = self._enter(frame)
+        if not admitted:
+            return out
         latency_ms = frame.received_ns / 1e6 - frame.timestamp_ms
         st.count("video_frames")
         st.count("video_bytes", len(frame.payload))
@@ -334,8 +352,12 @@ class MediaSteps:
         elif seq_state.expected is not None and seq > seq_state.expected:
             missing = seq - seq_state.expected
             st.count("video_gaps")
-            st.count("video_missing_frames", missing)
-            self._tele.drop("video_gap_frames", missing)
+            if missing > self._max_video_gap:  # a jump, not frames lost: counted once
+                st.count("video_seq_jumps")
+                self._tele.drop("video_seq_jump")
+            else:
+                st.count("video_missing_frames", missing)
+                self._tele.drop("video_gap_frames", missing)
             out.append(
                 self._event(
                     "gap",

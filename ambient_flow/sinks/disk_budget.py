@@ -38,7 +38,7 @@ _FREE_CHECK_S = 1.0
 class DiskLimits:
     """The sink's disk bounds (see the module doc); 0 turns one off."""
 
-    client_bytes_per_minute: int = 64 * 1024 * 1024
+    client_bytes_per_minute: int = 16 * 1024 * 1024
     max_bytes: int = 0
     min_free_bytes: int = 1024 * 1024 * 1024
     sessions_per_minute: float = 600.0

@@ -40,10 +40,10 @@ from ambient_flow.operators.attribution import SessionBoundary
 from ambient_flow.operators.events import ClientEvent
 from ambient_flow.protocol.messages import AudioChunk, Rejected, VideoFrame
 from ambient_flow.sinks.disk_budget import DiskBudget
-from ambient_flow.sinks.session_files import (
+from ambient_flow.sinks.session_files import SessionFiles
+from ambient_flow.sinks.session_layout import (
     COUNTER_NAMES,
     SESSIONS_DIR,
-    SessionFiles,
     SessionOptions,
     safe_session_name,
 )

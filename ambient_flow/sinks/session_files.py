@@ -19,15 +19,12 @@ from ambient_flow.operators.events import ClientEvent
 from ambient_flow.protocol.messages import AudioChunk, Rejected, VideoFrame
 from ambient_flow.sinks.session_layout import (
     AUDIO_FILE,
-    COUNTER_NAMES,
     EVENTS_FILE,
     FRAMES_DIR,
     METADATA_FILE,
     PER_MESSAGE_EVENTS,
     RECORDING_MODES,
     SESSION_FILE,
-    SESSIONS_DIR,
-    UPSTREAM_METADATA_KEYS,
     SessionOptions,
     dumps,
     safe_session_name,
@@ -36,21 +33,7 @@ from ambient_flow.sinks.wav import StreamingWavWriter
 from ambient_flow.telemetry import RateLimitedLog
 from ambient_flow.timefmt import iso_utc
 
-__all__ = [
-    "AUDIO_FILE",
-    "COUNTER_NAMES",
-    "EVENTS_FILE",
-    "FRAMES_DIR",
-    "METADATA_FILE",
-    "RECORDING_MODES",
-    "SESSIONS_DIR",
-    "SESSION_FILE",
-    "UPSTREAM_METADATA_KEYS",
-    "SessionFiles",
-    "SessionOptions",
-    "dumps",
-    "safe_session_name",
-]
+__all__ = ["SessionFiles"]
 
 logger = logging.getLogger(__name__)
 

@@ -11,6 +11,7 @@ from ambient_flow.auth import IssuedCredential
 from ambient_flow.client.transport import CurveKeys
 from ambient_flow.protocol.codec import audio_header, encode_envelope
 from ambient_flow.testing import LiveHost, fakes, media
+from tests.auth.conftest import topics_received
 
 Creds = dict[str, IssuedCredential]
 
@@ -97,10 +98,5 @@ def test_pub_under_curve_shows_each_subscriber_its_own(
             pcm = loud if seq < 10 else quiet
             push.send(encode_envelope(audio_header(1000 + 100 * seq, seq), pcm))
     host.wait_for(lambda o: {c for c, _ in o.enrichments} >= {"alice", "bob"}, timeout=10)
-    got = {}
-    for who, sub in subs.items():
-        topics = set()
-        while sub.poll(300):
-            topics.add(sub.recv_multipart()[0])
-        got[who] = topics
+    got = topics_received(subs)
     assert got == {"alice": {b"alice"}, "ops": {b"alice", b"bob"}, "bob": set()}

@@ -12,6 +12,7 @@ import zmq
 from ambient_flow.auth import IssuedCredential
 from ambient_flow.protocol.codec import EnvelopeStream, audio_header, encode_envelope
 from ambient_flow.testing import LiveHost, media, run_capture
+from tests.auth.conftest import topics_received
 
 Creds = dict[str, IssuedCredential]
 
@@ -161,12 +162,7 @@ def test_pub_delivers_only_what_a_subscriber_may_see(
             pcm = loud if seq < 10 else quiet
             push.send(encode_envelope(audio_header(1000 + 100 * seq, seq, token=token), pcm))
     host.wait_for(lambda o: {c for c, _ in o.enrichments} >= {"alice", "bob"}, timeout=10)
-    got: dict[str, set[bytes]] = {}
-    for who, sub in subs.items():
-        topics = set()
-        while sub.poll(300):
-            topics.add(sub.recv_multipart()[0])
-        got[who] = topics
+    got = topics_received(subs)
     assert got == {"alice": {b"alice"}, "ops": {b"alice", b"bob"}, "thief": set()}
     stats = request(host, {"cmd": "stats", "token": credentials["ops"].token})["stats"]
     assert stats["auth"]["handshakes"]["plain_refused"] >= 1

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from ambient_flow.config import Settings
-from ambient_flow.operators.budget import TokenBucket
+from ambient_flow.operators.budget import NEVER_NS, TokenBucket
 from ambient_flow.operators.ingest_media import plan_gap
 from ambient_flow.testing import run_messages
 from ambient_flow.testing.messages import T0_MS, audio_raw, raw
@@ -31,24 +31,37 @@ def test_the_bucket_refills_by_data_time() -> None:
     assert bucket.take(1.0, 10 * 60 * S) == 1.0 and bucket.level == 119.0  # never above full
 
 
-def test_a_gap_plan_is_capped_per_gap_and_by_budget() -> None:
-    budget = TokenBucket(120.0)
-    plan = plan_gap(90 * SR, 60 * SR, budget, 0)
+def test_a_gap_plan_is_capped_per_gap_and_by_every_budget() -> None:
+    per_minute, earned = TokenBucket(120.0), TokenBucket(200.0, period_ns=NEVER_NS)
+    plan = plan_gap(90 * SR, 60 * SR, [per_minute, earned], 0)
     assert (plan.fill, plan.unfilled, plan.seq_jump) == (60 * SR, 30 * SR, True)
-    plan = plan_gap(59 * SR, 60 * SR, budget, 0)
+    plan = plan_gap(59 * SR, 60 * SR, [per_minute, earned], 0)
     assert (plan.fill, plan.unfilled, plan.seq_jump) == (59 * SR, 0, False)
-    plan = plan_gap(10 * SR, 60 * SR, budget, 0)
+    plan = plan_gap(10 * SR, 60 * SR, [per_minute, earned], 0)
     assert (plan.fill, plan.unfilled) == (1 * SR, 9 * SR)  # the minute's budget is spent
+    assert earned.level == 200 - 120  # taken from both
+    earned.level = 0.5
+    plan = plan_gap(10 * SR, 60 * SR, [TokenBucket(120.0), earned], 0)
+    assert plan.fill == SR // 2  # only what audio earned
 
 
-def test_gap_fill_per_minute_stops_a_client_from_writing_silence(tmp_path: Path) -> None:
+def test_silence_is_earned_by_audio() -> None:
+    earned = TokenBucket(60.0, period_ns=NEVER_NS)
+    assert earned.take(60.0, 0) == 60.0
+    assert earned.take(1.0, 10**15) == 0.0  # time alone earns nothing
+    earned.earn(2.5)
+    assert earned.take(5.0, 0) == 2.5
+
+
+def test_gap_fill_stops_a_client_from_writing_silence(tmp_path: Path) -> None:
     """Seq jumps of 340 chunks every 10 ms: 1.6 MB sent must not become a GB on disk."""
     msgs = [
         audio_raw(340 * k, ts=T0_MS + 10 * k, at_ns=T0_MS * NS + 10 * k * NS) for k in range(50)
     ]
     out = run_messages(msgs, tmp_path, settings=settings())
     filled = sum(c.num_samples for c in out.audio() if c.filled) / SR
-    assert filled == pytest.approx(120.0, abs=1.0)  # the minute's budget, then no more
+    sent = sum(c.num_samples for c in out.audio() if not c.filled) / SR
+    assert filled == pytest.approx(sent - 0.1, abs=0.05)  # never more than the audio sent
     totals = out.status["audio"]
     assert totals["gap_fill_seconds"] == pytest.approx(filled)
     assert totals["gap_unfilled_seconds"] == pytest.approx(49 * 33.9 - filled, abs=0.1)
@@ -62,7 +75,7 @@ def test_a_sequence_jump_is_one_event_not_trillions_of_missing_chunks(tmp_path: 
     out = run_messages(msgs, tmp_path, settings=settings())
     (gap,) = out.events("gap")
     assert gap.data["seq_jump"] is True and gap.data["missing"] == 2**53 - 3
-    assert gap.data["gap_fill_s"] == 60.0
+    assert gap.data["gap_fill_s"] == 0.2  # what the two chunks before it earned
     assert out.status["drops"] == {"audio_seq_jump": 1}
     end = out.events("session_end")[0].data["counters"]
     assert end["audio_seq_jumps"] == 1 and "audio_missing_chunks" not in end
@@ -132,3 +145,20 @@ def test_settings_refuse_an_eviction_shorter_than_staleness() -> None:
     with pytest.raises(ConfigError, match="evict_after_seconds"):
         Settings(evict_after_seconds=5.0)
     assert dataclasses.replace(Settings(), evict_after_seconds=15.0).evict_after_seconds == 15.0
+
+
+def test_one_host_streams_as_a_bounded_number_of_names(tmp_path: Path) -> None:
+    """A fuzzer with a fresh name per message cannot open a session per message."""
+    t = T0_MS * NS
+    msgs = [audio_raw(0, client=f"n{i}", at_ns=t + i * NS) for i in range(10)]
+    other = audio_raw(0, client="elsewhere", at_ns=t + 20 * NS)
+    other = dataclasses.replace(other, peer_host="192.0.2.9")
+    msgs += [other, audio_raw(1, client="n0", at_ns=t + 30 * NS)]  # a known name goes on
+    msgs += [audio_raw(0, client="late", at_ns=t + 700 * S)]  # the others went quiet
+    out = run_messages(msgs, tmp_path, settings=settings(max_clients_per_host=4))
+    assert sorted(out.clients()) == sorted(
+        ["n0", "n1", "n2", "n3", "elsewhere", "late"] + [f"n{i}" for i in range(4, 10)]
+    )
+    accepted = sorted({c for c in out.clients() if out.audio(c)})
+    assert accepted == ["elsewhere", "late", "n0", "n1", "n2", "n3"]
+    assert len(out.rejects("too_many_clients")) == 6

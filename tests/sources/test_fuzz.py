@@ -39,6 +39,7 @@ SEED = 20260601
 UNBOUNDED: dict[str, Any] = {
     "max_host_bytes_per_second": 0,
     "max_clients": 1_000_000,
+    "max_clients_per_host": 1_000_000,
     "max_new_sessions_per_minute": 1e9,
     "max_sessions_per_minute": 1e9,
     "max_client_disk_bytes_per_minute": 0,

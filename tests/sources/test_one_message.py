@@ -56,6 +56,17 @@ def still_serving(host: LiveHost, name: str) -> None:
     assert host.error is None
 
 
+def control_parts(host: LiveHost, *parts: bytes) -> dict[str, Any]:
+    """One raw control request (any parts, any bytes) and its reply."""
+    sock = host.context.socket(zmq.REQ)
+    sock.connect(host.endpoint("control"))
+    sock.send_multipart(list(parts))
+    assert sock.poll(2000)
+    reply: dict[str, Any] = json.loads(sock.recv())
+    sock.close(linger=0)
+    return reply
+
+
 def rejects(host: LiveHost) -> dict[str, int]:
     stats: dict[str, int] = host.request({"cmd": "stats"})["stats"]["rejects"]
     return stats
@@ -110,12 +121,7 @@ def test_deep_json_on_zeromq_is_rejected(live_host, where: str) -> None:
     if where == "control":
         reply = host.request({"cmd": "hello", "x": json.loads("[" * 30 + "]" * 30)})
         assert reply["status"] == "ok"  # 31 levels: within the limit
-        sock = host.context.socket(zmq.REQ)
-        sock.connect(host.endpoint("control"))
-        sock.send(b'{"cmd":"hello","x":' + DEEP.encode() + b"}")
-        assert sock.poll(2000)
-        answer = json.loads(sock.recv())
-        sock.close(linger=0)
+        answer = control_parts(host, b'{"cmd":"hello","x":' + DEEP.encode() + b"}")
         assert answer["error"].startswith("header_too_deep")
     else:
         zmq_send(host, "audio", envelope(audio_head(x=DEEP), media.sine_pcm()))
@@ -126,12 +132,8 @@ def test_deep_json_on_zeromq_is_rejected(live_host, where: str) -> None:
 
 def test_a_control_request_of_two_parts_is_counted_once(live_host) -> None:
     host = live_host()
-    sock = host.context.socket(zmq.REQ)
-    sock.connect(host.endpoint("control"))
-    sock.send_multipart([b'{"cmd":"heartbeat"}', b"extra"])
-    assert sock.poll(2000)
-    assert json.loads(sock.recv())["error"].startswith("frame_count")
-    sock.close(linger=0)
+    answer = control_parts(host, b'{"cmd":"heartbeat"}', b"extra")
+    assert answer["error"].startswith("frame_count")
     host.wait_for(lambda o: len(o.rejects()) == 1)
     still_serving(host, "after")
     assert rejects(host) == {"frame_count": 1}
@@ -178,13 +180,8 @@ def test_a_lone_surrogate_in_a_text_field_is_rejected(live_host) -> None:
 
 def test_a_hello_with_a_lone_surrogate_keeps_only_what_can_be_written(live_host) -> None:
     host = live_host()
-    sock = host.context.socket(zmq.REQ)
-    sock.connect(host.endpoint("control"))
-    sock.send(
-        b'{"cmd":"hello","client":"s","session":"\\udc00","capabilities":["\\ud800","audio"]}'
-    )
-    assert sock.poll(2000) and json.loads(sock.recv())["status"] == "ok"
-    sock.close(linger=0)
+    hello = b'{"cmd":"hello","client":"s","session":"\\udc00","capabilities":["\\ud800","audio"]}'
+    assert control_parts(host, hello)["status"] == "ok"
     zmq_send(host, "audio", encode_envelope(audio_header(1000, 0, client="s"), media.sine_pcm()))
     host.wait_for(lambda o: len(o.audio("s")) == 1)
     (start,) = host.outputs.events("session_start", client="s")
