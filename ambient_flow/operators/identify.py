@@ -182,7 +182,9 @@ class IdentifyLogic(StatefulLogic[RawMessage, Named, HostState]):
 
     def _named(self, client: str, parsed: Parsed, raw: RawMessage | None) -> Named:
         """`(client, parsed)`, within the number of names one host may stream as."""
-        if not isinstance(parsed, Rejected):
+        if isinstance(parsed, ControlEvent) and parsed.command == "bye":
+            self.state.names.pop(client, None)  # gone: its place is free again
+        elif not isinstance(parsed, Rejected):
             names, now = self.state.names, parsed.received_ns
             if client not in names and len(names) >= self._opt.max_names:
                 for name, last in list(names.items()):  # names gone quiet give way

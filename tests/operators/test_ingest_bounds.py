@@ -162,3 +162,18 @@ def test_one_host_streams_as_a_bounded_number_of_names(tmp_path: Path) -> None:
     accepted = sorted({c for c in out.clients() if out.audio(c)})
     assert accepted == ["elsewhere", "late", "n0", "n1", "n2", "n3"]
     assert len(out.rejects("too_many_clients")) == 6
+
+
+def test_a_name_that_said_bye_frees_its_place(tmp_path: Path) -> None:
+    from ambient_flow.testing.messages import control_raw
+
+    t = T0_MS * NS
+    msgs = []
+    for i in range(6):  # one at a time, each says bye: never more than 2 at once
+        msgs += [
+            audio_raw(0, client=f"v{i}", at_ns=t + i * S),
+            control_raw("bye", at_ns=t + i * S + NS, client=f"v{i}"),
+        ]
+    out = run_messages(msgs, tmp_path, settings=settings(max_clients_per_host=2))
+    assert not out.rejects()
+    assert len({c for c in out.clients() if out.audio(c)}) == 6
