@@ -46,7 +46,9 @@ class GapPlan:
 
     Attributes:
         fill: Samples of silence to insert.
-        unfilled: Samples of the gap not filled (above the per-gap cap or the budget).
+        unfilled: Samples of the gap, up to the per-gap cap, the budgets left unfilled.
+            (A sequence jump's length beyond the cap is not a length of lost audio: a
+            `seq` of 2**50 is not 2**50 chunks missing. It is one counted jump.)
         seq_jump: The gap is longer than one gap may be filled: a discontinuity.
     """
 
@@ -64,7 +66,7 @@ def plan_gap(wanted: int, max_fill: int, budgets: Sequence[TokenBucket], now_ns:
     fill = min(capped, max(0, int(seconds * SR)))
     for budget in budgets:
         budget.take(fill / SR, now_ns)
-    return GapPlan(fill=fill, unfilled=wanted - fill, seq_jump=wanted > max_fill)
+    return GapPlan(fill=fill, unfilled=capped - fill, seq_jump=wanted > max_fill)
 
 
 class MediaSteps:

@@ -34,7 +34,7 @@ def test_the_bucket_refills_by_data_time() -> None:
 def test_a_gap_plan_is_capped_per_gap_and_by_every_budget() -> None:
     per_minute, earned = TokenBucket(120.0), TokenBucket(200.0, period_ns=NEVER_NS)
     plan = plan_gap(90 * SR, 60 * SR, [per_minute, earned], 0)
-    assert (plan.fill, plan.unfilled, plan.seq_jump) == (60 * SR, 30 * SR, True)
+    assert (plan.fill, plan.unfilled, plan.seq_jump) == (60 * SR, 0, True)
     plan = plan_gap(59 * SR, 60 * SR, [per_minute, earned], 0)
     assert (plan.fill, plan.unfilled, plan.seq_jump) == (59 * SR, 0, False)
     plan = plan_gap(10 * SR, 60 * SR, [per_minute, earned], 0)
@@ -76,6 +76,8 @@ def test_a_sequence_jump_is_one_event_not_trillions_of_missing_chunks(tmp_path: 
     (gap,) = out.events("gap")
     assert gap.data["seq_jump"] is True and gap.data["missing"] == 2**53 - 3
     assert gap.data["gap_fill_s"] == 0.2  # what the two chunks before it earned
+    assert gap.data["unfilled_s"] == 59.8  # up to the per-gap cap: a jump is not a length
+    assert out.status["audio"]["gap_unfilled_seconds"] == 59.8
     assert out.status["drops"] == {"audio_seq_jump": 1}
     end = out.events("session_end")[0].data["counters"]
     assert end["audio_seq_jumps"] == 1 and "audio_missing_chunks" not in end
