@@ -74,6 +74,9 @@ class Settings:
         64, "client names one sending host may stream as at once; more are rejected"
     )
     reorder_window: int = _knob(3, "audio chunks held back to repair reordering")
+    max_reorder_seconds: float = _knob(
+        2.0, "most audio held back to repair reordering, per client (s); past it the gap is filled"
+    )
     max_gap_fill_seconds: float = _knob(60.0, "longest audio gap filled with silence")
     max_gap_fill_seconds_per_minute: float = _knob(
         120.0, "silence one client's gaps may add per minute of arrival time (s)"
@@ -181,6 +184,7 @@ class Settings:
         positive = (
             "max_message_bytes",
             "max_audio_message_seconds",
+            "max_reorder_seconds",
             "rcvhwm",
             "receive_buffer_bytes",
             "tcp_idle_timeout_seconds",

@@ -51,6 +51,7 @@ class IngestOptions:
     """
 
     reorder_window: int = 3
+    max_reorder_seconds: float = 2.0
     max_gap_fill_seconds: float = 60.0
     max_gap_fill_seconds_per_minute: float = 120.0
     max_new_sessions_per_minute: float = 10.0
@@ -69,6 +70,7 @@ class IngestOptions:
     ) -> IngestOptions:
         return cls(
             reorder_window=settings.reorder_window,
+            max_reorder_seconds=settings.max_reorder_seconds,
             max_gap_fill_seconds=settings.max_gap_fill_seconds,
             max_gap_fill_seconds_per_minute=settings.max_gap_fill_seconds_per_minute,
             max_new_sessions_per_minute=settings.max_new_sessions_per_minute,

@@ -143,7 +143,11 @@ class MediaSteps:
                 out += self._duplicate("audio", chunk.received_ns, seq)
             else:
                 st.pending[seq] = chunk
-                if len(st.pending) > self._opt.reorder_window:
+                held_s = sum(c.duration_s for c in st.pending.values())
+                if (
+                    len(st.pending) > self._opt.reorder_window
+                    or held_s > self._opt.max_reorder_seconds
+                ):  # waited enough (in chunks, or in audio held: in-flight audio is bounded)
                     out += self._fill_gap()
                     out += self._drain_pending()
         else:

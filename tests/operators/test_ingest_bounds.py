@@ -179,3 +179,14 @@ def test_a_name_that_said_bye_frees_its_place(tmp_path: Path) -> None:
     out = run_messages(msgs, tmp_path, settings=settings(max_clients_per_host=2))
     assert not out.rejects()
     assert len({c for c in out.clients() if out.audio(c)}) == 6
+
+
+def test_audio_held_for_reordering_is_bounded_in_seconds(tmp_path: Path) -> None:
+    """Large chunks after a gap are not held for the reorder window's count of chunks."""
+    big = bytes(2 * 16000 * 5)  # 5 s per message
+    msgs = [audio_raw(0)] + [audio_raw(s, pcm=big) for s in (2, 3)] + [audio_raw(1)]
+    out = run_messages(msgs, tmp_path, settings=Settings(enrich=False, max_reorder_seconds=2.0))
+    # seq 2 alone is over 2 s held: its gap is filled at once; seq 1 then comes too late
+    # (with only the count of chunks as the bound, 10 s would have waited for it).
+    assert [c.sequence for c in out.audio()] == [0, -1, 2, 3]
+    assert [e.data["seq"] for e in out.events("late")] == [1]
