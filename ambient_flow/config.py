@@ -16,11 +16,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from ambient_flow.errors import ConfigError
 from ambient_flow.protocol import constants as C
 
-__all__ = ["ENRICHMENT_KNOBS", "ENV_PREFIX", "Settings"]
+__all__ = ["ENRICHMENT_KNOBS", "ENV_PREFIX", "SECRET_KNOBS", "SPACETIMEDB_KNOBS", "Settings"]
 
 ENV_PREFIX = "AMBIENT_FLOW_"
 CONFIG_ENV = ENV_PREFIX + "CONFIG"
@@ -162,6 +163,24 @@ class Settings:
     batch_max: int = _knob(
         32, "most clients' diarization steps per model call (1 = no cross-client batching)"
     )
+    # -- SpacetimeDB sink (docs/spacetimedb.md) -------------------------------------
+    spacetimedb_url: str = _knob(
+        "", "SpacetimeDB host to write sessions and enrichments to (http://host:3000); empty = off"
+    )
+    spacetimedb_database: str = _knob(
+        "", "SpacetimeDB database (name or identity) running the ambient-sub module"
+    )
+    spacetimedb_token: str = _knob(
+        "", "SpacetimeDB bearer token (empty = ask the server for one); never recorded"
+    )
+    spacetimedb_queue: int = _knob(
+        10000, "records waiting for SpacetimeDB at most; beyond, new ones are dropped (counted)"
+    )
+    spacetimedb_batch: int = _knob(64, "records the SpacetimeDB writer takes per wake-up")
+    spacetimedb_timeout: float = _knob(5.0, "seconds to wait for SpacetimeDB's answer to a call")
+    spacetimedb_drain: float = _knob(
+        10.0, "seconds to keep delivering to SpacetimeDB at shutdown before giving up (counted)"
+    )
 
     def __post_init__(self) -> None:
         ports = {
@@ -207,6 +226,10 @@ class Settings:
             "max_utterance",
             "min_silence",
             "detect_size",
+            "spacetimedb_queue",
+            "spacetimedb_batch",
+            "spacetimedb_timeout",
+            "spacetimedb_drain",
         )
         for name in positive:
             if getattr(self, name) <= 0:
@@ -264,6 +287,24 @@ class Settings:
             raise ConfigError(f"pub_port={self.pub_port}: a port is 1..65535 (0 = off)")
         if self.log_level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):
             raise ConfigError(f"log_level={self.log_level!r}: use DEBUG, INFO, WARNING or ERROR")
+        self._check_spacetimedb()
+
+    def _check_spacetimedb(self) -> None:
+        if not self.spacetimedb_url:
+            return
+        parts = urlsplit(self.spacetimedb_url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ConfigError(
+                f"spacetimedb_url={self.spacetimedb_url!r}: use http(s)://host[:port]"
+            )
+        db = self.spacetimedb_database
+        if not db or "/" in db or any(c.isspace() for c in db):
+            raise ConfigError(
+                f"spacetimedb_database={db!r}: name the database (its name or identity) "
+                "when spacetimedb_url is set"
+            )
+        if any(c.isspace() for c in self.spacetimedb_token):
+            raise ConfigError("spacetimedb_token must not contain whitespace")
 
     # -- derived values ---------------------------------------------------------------
     @property
@@ -309,6 +350,10 @@ class Settings:
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
+
+    def recordable(self) -> dict[str, Any]:
+        """`to_dict()` without secrets (`SECRET_KNOBS`): what a capture file may keep."""
+        return {k: v for k, v in self.to_dict().items() if k not in SECRET_KNOBS}
 
     # -- loading ----------------------------------------------------------------------
     @classmethod
@@ -386,8 +431,13 @@ def _check_type(f: dataclasses.Field[Any], value: Any) -> Any:
     return value
 
 
+_NAMES = [f.name for f in fields(Settings)]
 #: Settings that choose and tune the enrichment models: a replay takes these from the
 #: person replaying (models are a replay-time choice), the rest from the recording.
 ENRICHMENT_KNOBS: tuple[str, ...] = tuple(
-    f.name for f in fields(Settings)[[f.name for f in fields(Settings)].index("enrich") :]
+    _NAMES[_NAMES.index("enrich") : _NAMES.index("batch_max") + 1]
 )
+#: Where the SpacetimeDB sink writes: also the replayer's choice, never the recording's.
+SPACETIMEDB_KNOBS: tuple[str, ...] = tuple(n for n in _NAMES if n.startswith("spacetimedb_"))
+#: Never written to a capture file (`Settings.recordable`) or a status document.
+SECRET_KNOBS: tuple[str, ...] = ("spacetimedb_token",)

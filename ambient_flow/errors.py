@@ -6,7 +6,9 @@ AmbientFlowError
 ├── CaptureError         a .zmqcap file is not what it claims to be
 │   └── CorruptRecord    one record failed its length or CRC check (has `offset`)
 ├── ConfigError          a setting is invalid (raised at construction, never while streaming)
-└── StartupError         a resource could not be acquired at start-up (port in use, unwritable dir)
+├── StartupError         a resource could not be acquired at start-up (port in use, unwritable dir)
+└── SpacetimeError       the SpacetimeDB writer (`ambient_flow.spacetimedb.errors`, its own subtree:
+                         config, invalid record, transient / permanent HTTP failures)
 ```
 
 While streaming, errors are data: a message that raises `ProtocolError` becomes a

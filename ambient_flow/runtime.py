@@ -7,7 +7,7 @@ import logging
 import signal
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -16,6 +16,7 @@ import zmq
 from bytewax.dataflow import Dataflow
 
 from ambient_flow.auth import Authenticator
+from ambient_flow.backchannel import BackChannel
 from ambient_flow.config import Settings
 from ambient_flow.telemetry import Telemetry
 
@@ -93,10 +94,15 @@ class HostRuntime:
     host_run: HostRun | None = None
     _context: zmq.Context[Any] | None = field(default=None, init=False, repr=False)
     _auth: Authenticator | None = field(default=None, init=False, repr=False)
+    _back_channel: BackChannel | None = field(default=None, init=False, repr=False)
     _executors: dict[str, ThreadPoolExecutor] = field(default_factory=dict, init=False, repr=False)
     _on_close: list[Callable[[], None]] = field(default_factory=list, init=False, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
     _latest_arrival_ns: int = field(default=0, init=False, repr=False)
+    _ready: set[str] = field(default_factory=set, init=False, repr=False)
+    _ready_changed: threading.Condition = field(
+        default_factory=threading.Condition, init=False, repr=False
+    )
 
     @property
     def auth(self) -> Authenticator:
@@ -129,6 +135,15 @@ class HostRuntime:
         that wait for time to pass (eviction) read this, so a replay decides alike."""
         return self._latest_arrival_ns
 
+    @property
+    def back_channel(self) -> BackChannel:
+        """Results waiting for the TCP connections that asked for them (`hello`)."""
+        with self._lock:
+            if self._back_channel is None:
+                self._back_channel = BackChannel(self.telemetry)
+                self.telemetry.section("results", self._back_channel.status)
+            return self._back_channel
+
     def executor(self, name: str, workers: int = 1) -> ThreadPoolExecutor:
         """A named thread pool for work that must not run on a Bytewax worker thread."""
         with self._lock:
@@ -156,6 +171,28 @@ class HostRuntime:
 
         signal.signal(signal.SIGINT, handle)
         signal.signal(signal.SIGTERM, handle)
+
+    def mark_ready(self, name: str) -> None:
+        """Say that a part of the flow is up (a worker's inputs built, a port bound).
+
+        Bytewax builds every input partition of a worker before it asks any of them for
+        items, but a sink only when its first item arrives: whoever starts the flow in
+        the background (`ambient_flow.Host`) waits on these names instead of guessing.
+        """
+        with self._ready_changed:
+            self._ready.add(name)
+            self._ready_changed.notify_all()
+
+    def wait_ready(self, names: Collection[str], timeout: float) -> set[str]:
+        """Wait up to `timeout` s for every name in `names`; returns those still missing."""
+        deadline = time.monotonic() + timeout
+        with self._ready_changed:
+            while missing := set(names) - self._ready:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return missing
+                self._ready_changed.wait(left)
+        return set()
 
     def on_close(self, callback: Callable[[], None]) -> None:
         """Run `callback` in `close()` (threads a stage started, e.g. a batcher's)."""

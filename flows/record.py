@@ -11,7 +11,7 @@ from __future__ import annotations
 from bytewax.dataflow import Dataflow
 
 from ambient_flow.config import Settings
-from ambient_flow.graph.host import configure_logging
+from ambient_flow.graph.host import configure_logging, startup_errors_exit
 from ambient_flow.graph.record import build_record
 from ambient_flow.runtime import HostRuntime
 
@@ -20,8 +20,9 @@ __all__ = ["flow"]
 
 def flow(config: str | None = None) -> Dataflow:
     """The record-only dataflow (needs `record`, e.g. AMBIENT_FLOW_RECORD=out.zmqcap)."""
-    settings = Settings.load(config_file=config)
-    configure_logging(settings)
-    runtime = HostRuntime(settings=settings)
-    runtime.stop_on_signals()
-    return build_record(runtime)
+    with startup_errors_exit("python -m bytewax.run flows.record"):
+        settings = Settings.load(config_file=config)
+        configure_logging(settings)
+        runtime = HostRuntime(settings=settings)
+        runtime.stop_on_signals()
+        return build_record(runtime)

@@ -16,6 +16,7 @@ import sys
 from bytewax.dataflow import Dataflow
 
 from ambient_flow.errors import AmbientFlowError
+from ambient_flow.graph.host import startup_errors_exit
 from ambient_flow.graph.replay import replay_flow
 from ambient_flow.runtime import run_dataflow
 
@@ -25,8 +26,9 @@ __all__ = ["flow", "main"]
 def flow(
     path: str, realtime: bool = False, data_dir: str | None = None, config: str | None = None
 ) -> Dataflow:
-    """The replay dataflow of capture `path`."""
-    return replay_flow(path, realtime, data_dir, config)
+    """The replay dataflow of capture `path` (a start-up error: one line, exit status 2)."""
+    with startup_errors_exit("python -m bytewax.run flows.replay"):
+        return replay_flow(path, realtime, data_dir, config)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -41,7 +43,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--config", help="TOML settings file")
     args = parser.parse_args(argv)
     try:
-        run_dataflow(flow(args.capture, args.realtime, args.data_dir, args.config))
+        run_dataflow(replay_flow(args.capture, args.realtime, args.data_dir, args.config))
     except AmbientFlowError as exc:  # a missing or broken capture: one line, not a traceback
         print(f"python -m flows.replay: {exc}", file=sys.stderr)
         return 2

@@ -29,6 +29,7 @@ from ambient_flow.backends.base import (
     torch_threads,
     verify_sha256,
 )
+from ambient_flow.backends.detect_filters import Box, box_fraction, nms, textured_mask
 from ambient_flow.errors import ConfigError, StartupError
 from ambient_flow.models.detection import Detection, Image
 from ambient_flow.models.identity import ModelIdentity
@@ -78,16 +79,36 @@ class OpenCVDetectorOptions:
     Attributes:
         confidence: Minimum confidence kept. Both detectors give unbounded scores (the
             HOG SVM margin, the cascade's last-stage weight); confidence is their logistic
-            `1 / (1 + exp(-score))`, so 0.5 means "score above zero".
+            `1 / (1 + exp(-score))`, so 0.5 means "score above zero". The per-class floors
+            below (`person_min_margin`, `face_min_weight`) apply as well; this one is the
+            setting shared with the other detectors.
         people: Run the HOG people detector.
         faces: Run the Haar frontal-face cascade.
         max_side: Frames larger than this (longest side, pixels) are shrunk first (boxes
             are mapped back); HOG costs grow with the pixel count.
         hog_scale: HOG pyramid scale step (smaller finds more, costs more).
         hog_stride: HOG window stride in pixels.
+        hog_hit_threshold: SVM margin a 64x128 window needs to count as a person window
+            (OpenCV's `hitThreshold`).
+        hog_group_threshold: A person needs more than this many overlapping person windows
+            (OpenCV's `groupThreshold`; 0 = no grouping).
+        person_min_margin: A grouped person's best window must reach this SVM margin
+            (0.5 = confidence 0.62).
+        min_person_fraction: Smallest person box height, as a fraction of the frame
+            height (0 = any). HOG's smallest window is 128 px, 0.27 of a 480-line input;
+            0.3 drops the two smallest pyramid levels, where text and UI false positives
+            cluster, and with them people under about 115 px of a 480-line input.
+        min_person_texture: Fraction of the pixels in the body part of a person box (the
+            middle half across, 10-90 % down) that must be textured (grey gradient >=
+            `detect_filters.TEXTURE_GRADIENT`). Flat synthetic areas (test patterns, UI,
+            solid shapes) fail it, camera images of people pass; 0 disables the check.
         face_scale: Cascade pyramid scale step.
         face_min_neighbors: Cascade grouping threshold (higher: fewer false faces).
         face_min_size: Smallest face side in pixels (of the possibly shrunk frame).
+        face_min_weight: A face's cascade last-stage weight must reach this (1.0 =
+            confidence 0.73).
+        nms_iou: Per class, a box overlapping a better one by more than this IoU is
+            dropped (1.0 = off; HOG and Haar grouping can leave nested boxes).
         cascade_path: Haar cascade XML; None means the one in `cv2.data.haarcascades`.
         expected_sha256: Checked before loading; None with the packaged cascade means
             `HAAR_FRONTALFACE_SHA256`, None with a user file means "record, don't check".
@@ -101,9 +122,16 @@ class OpenCVDetectorOptions:
     max_side: int = 640
     hog_scale: float = 1.1
     hog_stride: int = 8
+    hog_hit_threshold: float = 0.0
+    hog_group_threshold: int = 2
+    person_min_margin: float = 0.5
+    min_person_fraction: float = 0.0
+    min_person_texture: float = 0.8
     face_scale: float = 1.1
-    face_min_neighbors: int = 5
+    face_min_neighbors: int = 10
     face_min_size: int = 30
+    face_min_weight: float = 1.0
+    nms_iou: float = 0.5
     cascade_path: Path | None = None
     expected_sha256: str | None = None
     threads: int = 1
@@ -121,6 +149,17 @@ class OpenCVDetectorOptions:
             raise ConfigError("hog_stride, face_min_size must be >= 1, face_min_neighbors >= 0")
         if self.threads < 1:
             raise ConfigError(f"threads must be >= 1, got {self.threads}")
+        scores = (self.hog_hit_threshold, self.person_min_margin, self.face_min_weight)
+        if not all(math.isfinite(v) for v in scores):
+            raise ConfigError(
+                "hog_hit_threshold, person_min_margin and face_min_weight must be finite"
+            )
+        if self.hog_group_threshold < 0:
+            raise ConfigError(f"hog_group_threshold must be >= 0, got {self.hog_group_threshold}")
+        if not 0.0 <= self.min_person_fraction < 1.0 or not 0.0 <= self.min_person_texture <= 1.0:
+            raise ConfigError("min_person_fraction must be in [0, 1), min_person_texture in [0, 1]")
+        if not 0.0 < self.nms_iou <= 1.0:
+            raise ConfigError(f"nms_iou must be in (0, 1], got {self.nms_iou}")
         if self.expected_sha256 is not None and len(self.expected_sha256) != 64:
             raise ConfigError("expected_sha256 must be 64 hex digits")
 
@@ -133,9 +172,16 @@ class OpenCVDetectorOptions:
             "max_side": self.max_side,
             "hog_scale": self.hog_scale,
             "hog_stride": self.hog_stride,
+            "hog_hit_threshold": self.hog_hit_threshold,
+            "hog_group_threshold": self.hog_group_threshold,
+            "person_min_margin": self.person_min_margin,
+            "min_person_fraction": self.min_person_fraction,
+            "min_person_texture": self.min_person_texture,
             "face_scale": self.face_scale,
             "face_min_neighbors": self.face_min_neighbors,
             "face_min_size": self.face_min_size,
+            "face_min_weight": self.face_min_weight,
+            "nms_iou": self.nms_iou,
             "threads": self.threads,
         }
 
@@ -223,36 +269,60 @@ class OpenCVDetector(LazyModel[tuple[Any, Any]]):
             size = (max(1, round(width * factor)), max(1, round(height * factor)))
             small = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
         found: list[Detection] = []
+        gray = cv2.cvtColor(small, cv2.COLOR_BGR2GRAY)
 
-        def add(name: str, x: float, y: float, w: float, h: float, score: float) -> None:
-            confidence = _logistic(score)
-            if confidence < opts.confidence or w <= 0 or h <= 0:
-                return
-            x1, y1 = max(0.0, x / factor), max(0.0, y / factor)
-            x2, y2 = min(float(width), (x + w) / factor), min(float(height), (y + h) / factor)
-            if x1 < x2 and y1 < y2:
-                found.append(Detection(name, (x1, y1, x2, y2), confidence))
+        def add(name: str, boxes: list[tuple[int, int, int, int]], scores: list[float]) -> None:
+            kept: list[Box] = []
+            kept_scores: list[float] = []
+            for (x, y, w, h), score in zip(boxes, scores, strict=True):
+                if _logistic(score) < opts.confidence or w <= 0 or h <= 0:
+                    continue
+                x1, y1 = max(0.0, x / factor), max(0.0, y / factor)
+                x2, y2 = min(float(width), (x + w) / factor), min(float(height), (y + h) / factor)
+                if x1 < x2 and y1 < y2:
+                    kept.append((x1, y1, x2, y2))
+                    kept_scores.append(score)
+            for i in nms(kept, kept_scores, opts.nms_iou):
+                found.append(Detection(name, kept[i], _logistic(kept_scores[i])))
 
         if hog is not None and min(small.shape[:2]) >= 128:
             rects, weights = hog.detectMultiScale(
                 small,
+                hitThreshold=opts.hog_hit_threshold,
                 winStride=(opts.hog_stride, opts.hog_stride),
                 padding=(8, 8),
                 scale=opts.hog_scale,
+                groupThreshold=opts.hog_group_threshold,
             )
-            for (x, y, w, h), score in zip(rects, np.ravel(weights), strict=True):
-                add("person", x, y, w, h, float(score))
+            textured = None
+            people: list[tuple[int, int, int, int]] = []
+            margins: list[float] = []
+            for (x, y, w, h), margin in zip(rects, np.ravel(weights), strict=True):
+                if margin < opts.person_min_margin or h < opts.min_person_fraction * small.shape[0]:
+                    continue
+                if opts.min_person_texture > 0:
+                    textured = textured_mask(gray) if textured is None else textured
+                    # the body: the middle half of HOG's window across, 10-90 % down
+                    body = (x + w // 4, y + h // 10, w // 2, h * 8 // 10)
+                    if box_fraction(textured, *body) < opts.min_person_texture:
+                        continue
+                people.append((int(x), int(y), int(w), int(h)))
+                margins.append(float(margin))
+            add("person", people, margins)
         if cascade is not None:
-            gray = cv2.equalizeHist(cv2.cvtColor(small, cv2.COLOR_BGR2GRAY))
             rects, _, levels = cascade.detectMultiScale3(
-                gray,
+                cv2.equalizeHist(gray),
                 scaleFactor=opts.face_scale,
                 minNeighbors=opts.face_min_neighbors,
                 minSize=(opts.face_min_size, opts.face_min_size),
                 outputRejectLevels=True,
             )
-            for (x, y, w, h), score in zip(rects, np.ravel(levels), strict=True):
-                add("face", x, y, w, h, float(score))
+            faces = [
+                ((int(x), int(y), int(w), int(h)), float(weight))
+                for (x, y, w, h), weight in zip(rects, np.ravel(levels), strict=True)
+                if weight >= opts.face_min_weight
+            ]
+            add("face", [box for box, _ in faces], [weight for _, weight in faces])
         found.sort(key=lambda d: -d.confidence)
         return tuple(found)
 

@@ -5,20 +5,25 @@ value to a `Backend`: the Python modules it needs (checked before anything loads
 missing extra is one clear line) and a function that builds it from `Settings`. A
 setting that a backend requires but the user left empty (`--whisper-model` for
 openai-whisper, the diart checkpoints, `--yolo-model`) is a `ConfigError` naming it.
+
+`build_models` loads and warms every chosen model at start-up; a model that fails is
+one `StartupError` line naming the setting that chose it and its value
+(`whisper_model='/x' (--whisper-model, AMBIENT_FLOW_WHISPER_MODEL): ...`).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import importlib.util
+import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Generic, TypeVar
 
 from ambient_flow.backends.base import offline_environment
-from ambient_flow.config import Settings
-from ambient_flow.errors import ConfigError
+from ambient_flow.config import ENV_PREFIX, Settings
+from ambient_flow.errors import ConfigError, StartupError
 from ambient_flow.models.bundle import Models
 from ambient_flow.models.detection import Detector
 from ambient_flow.models.diarization import Diarizer
@@ -26,17 +31,21 @@ from ambient_flow.models.transcription import Transcriber
 from ambient_flow.models.vad import SpeechProbability
 
 __all__ = ["DETECTORS", "DIARIZERS", "TRANSCRIBERS", "VADS", "Backend", "build_models",
-           "check_installed"]  # fmt: skip
+           "check_installed", "setting_of"]  # fmt: skip
+
+logger = logging.getLogger(__name__)
 
 T = TypeVar("T", covariant=True)
 
 
 @dataclass(frozen=True)
 class Backend(Generic[T]):
-    """One choice for a role: the modules it imports, and how settings make it."""
+    """One choice for a role: the modules it imports, how settings make it, and the
+    settings that hold the paths it loads (named when loading fails)."""
 
     needs: tuple[str, ...]
     build: Callable[[Settings], T]
+    paths: tuple[str, ...] = ()
 
 
 def _required(value: str, message: str) -> Path:
@@ -149,28 +158,48 @@ VADS: Mapping[str, Backend[SpeechProbability]] = {
     "energy": Backend(("numpy",), _energy),
 }
 TRANSCRIBERS: Mapping[str, Backend[Transcriber]] = {
-    "faster-whisper": Backend(("faster_whisper",), _faster_whisper),
-    "openai-whisper": Backend(("whisper",), _openai_whisper),
+    "faster-whisper": Backend(("faster_whisper",), _faster_whisper, ("whisper_model",)),
+    "openai-whisper": Backend(("whisper",), _openai_whisper, ("whisper_model",)),
 }
 DIARIZERS: Mapping[str, Backend[Diarizer]] = {
     "embedded": Backend(("resemblyzer", "torch"), _embedded),
-    "diart": Backend(("diart",), _diart),
+    "diart": Backend(("diart",), _diart, ("segmentation_model", "embedding_model")),
 }
 #: `none` turns detection off.
 DETECTORS: Mapping[str, Backend[Detector] | None] = {
     "opencv": Backend(("cv2",), _opencv),
-    "yolo": Backend(("ultralytics",), _yolo),
+    "yolo": Backend(("ultralytics",), _yolo, ("yolo_model",)),
     "none": None,
 }
 
 
 def _chosen(settings: Settings) -> list[Backend[object] | None]:
-    return [
-        VADS[settings.vad],
-        TRANSCRIBERS[settings.transcriber],
-        DIARIZERS[settings.diarizer],
-        DETECTORS[settings.detector],
-    ]
+    return list(_by_role(settings).values())
+
+
+def _by_role(settings: Settings) -> dict[str, Backend[object] | None]:
+    """The chosen backend of each role; the role is also the setting that chooses it."""
+    return {
+        "vad": VADS[settings.vad],
+        "transcriber": TRANSCRIBERS[settings.transcriber],
+        "diarizer": DIARIZERS[settings.diarizer],
+        "detector": DETECTORS[settings.detector],
+    }
+
+
+def _setting(name: str, value: object) -> str:
+    flag = "--" + name.replace("_", "-")
+    return f"{name}={value!r} ({flag}, {ENV_PREFIX}{name.upper()})"
+
+
+def setting_of(role: str, settings: Settings, error: str) -> str:
+    """The setting to blame for `role`'s load failure: the path setting the error names
+    (or the first one given), else the setting that chose the backend."""
+    backend = _by_role(settings)[role]
+    given = [p for p in (backend.paths if backend else ()) if getattr(settings, p)]
+    named = [p for p in given if str(getattr(settings, p)) in error]
+    name = (named or given or [role])[0]
+    return _setting(name, getattr(settings, name))
 
 
 def check_installed(settings: Settings) -> None:
@@ -185,10 +214,16 @@ def check_installed(settings: Settings) -> None:
 
 
 def build_models(settings: Settings, *, load: bool = True) -> Models:
-    """Build the configured backends and (by default) load them now.
+    """Build the configured backends and (by default) load and warm them now.
 
-    Loading at construction means a bad path fails at start-up with the path in the
-    message, and the first client's audio never waits for a model.
+    Loading at construction means a bad path fails at start-up with the setting and
+    the path in the message; warming (one call per model on synthetic input,
+    `models.warmup`) means the first client's first call is not the slow one, and that
+    a model which loads but cannot run fails here too.
+
+    Raises:
+        ConfigError: A required path setting is empty, or the model stack is missing.
+        StartupError: A model failed to load or to run; the message names its setting.
     """
     check_installed(settings)
     offline_environment(Path(settings.data_dir) / ".cache" / "ultralytics")  # never a hub
@@ -200,5 +235,11 @@ def build_models(settings: Settings, *, load: bool = True) -> Models:
         detector=detector.build(settings) if detector is not None else None,
     )
     if load:
-        models.load()
+        for role, model in models.roles().items():
+            try:
+                model.load()
+                seconds = models.warm_up(role, window_s=settings.diarization_window)
+            except StartupError as exc:
+                raise StartupError(f"{setting_of(role, settings, str(exc))}: {exc}") from exc
+            logger.info("%s ready (first call %.0f ms)", role, seconds * 1000)
     return models

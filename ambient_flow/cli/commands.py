@@ -15,7 +15,9 @@ import zmq
 from bytewax.dataflow import Dataflow
 
 from ambient_flow.capture.inspect import format_summary, summarize
-from ambient_flow.cli.display import LiveLine, ProgressBar, format_status
+from ambient_flow.cli.console import TranscriptPrinter
+from ambient_flow.cli.display import LiveLine, ProgressBar, format_status, playback_summary
+from ambient_flow.cli.listen import split_server
 from ambient_flow.cli.settings_flags import settings_from_args
 from ambient_flow.errors import ConfigError
 from ambient_flow.ports import check_ports, startup_cause
@@ -53,12 +55,19 @@ def _run_flow(flow: Dataflow, runtime: HostRuntime, workers: int) -> None:
 
 
 def live(args: argparse.Namespace) -> int:
+    import bytewax.operators as op
+
     from ambient_flow.graph.live import build_live
 
     settings = settings_from_args(args, record=args.record or "")
     check_ports(settings)
     runtime = HostRuntime(settings=settings)
-    flow = build_live(runtime).dataflow
+    graph = build_live(runtime)
+    flow = graph.dataflow
+    printer = None
+    if graph.enrich is not None and not args.quiet:
+        printer = TranscriptPrinter().start()
+        op.inspect("console", graph.enrich.enrichments, lambda _step, kv: printer.offer(kv[1]))
     logger.info(
         "live host: audio :%d video :%d control :%d tcp :%s on %s; sessions in %s%s",
         settings.audio_port,
@@ -79,6 +88,8 @@ def live(args: argparse.Namespace) -> int:
     finally:
         if line:
             line.stop()
+        if printer:
+            printer.stop()
     return 0
 
 
@@ -156,6 +167,7 @@ def status(args: argparse.Namespace) -> int:
 
     credential = _credentials(args)
     request: dict[str, Any] = {"cmd": "stats"}
+    host, port = split_server(args.server, args.port, C.CONTROL_PORT)
     ctx = zmq.Context()
     sock = ctx.socket(zmq.REQ)
     sock.setsockopt(zmq.LINGER, 0)
@@ -166,11 +178,13 @@ def status(args: argparse.Namespace) -> int:
     elif credential is not None:
         request["token"] = credential.token
     try:
-        sock.connect(f"tcp://{args.server}:{args.port}")
+        if ":" in host:
+            sock.setsockopt(zmq.IPV6, 1)
+        sock.connect(f"tcp://[{host}]:{port}" if ":" in host else f"tcp://{host}:{port}")
         sock.send_json(request)
         if not sock.poll(int(args.timeout * 1000)):
             print(
-                f"ambient-flow status: no answer from {args.server}:{args.port} within "
+                f"ambient-flow status: no answer from {host}:{port} within "
                 f"{args.timeout:g} s (is the host running? is the port right?)",
                 file=sys.stderr,
             )
@@ -206,7 +220,8 @@ def add_send_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--name",
         help="name said in hello when --client is not given (as real "
-        "clients do: a named hello, then data with no client field)",
+        "clients do: a named hello, then data with no client field); with --capture, "
+        "the recorded client's new name",
     )
     p.add_argument("--session", help="session id in every header")
     p.add_argument(
@@ -308,10 +323,11 @@ def send(args: argparse.Namespace) -> int:
             control_port=args.control_port,
             tcp_port=args.tcp_port,
             realtime=not args.fast,
+            name=args.client or args.name,
         )
         _stop_on_ctrl_c(stop)
         result = stream_capture(args.capture, opts, stop=stop)
-        print(f"sent {args.capture}: {result}")
+        print(playback_summary(args.capture, result, opts.name))
         return 0
     if args.profile == "godot":
         return _send_godot(args)

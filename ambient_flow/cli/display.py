@@ -8,19 +8,53 @@ import time
 from collections.abc import Callable
 from typing import Any, TextIO
 
+from ambient_flow.client.playback import PlaybackStats
 from ambient_flow.protocol.constants import AUDIO_SAMPLE_RATE
 
-__all__ = ["LiveLine", "ProgressBar", "format_status", "live_line"]
+__all__ = [
+    "LiveLine",
+    "ProgressBar",
+    "counted_drops",
+    "format_status",
+    "gap_fill_seconds",
+    "live_line",
+    "playback_summary",
+]
+
+
+#: Drop reasons (the status document's `drops`) that count audio samples filled with
+#: silence: the live line shows their sum as seconds of gap fill, not as drops.
+GAP_FILL_PREFIX = "filled_samples_"
+#: Drop reasons the live line leaves out of `drops`: repairs that lost nothing
+#: (`*_reordered`), and the chunk count of gaps already shown as gap fill.
+NOT_DROPS_SUFFIXES = ("reordered", "audio_gap_chunks")
+
+
+def gap_fill_seconds(drops: dict[str, int]) -> float:
+    """Seconds of silence filled in for missing audio (gaps, restarts, ...), all clients."""
+    samples = sum(n for k, n in drops.items() if k.startswith(GAP_FILL_PREFIX))
+    return samples / AUDIO_SAMPLE_RATE
+
+
+def counted_drops(drops: dict[str, int]) -> int:
+    """Messages or items lost or refused (not repairs, not gap fill)."""
+    return sum(
+        n
+        for k, n in drops.items()
+        if not k.startswith(GAP_FILL_PREFIX) and not k.endswith(NOT_DROPS_SUFFIXES)
+    )
 
 
 def live_line(prev: dict[str, Any] | None, cur: dict[str, Any]) -> str:
-    """One line: `clients 3 (1 stale) | audio 30.0 chunks/s | video 15.0 fps | drops 2 | ...`."""
+    """One line: `clients 3 (1 stale) | audio 30.0 chunks/s | video 15.0 fps | gap fill
+    1.2 s | drops 2 | rejects 0 | latency p99 5 ms` (totals since start, rates since the
+    last line)."""
     dt = max(1e-6, cur["time"] - prev["time"]) if prev else None
     audio = cur["audio"]["chunks_received"]
     video = cur["video"]["frames_received"]
     a_rate = (audio - prev["audio"]["chunks_received"]) / dt if prev and dt else 0.0
     v_rate = (video - prev["video"]["frames_received"]) / dt if prev and dt else 0.0
-    drops = sum(v for k, v in cur.get("drops", {}).items() if not k.endswith("reordered"))
+    drops = dict(cur.get("drops", {}))
     rejects = sum(cur.get("rejects", {}).values())
     p99s = [c.get("latency_ms_p99") for c in cur.get("clients", {}).values()]
     p99 = max((p for p in p99s if p is not None), default=None)
@@ -30,8 +64,22 @@ def live_line(prev: dict[str, Any] | None, cur: dict[str, Any]) -> str:
         f"clients {open_}"
         + (f" ({stale} stale)" if stale else "")
         + f" | audio {a_rate:.1f} chunks/s | video {v_rate:.1f} fps"
-        + f" | drops {drops} | rejects {rejects}"
+        + f" | gap fill {gap_fill_seconds(drops):.1f} s | drops {counted_drops(drops)}"
+        + f" | rejects {rejects}"
         + (f" | latency p99 {p99:.0f} ms" if p99 is not None else "")
+    )
+
+
+def playback_summary(path: str, stats: PlaybackStats, name: str | None = None) -> str:
+    """`send --capture`'s last line: what went out, what did not, how long it took."""
+    sent = ", ".join(f"{n} {channel}" for channel, n in stats.sent.items()) or "nothing"
+    drops = sum(stats.drops.values())
+    dropped = ", ".join(f"{n} {channel}" for channel, n in stats.drops.items())
+    return (
+        f"sent {path}{f' as {name}' if name else ''}: {stats.records} records ({sent}), "
+        f"{stats.bytes / 1e6:.2f} MB in {stats.elapsed_s:.1f} s; "
+        + (f"{drops} not delivered ({dropped})" if drops else "nothing lost")
+        + (f"; {stats.problems} damaged stretches skipped" if stats.problems else "")
     )
 
 

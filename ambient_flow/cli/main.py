@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import argparse
-import logging
+import os
 import sys
 from collections.abc import Callable, Sequence
 
 from ambient_flow import __version__
 from ambient_flow.cli import commands
 from ambient_flow.cli.auth_cmd import add_auth_parser
+from ambient_flow.cli.listen import add_listen_flags
+from ambient_flow.cli.listen import listen as run_listen
 from ambient_flow.cli.settings_flags import add_settings_flags
-from ambient_flow.config import ENRICHMENT_KNOBS
+from ambient_flow.config import ENRICHMENT_KNOBS, ENV_PREFIX, SPACETIMEDB_KNOBS
 from ambient_flow.errors import AmbientFlowError
+from ambient_flow.graph.host import setup_logging
 
 __all__ = ["build_parser", "main"]
 
@@ -36,6 +39,9 @@ def build_parser() -> argparse.ArgumentParser:
     live.add_argument(
         "--line-interval", type=float, default=5.0, help="seconds between live lines (0: off)"
     )
+    live.add_argument(
+        "--quiet", action="store_true", help="do not print transcripts as they are heard"
+    )
     add_settings_flags(live)
     live.set_defaults(run=commands.live)
 
@@ -46,7 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
     replay.add_argument("--data-dir", help="output directory (default data/replay/<name>)")
     replay.add_argument("--config", metavar="FILE", help="TOML settings (recorded ones win)")
     replay.add_argument("--log-level", default="WARNING")
-    add_settings_flags(replay, only=ENRICHMENT_KNOBS, config_flag=False)
+    add_settings_flags(replay, only=(*ENRICHMENT_KNOBS, *SPACETIMEDB_KNOBS), config_flag=False)
     replay.set_defaults(run=commands.replay)
 
     record = sub.add_parser("record", help="only record what arrives to a .zmqcap (no ingest)")
@@ -83,9 +89,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_auth_parser(sub)
 
+    listen = sub.add_parser("listen", help="print a running host's enrichments as they happen")
+    add_listen_flags(listen)
+    listen.set_defaults(run=run_listen)
+
     status = sub.add_parser("status", help="ask a running host for its status")
-    status.add_argument("--server", default="127.0.0.1", help="host to ask")
-    status.add_argument("--port", type=int, default=5557, help="its control port")
+    status.add_argument("--server", default="127.0.0.1", help="host (or HOST:PORT) to ask")
+    status.add_argument("--port", type=int, help="its control port (default 5557)")
     status.add_argument("--json", action="store_true", help="the raw status document")
     status.add_argument("--timeout", type=float, default=2.0, help="seconds to wait")
     status.add_argument(
@@ -96,14 +106,15 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _log_level(args: argparse.Namespace) -> str:
+    """--log-level, else AMBIENT_FLOW_LOG_LEVEL (a bad value is refused later, by Settings)."""
+    level = getattr(args, "log_level", None) or os.environ.get(ENV_PREFIX + "LOG_LEVEL", "")
+    return level.upper() if level.upper() in ("DEBUG", "INFO", "WARNING", "ERROR") else "INFO"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    level = getattr(args, "log_level", None) or "INFO"
-    logging.basicConfig(
-        level=str(level).upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        datefmt="%H:%M:%S",
-    )
+    setup_logging(_log_level(args), datefmt="%H:%M:%S")
     run: Callable[[argparse.Namespace], int] = args.run
     try:
         return run(args)

@@ -118,6 +118,8 @@ class ControlOptions:
         heartbeat: Send `heartbeat` requests after a successful hello.
         heartbeat_interval_s: Overrides the server's `heartbeat_interval_s` when set.
         token: Sent in every request (`--auth token`: it names this client on the host).
+        results: Ask in `hello` for this client's enrichments (`"results": true`); the
+            reply's `results` object (`ControlSession.results`) says how they come.
     """
 
     client: str | None = None
@@ -129,6 +131,7 @@ class ControlOptions:
     heartbeat: bool = True
     heartbeat_interval_s: float | None = None
     token: str | None = None
+    results: bool = False
 
     def __post_init__(self) -> None:
         if self.timeout_s <= 0 or self.retry_later_s <= 0:
@@ -316,6 +319,8 @@ class ControlSession:
         self._next_heartbeat_at = float("inf")
         #: The server's config from the last successful hello (None until then).
         self.config: ServerConfig | None = None
+        #: The hello reply's `results` object (how results come), when they were asked for.
+        self.results: dict[str, Any] | None = None
 
     @property
     def stats(self) -> ControlStats:
@@ -338,6 +343,8 @@ class ControlSession:
             body["capabilities"] = list(self.options.capabilities)
             if self.options.session is not None:
                 body["session"] = self.options.session
+            if self.options.results:
+                body["results"] = True
         return body
 
     def start(self) -> None:
@@ -502,5 +509,7 @@ class ControlSession:
                 self._stats.bad_replies += 1
             logger.warning("server's config is invalid (%s); keeping the defaults", exc)
             self.config = ServerConfig()
+        offer = reply.get("results")
+        self.results = dict(offer) if isinstance(offer, Mapping) else None
         self._hello_ok = True
         self._next_heartbeat_at = now + self.heartbeat_interval_s

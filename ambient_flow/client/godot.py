@@ -51,6 +51,7 @@ from ambient_flow.client.godot_addon import (
 )
 from ambient_flow.client.media import PatternOptions, TestPattern, chunk_samples
 from ambient_flow.client.pacing import Clock
+from ambient_flow.client.results import ResultsReader
 from ambient_flow.client.transport import SendChannel, TcpTransport, Transport, ZmqTransport
 from ambient_flow.errors import ConfigError
 from ambient_flow.protocol import constants
@@ -203,6 +204,10 @@ class GodotProfileOptions:
         audio_queue: Bound of the audio send queue (`audio_queue_max` in the addon).
         token: The addon's `auth_token` (`--auth token` on the host): in hello, every
             control request and every data header.
+        results: Ask for this client's enrichments in `hello` (`receive_results` in the
+            addon) and read them while streaming: over TCP on the connection, over
+            ZeroMQ from the PUB port the hello reply names.
+        results_wait_s: After the stream, keep reading results this long before `bye`.
     """
 
     host: str = "127.0.0.1"
@@ -232,6 +237,8 @@ class GodotProfileOptions:
     send_block_ms: int = 50
     drain_s: float = 2.0
     token: str | None = None
+    results: bool = True
+    results_wait_s: float = 0.0
 
     def __post_init__(self) -> None:
         if not self.host or not self.client:
@@ -252,6 +259,8 @@ class GodotProfileOptions:
                 raise ConfigError(f"{name}={value} must be > 0")
         if self.quality is not None and self.quality > 100:
             raise ConfigError(f"quality={self.quality} must be 1..100")
+        if self.results_wait_s < 0:
+            raise ConfigError(f"results_wait_s={self.results_wait_s} must be >= 0")
         if self.audio_queue < 1 or self.hello_wait_s < 0 or self.drain_s < 0:
             raise ConfigError("audio_queue must be >= 1; hello_wait_s and drain_s >= 0")
 
@@ -272,6 +281,8 @@ class GodotProfileStats:
     bytes: int = 0
     control: ControlStats | None = None
     server_config: ServerConfig | None = None
+    results: int = 0
+    last_transcript: str | None = None
 
 
 class _StereoTone:
@@ -318,6 +329,8 @@ class GodotClient:
         self._resampled = 0
         self._audio_seq = 0
         self._video_seq = 0
+        #: What the addon would have signalled (`results.events`, the latest transcript).
+        self.results = ResultsReader(options.host)
 
     def stop(self) -> None:
         self._stop.set()
@@ -358,12 +371,15 @@ class GodotClient:
             control.start()
             control.wait_for_hello(o.hello_wait_s, self._stop)
             queue = SendQueue(transport, o.audio_queue, block_when_full=not o.realtime)
-            self._stream(control.config or ServerConfig(), transport, control, queue)
+            self._stream(control.config or ServerConfig(), transport, control, queue, context)
             queue.drain(o.drain_s)
             transport.drain(o.drain_s)
+            if o.results:
+                self._wait_for_results(context, transport, control)
             control.bye()
             return self._stats(transport, control, queue)
         finally:
+            self.results.close()
             if queue is not None:
                 queue.close()
             if control is not None:
@@ -382,6 +398,7 @@ class GodotClient:
             timeout_s=o.control_timeout_s,
             retries=o.control_retries,
             token=o.token,
+            results=o.results,
         )
         if isinstance(transport, TcpTransport):
             return ControlSession(TcpControlChannel(transport), options, clock=self._clock)
@@ -395,6 +412,7 @@ class GodotClient:
         transport: Transport,
         control: ControlSession,
         queue: SendQueue,
+        context: zmq.Context[Any],
     ) -> None:
         """The addon's `_process` loop: one capture read (and maybe a frame) per game frame."""
         o = self.options
@@ -431,6 +449,18 @@ class GodotClient:
                 self._send_video(next(pattern), width, height, quality, queue)
             control.poll()
             transport.service()
+            if o.results:
+                self.results.read(context, transport, control.results)
+
+    def _wait_for_results(
+        self, context: zmq.Context[Any], transport: Transport, control: ControlSession
+    ) -> None:
+        deadline = self._clock() + self.options.results_wait_s
+        while self._clock() < deadline and not self._stop.is_set():
+            control.poll()
+            transport.service()
+            self.results.read(context, transport, control.results)
+            self._stop.wait(0.02)
 
     def _capture_audio(
         self,
@@ -488,6 +518,8 @@ class GodotClient:
             bytes=t.bytes,
             control=control.stats,
             server_config=control.config,
+            results=self.results.received,
+            last_transcript=self.results.last_transcript,
         )
 
 

@@ -18,7 +18,9 @@ from typing import Any
 import zmq
 
 from ambient_flow.capture import CaptureReader
+from ambient_flow.capture.inspect import summarize
 from ambient_flow.client.pacing import Clock, Pacer, Sleep
+from ambient_flow.client.rename import rename_parts
 from ambient_flow.client.transport import (
     TcpTransport,
     check_port,
@@ -27,6 +29,7 @@ from ambient_flow.client.transport import (
 )
 from ambient_flow.errors import ConfigError
 from ambient_flow.protocol import constants
+from ambient_flow.protocol.identity import sanitize_client_name
 
 __all__ = ["PlaybackOptions", "PlaybackStats", "stream_capture"]
 
@@ -43,6 +46,8 @@ class PlaybackOptions:
         send_block_ms: How long one send may wait for room before it counts as a drop
             (generous: a replay should deliver everything).
         control_timeout_s: How long to wait for the reply to a replayed control request.
+        name: Play the capture's one client under this name (`client.rename`); a
+            capture with several clients is refused.
     """
 
     host: str = "127.0.0.1"
@@ -57,6 +62,7 @@ class PlaybackOptions:
     control_timeout_s: float = 1.0
     tcp_buffer_bytes: int = 4 * constants.MAX_MESSAGE_BYTES
     drain_s: float = 5.0
+    name: str | None = None
 
     def __post_init__(self) -> None:
         for name in ("audio_port", "video_port", "control_port", "tcp_port"):
@@ -65,6 +71,11 @@ class PlaybackOptions:
             raise ConfigError(f"speed={self.speed} must be > 0")
         if self.send_block_ms < 0 or self.control_timeout_s <= 0 or self.drain_s < 0:
             raise ConfigError("send_block_ms, drain_s must be >= 0 and control_timeout_s > 0")
+        if self.name is not None and sanitize_client_name(self.name) != self.name:
+            raise ConfigError(
+                f"name={self.name!r}: a client name is 1-64 of A-Z a-z 0-9 . _ - "
+                "(not starting with a dot)"
+            )
 
 
 @dataclass(frozen=True, slots=True)
@@ -204,6 +215,8 @@ def stream_capture(
     """
     opts = options or PlaybackOptions()
     reader = CaptureReader(path)
+    if opts.name is not None:
+        _check_one_client(path)
     own_context = context is None
     ctx = context if context is not None else zmq.Context()
     pacer = Pacer(realtime=opts.realtime, clock=clock, sleep=sleep, stop=stop)
@@ -219,7 +232,10 @@ def stream_capture(
             offset = (msg.received_ns - first_ns) / 1e9 / opts.speed
             if not pacer.wait_until(offset):
                 break
-            replayer.send(msg.channel, msg.peer, msg.parts)
+            parts = (
+                msg.parts if opts.name is None else rename_parts(msg.channel, msg.parts, opts.name)
+            )
+            replayer.send(msg.channel, msg.peer, parts)
             records += 1
         replayer.finish(opts.drain_s)
     finally:
@@ -236,3 +252,13 @@ def stream_capture(
         peers=len(replayer.peers),
         elapsed_s=clock() - started,
     )
+
+
+def _check_one_client(path: str | Path) -> None:
+    """Renaming merges every recorded client into one: refuse a capture with several."""
+    clients = [c.client for c in summarize(path).clients]
+    if len(clients) > 1:
+        raise ConfigError(
+            f"{path} holds {len(clients)} clients ({', '.join(clients[:5])}"
+            f"{', ...' if len(clients) > 5 else ''}): a new name can be given to one only"
+        )

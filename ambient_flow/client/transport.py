@@ -33,6 +33,7 @@ from ambient_flow.protocol.codec import (
     encode_multipart,
     parse_header,
 )
+from ambient_flow.protocol.results import RESULT_TYPE
 from ambient_flow.telemetry import RateLimitedLog
 
 __all__ = [
@@ -51,6 +52,9 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
+
+#: Results kept unread on the client (the oldest are dropped beyond, counted).
+MAX_RESULTS = 256
 
 Encoding = Literal["envelope", "multipart"]
 #: What a transport carries: media, and control envelopes on the TCP stream.
@@ -323,6 +327,10 @@ class TcpTransport:
         self.stats = TransportStats()
         #: Control replies (header dicts without `type`) in arrival order.
         self.replies: collections.deque[dict[str, Any]] = collections.deque(maxlen=64)
+        #: Results (`{"frame", "detail"}` records) the host sent back, when asked for in
+        #: hello; the oldest go first beyond `MAX_RESULTS` unread (`results_dropped`).
+        self.results: collections.deque[dict[str, Any]] = collections.deque()
+        self.results_dropped = 0
         self._max_buffer = max_buffer_bytes
         self._connect_timeout = connect_timeout_s
         self._backoff_initial = backoff_initial_s
@@ -559,7 +567,14 @@ class TcpTransport:
         except ProtocolError as exc:
             self._log.log(logging.WARNING, "reply", "unreadable message from the server: %s", exc)
             return
-        if header.pop("type", None) != "control":
+        kind = header.pop("type", None)
+        if kind == RESULT_TYPE:
+            self.results.append(header)
+            if len(self.results) > MAX_RESULTS:
+                self.results.popleft()
+                self.results_dropped += 1
+            return
+        if kind != "control":
             self._log.log(logging.WARNING, "reply", "server sent a non-control message; ignored")
             return
         if self._marks:  # the server had read everything written before that request

@@ -66,7 +66,7 @@ def build_ingest(
     raw = raws[0] if len(raws) == 1 else op.merge("raw", *raws)
 
     if settings.record and not runtime.replay:
-        meta: dict[str, Any] = {"config": settings.to_dict()}
+        meta: dict[str, Any] = {"config": settings.recordable()}
         if runtime.host_run is not None:
             meta["host_run"] = runtime.host_run.to_dict()
         op.output(
@@ -120,6 +120,7 @@ def attach_sessions(
         items = op.merge("session_items", items, boundaries)
     options = SessionOptions(
         save_frames=settings.save_frames,
+        enriched=boundaries is not None,
         max_event_lines=settings.max_event_lines_per_session,
         disk=DiskLimits(
             client_bytes_per_minute=settings.max_client_disk_bytes_per_minute,

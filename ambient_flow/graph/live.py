@@ -16,11 +16,14 @@ from bytewax.inputs import Source
 
 from ambient_flow.config import Settings
 from ambient_flow.graph.enrich import build_enrichment
-from ambient_flow.graph.host import HostGraph, configure_logging
+from ambient_flow.graph.host import HostGraph, configure_logging, one_of_several_processes
 from ambient_flow.graph.ingest import attach_sessions, build_ingest
+from ambient_flow.graph.spacetimedb import attach_spacetimedb
 from ambient_flow.models.bundle import Models
+from ambient_flow.ports import check_ports
 from ambient_flow.protocol.messages import RawMessage
 from ambient_flow.runtime import HostRuntime
+from ambient_flow.sinks.results import ResultsSink
 from ambient_flow.sources.control import ControlSource
 from ambient_flow.sources.tcp import TcpSource
 from ambient_flow.sources.zmq_pull import ZmqPullSource
@@ -51,12 +54,16 @@ def build_live(runtime: HostRuntime, models: Models | None = None) -> HostGraph:
     warn_if_open(runtime)
     if runtime.host_run is None:
         runtime.host_run = HostRunFile(runtime.settings.data_dir).start()
-    runtime.telemetry.section("host", runtime.host_run.to_dict())
+    runtime.telemetry.section("host_run", runtime.host_run.to_dict())
     dataflow = Dataflow("ambient_live")
     op.input("status", dataflow, StatusReporter(runtime))
     ingest = build_ingest(dataflow, runtime, live_sources(runtime), write_sessions=False)
     enrich = build_enrichment(runtime, ingest, models) if runtime.settings.enrich else None
     attach_sessions(runtime, ingest, enrich.boundaries if enrich is not None else None)
+    attach_spacetimedb(runtime, ingest, enrich)
+    if enrich is not None and runtime.settings.tcp_port:
+        # Results back on the TCP connections that asked for them in their hello.
+        op.output("results", enrich.enrichments, ResultsSink(runtime))
     return HostGraph(dataflow, ingest, enrich)
 
 
@@ -97,15 +104,18 @@ def is_loopback(bind: str) -> bool:
 
 
 def live_flow(config: str | None = None) -> Dataflow:
-    """What `flows.live.flow` returns: settings from the file/environment, signals handled.
+    """What `flows.live.flow` returns: settings from the file/environment, ports checked,
+    models loaded and warmed, signals handled.
 
-    No port preflight here: with `-i/-a` a sibling process may already hold a port
-    legitimately. A taken port still fails at start with our StartupError (naming the
-    port and the fix) at the bottom of Bytewax's traceback; `ambient-flow live` checks
-    first and prints just that line.
+    The ports are checked first, as `ambient-flow live` does, unless Bytewax runs as one
+    of several processes (`-a`): a sibling may then hold a port legitimately, and a
+    taken port fails at start with our StartupError (naming the port and the fix) at
+    the bottom of Bytewax's traceback.
     """
     settings = Settings.load(config_file=config)
     configure_logging(settings)
+    if not one_of_several_processes():
+        check_ports(settings)
     runtime = HostRuntime(settings=settings)
     runtime.stop_on_signals()
     return build_live(runtime).dataflow

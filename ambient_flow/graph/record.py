@@ -25,5 +25,5 @@ def build_record(runtime: HostRuntime) -> Dataflow:
     raws = [op.input(name, flow, src) for name, src in live_sources(runtime).items()]
     raw = op.merge("raw", *raws)
     keyed = op.key_on("capture_key", raw, lambda _m: "capture")
-    op.output("record", keyed, RecordSink(settings.record, {"config": settings.to_dict()}))
+    op.output("record", keyed, RecordSink(settings.record, {"config": settings.recordable()}))
     return flow

@@ -14,10 +14,11 @@ from pathlib import Path
 from bytewax.dataflow import Dataflow
 
 from ambient_flow.capture.format import CaptureReader
-from ambient_flow.config import ENRICHMENT_KNOBS, Settings
+from ambient_flow.config import ENRICHMENT_KNOBS, SPACETIMEDB_KNOBS, Settings
 from ambient_flow.graph.enrich import build_enrichment
 from ambient_flow.graph.host import HostGraph, configure_logging
 from ambient_flow.graph.ingest import attach_sessions, build_ingest
+from ambient_flow.graph.spacetimedb import attach_spacetimedb
 from ambient_flow.models.bundle import Models
 from ambient_flow.runtime import HostRun, HostRuntime
 from ambient_flow.sources.replay import ReplaySource
@@ -40,7 +41,7 @@ def replay_settings(path: str | Path, settings: Settings, data_dir: str | None) 
             logger.warning(
                 "%s: ignoring recorded settings this version does not know: %s", path, ignored
             )
-        models = {k: getattr(settings, k) for k in ENRICHMENT_KNOBS}
+        models = {k: getattr(settings, k) for k in (*ENRICHMENT_KNOBS, *SPACETIMEDB_KNOBS)}
         settings = Settings(**{k: v for k, v in recorded.items() if k in known} | models)
     return dataclasses.replace(settings, data_dir=out, record="", metrics_port=0)
 
@@ -53,6 +54,7 @@ def build_replay(runtime: HostRuntime, path: str | Path, models: Models | None =
     ingest = build_ingest(dataflow, runtime, {"capture_in": source}, write_sessions=False)
     enrich = build_enrichment(runtime, ingest, models) if runtime.settings.enrich else None
     attach_sessions(runtime, ingest, enrich.boundaries if enrich is not None else None)
+    attach_spacetimedb(runtime, ingest, enrich)
     return HostGraph(dataflow, ingest, enrich)
 
 

@@ -12,6 +12,7 @@ transcription.py  Transcriber -> Transcript (segments, words, confidence)
 diarization.py    Diarizer / DiarizationStream -> DiarizationStep (speaker segments)
 detection.py      Detector -> Detection
 bundle.py         Models: the four a host loads, together
+warmup.py         one call per model on synthetic input at start-up
 ```
 """
 

@@ -94,11 +94,14 @@ class IngestLogic(MediaSteps, StatefulLogic[Parsed, IngestItem, ClientState]):
         st = self.state
         if not st.client:
             st.client = value.client or ""
+        now = value.received_ns
         if isinstance(value, Rejected):
+            stale: list[IngestItem] = []
+            if st.valid and not st.stale and now - st.last_seen_ns > self._stale_ns:
+                stale = self._go_stale()  # before the reject: live, the timer said it first
             # A name that never sent a valid message keeps no state: counted, forgotten.
             keep = StatefulLogic.RETAIN if st.valid else StatefulLogic.DISCARD
-            return self._reject(value), keep
-        now = value.received_ns
+            return stale + self._reject(value), keep
         out: list[IngestItem] = []
         if st.valid and now - st.last_seen_ns > self._evict_ns:
             out += self._evict()  # silent past evict_after: this message starts afresh

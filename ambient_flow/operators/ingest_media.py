@@ -310,7 +310,7 @@ class MediaSteps:
         out: list[Item] = [
             self._event(
                 "gap",
-                nxt.received_ns,
+                max(nxt.received_ns, st.last_seen_ns),  # when it was decided: lines stay in order
                 channel="audio",
                 from_seq=expected,
                 to_seq=first - 1,

@@ -131,7 +131,7 @@ class _Stage:
         }
         if models.detector is not None:
             # Small batches: on a few CPU cores a batch of five 640x480 frames is one 0.8 s
-            # call that competes with Whisper (measured in bench/enrich.py).
+            # call that competes with Whisper (measured by `python -m bench.enrich`).
             detector: Detector = models.detector
             detect: MicroBatcher[PlacedVideoFrame, tuple[Detection, ...]] = MicroBatcher(
                 lambda items: _detect_many(detector, items),

@@ -33,9 +33,12 @@ from ambient_flow.protocol.codec import encode_envelope
 from ambient_flow.runtime import HostRuntime
 from ambient_flow.telemetry import RateLimitedLog
 
-__all__ = ["EnrichmentPublisher"]
+__all__ = ["PUB_READY", "EnrichmentPublisher"]
 
 logger = logging.getLogger(__name__)
+
+#: The name the PUB partition marks ready (`HostRuntime.mark_ready`) once it is bound.
+PUB_READY = "pub"
 
 #: Subscription messages read per batch (each is one byte plus a topic).
 _MAX_SUBSCRIPTIONS = 1024
@@ -56,6 +59,7 @@ class _PubPartition(StatefulSinkPartition[Enrichment | str, None]):
         self._runtime = runtime
         self._log = RateLimitedLog(logger)
         self._counts = {"subscriptions": 0, "refused": 0, "sent": 0, "missed": 0}
+        runtime.mark_ready(PUB_READY)
         logger.info("publishing enrichments on %s (ZeroMQ PUB, topic = client)", endpoint)
 
     @override

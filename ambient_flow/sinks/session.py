@@ -2,7 +2,8 @@
 
 ```
 <data_dir>/sessions/<YYYYmmdd_HHMMSS>_<client>_<id8>/
-    audio.wav        16 kHz mono int16, written as it streams (readable after a crash)
+    audio.wav        16 kHz mono int16, written as it streams (valid for any WAV reader
+                     while live, to within 1 s; readable after a crash)
     metadata.json    exactly the upstream consumer's SessionMetadata keys (session_id,
                      device_name, recording_mode, started_at, ended_at, duration_seconds,
                      frame_count, storage_path, audio_path)

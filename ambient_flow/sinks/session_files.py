@@ -159,7 +159,8 @@ class SessionFiles:
             )
             return None
         path = sessions_dir / name
-        replaced = path.is_dir()
+        # The enrichment sink may have made the directory (its frames.jsonl) first.
+        replaced = any((path / ours).exists() for ours in (AUDIO_FILE, EVENTS_FILE))
         path.mkdir(exist_ok=True)
         if path.resolve().parent != sessions_dir.resolve():  # pragma: no cover - paranoia
             counters["sessions_refused"] += 1
@@ -392,6 +393,8 @@ class SessionFiles:
         finished it — possibly after the session's files were closed."""
         self._meta["enrichments"] = count
         self._write_metadata()
+        if self._meta["ended_at"] is not None:
+            self._log_closed()
 
     def _write_metadata(self) -> None:
         self._meta["audio_seconds"] = round(self._meta["samples"] / self._options.sample_rate, 6)
@@ -427,11 +430,19 @@ class SessionFiles:
         finally:
             self._write_metadata()
         self._counters["sessions_closed"] += 1
+        if not self._options.enriched or self._meta["enrichments"] is not None:
+            self._log_closed()
+
+    def _log_closed(self) -> None:
+        """The one "closed" line: at the end of the files, or (with the enrichment) once
+        the enrichment has finished the session, so it follows its last transcript."""
+        enrichments = self._meta["enrichments"]
         logger.info(
-            "session %s of %s closed (%s): %.1f s audio, %d frames",
+            "session %s of %s closed (%s): %.1f s audio, %d video frames%s",
             self.session,
             self.client,
-            reason,
+            self._meta["end_reason"],
             self._meta["audio_seconds"],
             self._meta["video_frames"],
+            "" if enrichments is None else f", {enrichments} enrichments",
         )

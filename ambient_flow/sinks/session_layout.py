@@ -123,6 +123,9 @@ class SessionOptions:
             reordered chunks, gaps) written to one session's events.jsonl; more are
             only counted (the session's counters have them all).
         disk: Disk budgets (`sinks.disk_budget`).
+        enriched: The enrichment runs and reports each session's end (its
+            `SessionBoundary`), after the session's last transcript: the "closed" log
+            line waits for it and names the session's enrichment count.
     """
 
     save_frames: bool = False
@@ -132,6 +135,7 @@ class SessionOptions:
     max_rejected_lines: int = 1000
     max_event_lines: int = 10_000
     disk: DiskLimits = field(default_factory=DiskLimits)
+    enriched: bool = False
 
     def __post_init__(self) -> None:
         if not isinstance(self.save_frames, bool):

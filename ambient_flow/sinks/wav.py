@@ -1,10 +1,13 @@
-"""WAV files that survive a crash: written as the audio streams, read back even if unfinished.
+"""WAV files that are valid while they grow and survive a crash.
 
-`StreamingWavWriter` writes a canonical 44-byte header whose sizes are placeholders
-(`0xFFFFFFFF`, "length unknown", as streaming tools write it), appends 16-bit PCM,
-and writes the real sizes at `close()`. A process killed with SIGKILL therefore
-leaves a file whose header says "length unknown", which `read_wav` (and most tools)
-read to the file's real end: everything up to the last `flush()` is there.
+`StreamingWavWriter` writes a canonical 44-byte header, appends 16-bit PCM, and
+rewrites the header's sizes (one `pwrite`) whenever a `flush()` finds at least
+`sizes_every_s` (1 s) of new audio since the last rewrite, and at `close()`. Any reader
+(Python's `wave`, ffmpeg, soundfile) of a session that is still open therefore sees a
+valid file at most that much audio shorter than what is on disk, never the 37-hour
+"length unknown" placeholder. A process killed with SIGKILL leaves sizes that lag the
+data by less than that; `read_wav` reads such a file to its end (see there), so
+everything up to the last `flush()` is there.
 """
 
 from __future__ import annotations
@@ -26,8 +29,6 @@ __all__ = ["SIZE_PLACEHOLDER", "StreamingWavWriter", "float_to_pcm16", "read_wav
 SIZE_PLACEHOLDER: Final = 0xFFFFFFFF
 
 _HEADER_BYTES: Final = 44
-_RIFF_SIZE_AT: Final = 4
-_DATA_SIZE_AT: Final = 40
 _BITS: Final = 16
 _SAMPLE_BYTES: Final = _BITS // 8
 _WAVE_FORMAT_PCM: Final = 1
@@ -71,33 +72,46 @@ def _data_size(data_bytes: int) -> int:
 
 
 class StreamingWavWriter:
-    """Append mono 16-bit PCM to a WAV file that stays readable if the process dies.
+    """Append mono 16-bit PCM to a WAV file that is valid while it grows and if the process dies.
 
-    Why not `wave`: the stdlib writer only fixes the header at `close()`, so a
-    killed recorder leaves sizes that claim less audio than the file holds. Here
-    the header says "unknown length" until `close()`, so a crash loses at most what
-    was written since the last `flush()`.
+    Why not `wave`: the stdlib writer only fixes the header at `close()`, so until then
+    (and after a crash) its sizes claim less audio than the file holds. Here the sizes
+    are rewritten every `sizes_every_s` of audio, at the flush that passes it: a reader
+    of a live session sees a file true to within that, and a crash loses nothing that
+    was flushed (`read_wav` reads past sizes that lag).
 
-    Files longer than 4 GiB of PCM (about 37 hours at 16 kHz) keep the
-    placeholder sizes, which `read_wav` and most tools read as "to end of file".
+    Files longer than 4 GiB of PCM (about 37 hours at 16 kHz) get the placeholder
+    sizes `0xFFFFFFFF`, which `read_wav` and most tools read as "to end of file".
 
     Args:
         path: File to create (truncated if it exists).
         sample_rate: Samples per second written in the header.
+        sizes_every_s: Audio (seconds) between header rewrites; a rewrite is one
+            44-byte `pwrite`, so this bounds that cost per session.
 
     Raises:
-        ValueError: `sample_rate` is not positive.
+        ValueError: `sample_rate` or `sizes_every_s` is not positive.
         OSError: The file cannot be created.
     """
 
-    def __init__(self, path: str | os.PathLike[str], sample_rate: int = AUDIO_SAMPLE_RATE) -> None:
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        sample_rate: int = AUDIO_SAMPLE_RATE,
+        *,
+        sizes_every_s: float = 1.0,
+    ) -> None:
         if isinstance(sample_rate, bool) or not isinstance(sample_rate, int) or sample_rate <= 0:
             raise ValueError(f"sample_rate={sample_rate!r} must be a positive int")
+        if not sizes_every_s > 0:
+            raise ValueError(f"sizes_every_s={sizes_every_s!r} must be > 0")
         self._path = Path(path)
         self._sample_rate = sample_rate
         self._data_bytes = 0
+        self._sizes_every = max(_SAMPLE_BYTES, round(sizes_every_s * sample_rate) * _SAMPLE_BYTES)
+        self._sizes_at = 0  # data bytes the header describes
         self._fh: BinaryIO | None = open(self._path, "wb")  # noqa: SIM115 - closed in close()
-        self._fh.write(_header(sample_rate, -1))
+        self._fh.write(_header(sample_rate, 0))
 
     @property
     def path(self) -> Path:
@@ -145,13 +159,18 @@ class StreamingWavWriter:
             self._data_bytes += num_samples * _SAMPLE_BYTES
 
     def flush(self) -> None:
-        """Push buffered PCM to the OS (survives the process being killed; no `fsync`).
+        """Push buffered PCM to the OS (survives the process being killed; no `fsync`),
+        then rewrite the header's sizes if `sizes_every_s` of audio came since the last
+        rewrite (PCM first: the header never claims bytes that are not there)."""
+        fh = self._open_fh()
+        fh.flush()
+        if self._data_bytes - self._sizes_at >= self._sizes_every:
+            self._write_sizes(fh)
 
-        The header keeps its "unknown size" placeholders until `close()` writes the real
-        sizes: rewriting them on every flush cost two extra writes per session per batch,
-        and `read_wav` reads an unfinished file to its end anyway.
-        """
-        self._open_fh().flush()
+    @property
+    def header_samples(self) -> int:
+        """Samples the header's sizes describe now (what a reader of the open file sees)."""
+        return self._sizes_at // _SAMPLE_BYTES
 
     def close(self) -> None:
         """Write the final sizes and close the file. Idempotent."""
@@ -161,17 +180,14 @@ class StreamingWavWriter:
             fh = self._open_fh()
             fh.flush()  # PCM first: the header never claims bytes that are not there
             self._write_sizes(fh)
-            fh.flush()
         finally:
             fh, self._fh = self._fh, None
             fh.close()
 
     def _write_sizes(self, fh: BinaryIO) -> None:
-        fh.seek(_RIFF_SIZE_AT)
-        fh.write(struct.pack("<I", _riff_size(self._data_bytes)))
-        fh.seek(_DATA_SIZE_AT)
-        fh.write(struct.pack("<I", _data_size(self._data_bytes)))
-        fh.seek(0, os.SEEK_END)
+        """One positional write of the whole header (the file offset stays at the end)."""
+        os.pwrite(fh.fileno(), _header(self._sample_rate, self._data_bytes), 0)
+        self._sizes_at = self._data_bytes
 
     def _open_fh(self) -> BinaryIO:
         if self._fh is None:
@@ -195,8 +211,10 @@ def read_wav(path: str | os.PathLike[str]) -> tuple[npt.NDArray[np.float32], int
 
     Tolerates what a crashed `StreamingWavWriter` (or any streaming recorder)
     leaves: a data size that is a placeholder (0 or `0xFFFFFFFF`) or larger than
-    the file is replaced by "to the end of the file", a wrong RIFF size is ignored,
-    and a trailing partial sample is dropped. Several channels are averaged to mono.
+    the file is replaced by "to the end of the file"; so is a data size smaller than
+    what follows when what follows is not a chunk (a writer killed between two
+    header rewrites); a wrong RIFF size is ignored, and a trailing partial sample is
+    dropped. Several channels are averaged to mono.
 
     Returns:
         `(samples, sample_rate)`.
@@ -230,6 +248,8 @@ def read_wav(path: str | os.PathLike[str]) -> tuple[npt.NDArray[np.float32], int
             available = len(raw) - body
             if size in (0, SIZE_PLACEHOLDER) or size > available:
                 size = available  # unfinished file: trust what is on disk
+            elif size < available and not _chunk_at(raw, body + size + (size & 1)):
+                size = available  # sizes lag the data (killed between rewrites)
             frame_bytes = _SAMPLE_BYTES * channels
             size -= size % frame_bytes
             pcm = np.frombuffer(raw, dtype="<i2", count=size // _SAMPLE_BYTES, offset=body)
@@ -239,3 +259,13 @@ def read_wav(path: str | os.PathLike[str]) -> tuple[npt.NDArray[np.float32], int
             return samples, sample_rate
         pos = body + size + (size & 1)  # chunks are padded to even sizes
     raise ValueError(f"{path}: no data chunk")
+
+
+def _chunk_at(raw: bytes, pos: int) -> bool:
+    """Whether a RIFF chunk header (a printable four-character id and a size that fits)
+    starts at `pos`, or nothing is left there but padding."""
+    if pos + 8 > len(raw):
+        return pos >= len(raw) - 1
+    chunk_id = raw[pos : pos + 4]
+    (size,) = struct.unpack_from("<I", raw, pos + 4)
+    return all(0x20 <= b <= 0x7E for b in chunk_id) and pos + 8 + size <= len(raw) + 1

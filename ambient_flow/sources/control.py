@@ -12,7 +12,7 @@ import json
 import logging
 import time
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 import zmq
 from bytewax.inputs import FixedPartitionedSource, StatefulSourcePartition
@@ -22,6 +22,7 @@ from ambient_flow.errors import ProtocolError
 from ambient_flow.ports import bind_or_explain
 from ambient_flow.protocol.control import error_reply, parse_control
 from ambient_flow.protocol.messages import RawMessage
+from ambient_flow.protocol.results import results_reply, wants_results
 from ambient_flow.runtime import HostRuntime
 from ambient_flow.sources.zmq_pull import MAX_BATCH, peer_address
 
@@ -41,7 +42,14 @@ class ControlResponder:
     def __init__(self, runtime: HostRuntime) -> None:
         self._runtime = runtime
 
-    def reply(self, request: bytes, peer: str, user: str = "") -> dict[str, Any]:
+    def reply(
+        self,
+        request: bytes,
+        peer: str,
+        user: str = "",
+        *,
+        transport: Literal["tcp", "zmq"] = "zmq",
+    ) -> dict[str, Any]:
         runtime = self._runtime
         runtime.telemetry.control()
         try:
@@ -56,7 +64,15 @@ class ControlResponder:
             return error_reply(f"unauthenticated: --auth {auth.mode} needs a valid credential")
         settings = runtime.settings
         if req.command in ("hello", "get_config"):
-            return {"status": "ok", "config": settings.client_config()}
+            reply: dict[str, Any] = {"status": "ok", "config": settings.client_config()}
+            if wants_results(req.body):
+                # With --auth the client is who the credential says, whatever the body names.
+                body = {**req.body, "client": user} if user else req.body
+                reply["results"] = results_reply(
+                    body, transport=transport, enrich=settings.enrich,
+                    pub_port=settings.pub_port,
+                )  # fmt: skip
+            return reply
         if req.command == "heartbeat":
             return {"status": "ok", "ts": runtime.clock() // 1_000_000}
         if req.command == "stats":

@@ -37,6 +37,7 @@ from ambient_flow.protocol.messages import RawMessage
 from ambient_flow.runtime import HostRuntime
 from ambient_flow.sources.control import ControlResponder
 from ambient_flow.sources.receive_budget import ReceiveBudget
+from ambient_flow.sources.results import TcpResults
 from ambient_flow.telemetry import RateLimitedLog
 
 __all__ = ["TcpSource"]
@@ -81,6 +82,7 @@ class _TcpPartition(StatefulSourcePartition[RawMessage, None]):
         self._settings = runtime.settings
         self._responder = ControlResponder(runtime)
         self._auth = runtime.auth
+        self._results = TcpResults(runtime)
         self._log = RateLimitedLog(logger)
         self._conns: dict[int, _Conn] = {}
         self._sel = selectors.DefaultSelector()
@@ -147,6 +149,7 @@ class _TcpPartition(StatefulSourcePartition[RawMessage, None]):
             if not progressed or taken >= MAX_BATCH_BYTES:
                 break
         self._enforce_buffer_budget()
+        self._results.deliver(self._conns.values(), self._flush)
         self._publish()
         return batch
 
@@ -277,9 +280,11 @@ class _TcpPartition(StatefulSourcePartition[RawMessage, None]):
             return
         if user and fields.get("cmd") == "hello":
             conn.user = user  # the token in this hello binds the connection to its client
-        reply = self._responder.reply(header, f"{conn.host}:{conn.port}", user)
+        reply = self._responder.reply(header, f"{conn.host}:{conn.port}", user, transport="tcp")
         head = json.dumps({"type": "control", **reply}, default=str).encode("utf-8")
         conn.outbox += encode_envelope(head, b"")
+        # With --auth the results go to the client the credential names.
+        self._results.on_reply(conn, {**fields, "client": user} if user else fields, reply)
         self._flush(conn)
 
     def _flush(self, conn: _Conn) -> None:
@@ -304,6 +309,7 @@ class _TcpPartition(StatefulSourcePartition[RawMessage, None]):
             return
         self._sel.unregister(conn.sock)
         conn.sock.close()
+        self._results.forget(conn)
         self._closed_by_reason[reason] = self._closed_by_reason.get(reason, 0) + 1
         if reason not in ("eof", "reset"):
             self._runtime.telemetry.drop(f"tcp_closed_{reason}")

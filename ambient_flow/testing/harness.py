@@ -5,7 +5,6 @@ from __future__ import annotations
 import dataclasses
 import socket
 import tempfile
-import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -23,13 +22,13 @@ from ambient_flow.config import Settings
 from ambient_flow.graph.enrich import build_enrichment
 from ambient_flow.graph.host import HostGraph
 from ambient_flow.graph.ingest import attach_sessions, build_ingest
-from ambient_flow.graph.live import build_live
 from ambient_flow.graph.replay import build_replay, replay_settings
+from ambient_flow.graph.spacetimedb import attach_spacetimedb
+from ambient_flow.host import Host
 from ambient_flow.models.bundle import Models
 from ambient_flow.operators.attribution import Enrichment
 from ambient_flow.operators.events import ClientEvent
 from ambient_flow.operators.ingest import IngestItem
-from ambient_flow.ports import startup_cause
 from ambient_flow.protocol.messages import AudioChunk, RawMessage, Rejected, VideoFrame
 from ambient_flow.runtime import HostRuntime, run_dataflow
 
@@ -192,14 +191,18 @@ def run_messages(
     )
     enrich = build_enrichment(runtime, ingest, models) if runtime.settings.enrich else None
     attach_sessions(runtime, ingest, enrich.boundaries if enrich is not None else None)
+    attach_spacetimedb(runtime, ingest, enrich)
     return _collect(HostGraph(flow, ingest, enrich), runtime, workers)
 
 
-class LiveHost:
+class LiveHost(Host):
     """The live graph on real sockets in a background thread; a context manager.
 
-    `stop()` (or leaving the `with` block) ends the sources, lets every stateful
-    step flush, joins the thread and closes the ZeroMQ context, so nothing leaks.
+    An `ambient_flow.Host` on loopback and free ports, with everything ingest (and the
+    enrichment) emits collected in `outputs`. The graph is built at construction, so a
+    test can attach steps (`extend`, or `graph` / `streams` directly) before `start()`.
+    `stop()` (or leaving the `with` block) ends the sources, lets every stateful step
+    flush, joins the thread and closes the ZeroMQ contexts, so nothing leaks.
     """
 
     def __init__(
@@ -216,78 +219,52 @@ class LiveHost:
     ) -> None:
         #: What `request` authenticates with (`--auth token|curve`).
         self.credentials = credentials
-        self.settings = settings or test_settings(data_dir, **overrides)
-        kwargs: dict[str, Any] = {"settings": self.settings}
-        if clock is not None:
-            kwargs["clock"] = clock
-        self.runtime = HostRuntime(**kwargs)
-        self.graph = build_live(self.runtime, models)
-        self.flow = self.graph.dataflow
-        self.streams = self.graph.ingest
-        if extend is not None:
-            extend(self.graph, self.runtime)
         self.outputs = FlowOutputs()
-        _attach(self.graph, self.outputs)
-        self._workers = workers
-        self._thread: threading.Thread | None = None
+
+        def attach(graph: HostGraph, runtime: HostRuntime) -> None:
+            if extend is not None:
+                extend(graph, runtime)
+            _attach(graph, self.outputs)
+
+        super().__init__(
+            settings or test_settings(data_dir, **overrides),
+            models=models,
+            workers=workers,
+            clock=clock,
+            extend=attach,
+        )
+        self.graph: HostGraph
+        self.runtime: HostRuntime
+        graph = self.prepare()
+        self.flow = graph.dataflow
+        self.streams = graph.ingest
         self.error: BaseException | None = None
         self._ctx: zmq.Context[Any] | None = None
 
     # -- lifecycle --------------------------------------------------------------------
     def start(self, timeout: float = 10.0) -> LiveHost:
-        self._thread = threading.Thread(target=self._main, name="af-live-host", daemon=True)
-        self._thread.start()
-        self._wait_ready(timeout)
+        try:
+            super().start(timeout)
+        except BaseException as exc:  # raised again by stop(), as a flow's error is
+            self.error = exc
+            raise
         return self
 
-    def _main(self) -> None:
+    def stop(self, timeout: float = 10.0) -> FlowOutputs:  # type: ignore[override]
         try:
-            run_dataflow(self.flow, self._workers)
-        except BaseException as exc:  # surfaced to the test by stop()/wait_for()
-            self.error = startup_cause(exc) or exc
-
-    def _wait_ready(self, timeout: float) -> None:
-        """Ready once the control port answers (all partitions are built by then); with
-        `--auth curve` and no credentials to ask with, once it is bound."""
-        deadline = time.monotonic() + timeout
-        probe = self.settings.auth != "curve" or self.credentials is not None
-        while time.monotonic() < deadline:
-            if self.error is not None:
-                raise self.error
-            if not probe:
-                if "control_port" in self.runtime.telemetry.status():
-                    time.sleep(0.1)  # the data partitions are built in the same activation
-                    return
-                time.sleep(0.02)
-                continue
-            try:
-                reply = self.request({"cmd": "get_config"}, timeout=0.3)
-            except TimeoutError:
-                continue
-            if reply.get("status") == "ok" or "error" in reply:  # (--auth: an error is an answer)
-                time.sleep(0.05)  # the data partitions are built in the same activation
-                return
-        raise TimeoutError(f"live host did not come up within {timeout} s")
-
-    def stop(self, timeout: float = 10.0) -> FlowOutputs:
-        self.runtime.stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
-            if self._thread.is_alive():
-                raise TimeoutError(f"live host did not stop within {timeout} s")
-        if self._ctx is not None:
-            self._ctx.destroy(linger=0)  # closes any client socket a test left open
-            self._ctx = None
-        self.runtime.close()
+            super().stop(timeout)
+        except BaseException as exc:
+            self.error = self.error or exc
+        finally:
+            if self._ctx is not None:
+                self._ctx.destroy(linger=0)  # closes any client socket a test left open
+                self._ctx = None
         if self.error is not None:
             raise self.error
         return self.outputs
 
     def __enter__(self) -> LiveHost:
         return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
     # -- talking to it ----------------------------------------------------------------
     @property
@@ -333,8 +310,9 @@ class LiveHost:
     def wait_for(self, predicate: Callable[[FlowOutputs], bool], timeout: float = 5.0) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if self.error is not None:
-                raise self.error
+            error = self.error or self._error
+            if error is not None:
+                raise error
             if predicate(self.outputs):
                 return
             time.sleep(0.01)

@@ -46,8 +46,7 @@ def test_data_streams_under_the_tokens_name_whatever_the_header_says(
     assert [c.sequence for c in out.audio("bob")] == [0]
     assert [r.reason for r in audio_rejects(out)] == ["unauthenticated"] * 2
     stats = request(host, {"cmd": "stats", "token": credentials["ops"].token})["stats"]
-    # (and the harness's own readiness probe, a get_config without a token)
-    assert stats["rejects"] == {"unauthenticated": 3}
+    assert stats["rejects"] == {"unauthenticated": 2}
 
 
 def test_control_needs_a_token_and_acts_only_for_its_owner(
@@ -110,7 +109,7 @@ def test_a_tcp_hello_with_a_token_binds_the_connection(
     with socket.create_connection(("127.0.0.1", port), timeout=5) as other:
         other.sendall(encode_envelope({"type": "control", "cmd": "heartbeat"}, b""))
         assert tcp_records(other, 1)[0]["error"].startswith("unauthenticated")
-    host.wait_for(lambda o: len(o.rejects()) == 3)  # with the harness's readiness probe
+    host.wait_for(lambda o: len(o.rejects()) == 2)
     assert host.outputs.clients() == ["127.0.0.1", "alice"]  # rejects are the host's
     assert not host.outputs.audio("bob")
 

@@ -13,8 +13,24 @@ from ambient_flow.errors import ConfigError, StartupError
 
 def test_a_missing_whisper_model_directory_is_named(tmp_path) -> None:  # type: ignore[no-untyped-def]
     missing = tmp_path / "no-such-model"
-    with pytest.raises(StartupError, match="no-such-model"):
+    with pytest.raises(StartupError, match="no-such-model") as caught:
         build_models(Settings(data_dir=str(tmp_path), whisper_model=str(missing)))
+    # The setting to change, in each of its three spellings, and the path.
+    assert str(caught.value).startswith(
+        f"whisper_model={str(missing)!r} (--whisper-model, AMBIENT_FLOW_WHISPER_MODEL): "
+    )
+
+
+def test_a_failing_default_model_names_the_setting_that_chose_it(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from ambient_flow.backends.registry import setting_of
+
+    settings = Settings(data_dir=str(tmp_path), diarizer="diart", segmentation_model="/s.ckpt",
+                        embedding_model="/e.ckpt")  # fmt: skip
+    assert setting_of("vad", settings, "sha256 mismatch").startswith("vad='silero' (--vad, ")
+    assert setting_of("diarizer", settings, "embedding checkpoint /e.ckpt: bad").startswith(
+        "embedding_model='/e.ckpt' (--embedding-model, AMBIENT_FLOW_EMBEDDING_MODEL)"
+    )
+    assert setting_of("diarizer", settings, "cannot import diart").startswith("segmentation_model")
 
 
 @pytest.mark.parametrize(

@@ -107,3 +107,46 @@ def test_not_a_capture_is_refused(tmp_path: Path) -> None:
     bogus.write_bytes(b"hello")
     with pytest.raises(CaptureError):
         stream_capture(bogus, PlaybackOptions(realtime=False))
+
+
+def test_a_capture_played_under_a_new_name_says_it_in_hello_and_headers() -> None:
+    from ambient_flow.client.rename import rename_parts
+    from ambient_flow.protocol.codec import decode_envelope, parse_header
+    from ambient_flow.testing.messages import audio_parts
+
+    hello = rename_parts("control", (b'{"cmd":"hello","capabilities":["audio"]}',), "kitchen")
+    assert parse_header(hello[0]) == {
+        "cmd": "hello",
+        "capabilities": ["audio"],
+        "client": "kitchen",
+    }
+    # A heartbeat without a name follows its connection's hello: untouched.
+    assert rename_parts("control", (b'{"cmd":"heartbeat"}',), "kitchen") == (
+        b'{"cmd":"heartbeat"}',
+    )
+    named = tuple(audio_parts(3, client="mic"))
+    (envelope,) = rename_parts("audio", named, "kitchen")
+    head, payload = decode_envelope(envelope)
+    assert parse_header(head)["client"] == "kitchen"
+    assert payload == decode_envelope(named[0])[1]  # the audio is untouched
+    two = tuple(audio_parts(3, client="mic", envelope=False))
+    assert parse_header(rename_parts("audio", two, "kitchen")[0])["client"] == "kitchen"
+    legacy = tuple(audio_parts(3))  # no client field: named by the connection's hello
+    assert rename_parts("audio", legacy, "kitchen") == legacy
+    for broken in ((b"garbage",), (b'{"cmd":',), (b"\x00\x00\x00\x09\x00\x00\x00\x00[1,2,3]xx",)):
+        assert rename_parts("audio", broken, "kitchen") == broken  # rejected as recorded
+
+
+def test_renaming_is_refused_for_a_capture_of_several_clients(tmp_path: Path) -> None:
+    from ambient_flow.errors import ConfigError
+    from ambient_flow.testing.messages import audio_raw
+
+    path = tmp_path / "two.zmqcap"
+    with CaptureWriter(path, {"created_at": 0}) as writer:
+        for seq in range(3):
+            writer.write(audio_raw(seq, client="a"))
+            writer.write(audio_raw(seq, client="b"))
+    with pytest.raises(ConfigError, match=r"2 clients \(a, b\): a new name can be given to one"):
+        stream_capture(path, PlaybackOptions(name="kitchen", realtime=False))
+    with pytest.raises(ConfigError, match="name='a/b'"):
+        PlaybackOptions(name="a/b")

@@ -21,6 +21,7 @@ from gdtoolkit.parser import parser  # type: ignore[import-untyped]
 
 from ambient_flow.client import godot as twin
 from ambient_flow.protocol import constants
+from ambient_flow.protocol.results import RESULT_TYPE, RESULTS_FIELD
 
 ROOT = Path(__file__).resolve().parents[2]
 PROJECT = ROOT / "clients" / "godot"
@@ -55,6 +56,8 @@ def test_the_project_holds_the_expected_scripts() -> None:
         "pcm_chunker.gd",
         "plugin.gd",
         "resampler.gd",
+        "results.gd",
+        "results_link.gd",
         "tcp_link.gd",
         "transport.gd",
         "video_capture_streamer.gd",
@@ -247,4 +250,45 @@ def test_python_defaults_agree_with_the_addon() -> None:
     assert twin.GodotProfileOptions().header_client is True
     assert "@export_range(1, 1000) var audio_queue_max := 32" in hub
     assert twin.GodotProfileOptions().audio_queue == 32
+    assert "@export var receive_results := true" in hub
+    assert twin.GodotProfileOptions().results is True
+
+
+def test_results_come_back_as_the_protocol_and_the_python_twin_say() -> None:
+    """Asked for in hello, split from control replies, signalled as the twin's events."""
+    control = _source("capture_control_channel.gd")
+    assert f'body["{RESULTS_FIELD}"] = true' in control
+    assert 'reply.get("results", {})' in control
+    transport = _source("transport.gd")
+    assert _const(transport, "RESULT_TYPE") == RESULT_TYPE
+    assert "_sort_in_locked(replies)" in transport and "func take_results()" in transport
+    results = _source("results.gd")
+    # the fields result_events reads, and the kinds it understands
+    for literal in ('"frame"', '"detail"', '"event_type"', '"speaker_prediction"',
+                    '"text_hypothesis"', '"counts"', '"utterance"', '"speaker_change"',
+                    '"detections"'):  # fmt: skip
+        assert literal in results, literal
+    import inspect
+
+    from ambient_flow.client import results as twin_results
+
+    twin_source = inspect.getsource(twin_results.result_events)
+    for literal in ('"frame"', '"detail"', '"event_type"', '"speaker_prediction"',
+                    '"text_hypothesis"', '"counts"', '"utterance"', '"speaker_change"',
+                    '"detections"'):  # fmt: skip
+        assert literal in twin_source, literal
+    hub = _source("ambient_capture.gd")
+    for signal in ("signal transcript_received(speaker: String, text: String)",
+                   "signal speaker_changed(speaker: String)",
+                   "signal detections_changed(counts: Dictionary)"):  # fmt: skip
+        assert signal in hub
+    for emit in ("transcript_received.emit(", "speaker_changed.emit(", "detections_changed.emit("):
+        assert emit in hub
+    link = _source("results_link.gd")
+    assert _const(link, "SOCKET_SUB") == zmq.SUB
+    assert _const(link, "RECEIVER_CLASS") == "ZMQReceiver"
+    assert "parts[0] != _topic" in link  # exact topic, not ZeroMQ's prefix match
+    scene = (PROJECT / "scenes" / "capture_test.gd").read_text(encoding="utf-8")
+    assert "_capture.transcript_received.connect(_on_transcript)" in scene
+    assert "_transcript_label.text = " in scene
     assert set(twin.CAPTURE_MIX_RATES) <= set(constants.ACCEPTED_SAMPLE_RATES)

@@ -243,3 +243,29 @@ def test_latency_of_a_client_with_an_unsynchronised_clock_is_shown_apart_from_it
     assert section["latency_ms_p50"] <= 20 and section["latency_ms_p99"] <= 20.5
     synced = run_messages([audio_raw(s) for s in range(5)], tmp_path / "b")
     assert synced.status["clients"]["127.0.0.1"]["clock_offset_ms"] is None
+
+
+def test_events_jsonl_is_in_time_order(tmp_path: Path) -> None:
+    """Every line's `time` is at or after the line before it, whatever happened between."""
+    t = lambda k: (T0_MS + 100 * k + 5) * NS  # noqa: E731 - arrival of the k-th message
+    msgs = [control_raw("hello", at_ns=t(0) - 2 * NS, client="c")]
+    # seq 2 is missing until after its place was filled (a gap, then `late`); a reject
+    # arrives while the host waits for it; then a duplicate; then 20 s of silence
+    # ended by a reject (the client went stale before it), a chunk, and bye.
+    for k, seq in enumerate([0, 1, 3, 4, 5, 6, 2, 7, 7, 8]):
+        msgs.append(audio_raw(seq, client="c", at_ns=t(k)))
+        if k == 3:
+            msgs.append(raw("audio", [b"garbage"], at_ns=t(k) + NS))
+    msgs.append(raw("audio", [b"garbage"], at_ns=t(10) + 20 * 10**9))
+    msgs.append(audio_raw(9, client="c", at_ns=t(10) + 21 * 10**9))
+    msgs.append(control_raw("bye", at_ns=t(10) + 21 * 10**9 + NS, client="c"))
+    run_messages(msgs, tmp_path)
+    (events_file,) = tmp_path.glob("sessions/*/events.jsonl")
+    lines = [json.loads(line) for line in events_file.read_text().splitlines()]
+    kinds = [line.get("event", line.get("reason")) for line in lines]
+    for kind in ("gap", "late", "duplicate", "stale", "resumed", "envelope_short", "bye"):
+        assert kind in kinds
+    times = [line["time"] for line in lines]
+    assert times == sorted(times), list(zip(kinds, times, strict=True))
+    # The stale line comes before the reject that ended the silence, as it does live.
+    assert kinds.index("stale") < len(kinds) - 1 - kinds[::-1].index("envelope_short")

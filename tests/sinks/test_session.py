@@ -117,6 +117,21 @@ def test_audio_and_events_are_on_disk_after_each_batch(tmp_path: Path, alice: Cl
     w.close_all("shutdown")
 
 
+def test_an_open_sessions_audio_wav_reads_true_with_stdlib_wave(
+    tmp_path: Path, alice: Client
+) -> None:
+    """While the session is live, Python's `wave` sees at most a second less than is there."""
+    w = SessionWriter(tmp_path)
+    sdir = tmp_path / "sessions" / alice.session
+    w.write_batch([alice.start()])
+    for batch in range(1, 31):  # 3 s, one chunk per batch as a live client sends it
+        w.write_batch([alice.audio()])
+        with wave.open(str(sdir / "audio.wav"), "rb") as r:
+            seen_s = r.getnframes() / r.getframerate()
+        assert batch * 0.1 - 1.0 < seen_s <= batch * 0.1 + 1e-9, (batch, seen_s)
+    w.close_all("shutdown")
+
+
 def test_metadata_is_rewritten_every_few_seconds_of_audio(tmp_path: Path, alice: Client) -> None:
     w = SessionWriter(tmp_path, options=SessionOptions(metadata_every_s=0.5))
     sdir = tmp_path / "sessions" / alice.session

@@ -63,7 +63,7 @@ def test_flush_pushes_pcm_and_close_writes_the_sizes(tmp_path: Path) -> None:
         w.write(make_signal(100, 1))
         w.flush()
         head = path.read_bytes()[:44]
-        assert struct.unpack_from("<I", head, 40)[0] == 0xFFFFFFFF  # unknown while streaming
+        assert struct.unpack_from("<I", head, 40)[0] == 0  # less than a second: not yet
         assert len(path.read_bytes()) == 44 + 200
         assert read_wav(path)[0].size == 100
     finally:
@@ -71,6 +71,21 @@ def test_flush_pushes_pcm_and_close_writes_the_sizes(tmp_path: Path) -> None:
     head = path.read_bytes()[:44]
     assert struct.unpack_from("<I", head, 40)[0] == 200
     assert struct.unpack_from("<I", head, 4)[0] == 236
+
+
+def test_an_open_file_reads_true_with_stdlib_wave_while_it_grows(tmp_path: Path) -> None:
+    """Python's `wave` on a session still being written: never the 134,217 s placeholder."""
+    path = tmp_path / "live.wav"
+    with StreamingWavWriter(path, 16000) as w:
+        for chunk in range(1, 61):  # 6 s in 100 ms chunks, flushed after each
+            w.write(make_signal(1600, chunk))
+            w.flush()
+            written_s = chunk * 0.1
+            with wave.open(str(path), "rb") as r:
+                seen_s = r.getnframes() / r.getframerate()
+                r.readframes(r.getnframes())  # the sizes it trusts are all on disk
+            assert written_s - 1.0 < seen_s <= written_s + 1e-9, (written_s, seen_s)
+            assert w.header_samples / 16000 == seen_s
 
 
 def _header(riff: int, data: int, sr: int = 16000, channels: int = 1) -> bytes:
@@ -215,7 +230,7 @@ _CHILD_NO_FLUSH = textwrap.dedent(
 )
 
 
-def test_sigkill_before_any_flush_leaves_placeholder_that_reader_handles(tmp_path: Path) -> None:
+def test_sigkill_before_any_flush_leaves_sizes_the_reader_reads_past(tmp_path: Path) -> None:
     path = tmp_path / "never_flushed.wav"
     proc = subprocess.Popen(
         [sys.executable, "-c", _CHILD_NO_FLUSH, str(path)],
@@ -235,9 +250,18 @@ def test_sigkill_before_any_flush_leaves_placeholder_that_reader_handles(tmp_pat
         if proc.stdout is not None:
             proc.stdout.close()
     raw = path.read_bytes()
-    assert struct.unpack_from("<I", raw, 4)[0] == SIZE_PLACEHOLDER
-    assert struct.unpack_from("<I", raw, 40)[0] == SIZE_PLACEHOLDER
+    assert struct.unpack_from("<I", raw, 4)[0] == 36  # the sizes of an empty file
+    assert struct.unpack_from("<I", raw, 40)[0] == 0
     samples, _ = read_wav(path)
     expected = _pcm(np.linspace(-1, 1, 50_000, endpoint=False, dtype=np.float32))
     np.testing.assert_array_equal(samples, expected[: len(samples)].astype(np.float32) / 32768)
     assert len(samples) == (len(raw) - 44) // 2 >= 40_000
+
+
+def test_read_wav_reads_past_sizes_that_lag_the_data(tmp_path: Path) -> None:
+    """A writer killed between two header rewrites: the header says less than is there."""
+    pcm = _pcm(make_signal(5000, 5))
+    path = tmp_path / "lagging.wav"
+    path.write_bytes(_header(36 + 4000, 4000) + pcm.tobytes())  # says 2000 of 5000 samples
+    samples, _ = read_wav(path)
+    np.testing.assert_array_equal(samples, pcm.astype(np.float32) / 32768)

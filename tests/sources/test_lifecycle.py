@@ -88,7 +88,7 @@ def test_a_host_restart_is_recorded_with_its_length(tmp_path) -> None:
         for seq in range(8, 11):  # the client kept counting while the host was down
             push.send_multipart(audio_parts(seq, client="mic"))
         second.wait_for(lambda o: len(o.audio()) == 3)
-        host = second.request({"cmd": "stats"})["stats"]["host"]
+        host = second.request({"cmd": "stats"})["stats"]["host_run"]
     (restart,) = second.outputs.events("host_restart")
     assert 0.5 <= restart.data["down_s"] < 5
     assert host["down_s"] == restart.data["down_s"] and host["previous_stopped_ns"]

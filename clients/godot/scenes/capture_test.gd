@@ -1,6 +1,7 @@
 extends Control
 ## Standalone test scene: host address, connect/disconnect, a status light per part
-## (green streaming, yellow buffering, red disconnected or error), and counters.
+## (green streaming, yellow buffering, red disconnected or error), counters, and the
+## latest transcript the host sent back.
 
 const COLORS := {
 	"streaming": Color(0.2, 0.8, 0.3),
@@ -16,6 +17,7 @@ const RED := Color(0.85, 0.2, 0.2)
 @onready var _connect_button: Button = %ConnectButton
 @onready var _disconnect_button: Button = %DisconnectButton
 @onready var _counters_label: Label = %CountersLabel
+@onready var _transcript_label: Label = %TranscriptLabel
 @onready var _lights := {
 	"audio": %AudioLight,
 	"video": %VideoLight,
@@ -34,6 +36,7 @@ func _ready() -> void:
 	_host_edit.text = _capture.host
 	_capture.status_changed.connect(_on_status)
 	_capture.counters_updated.connect(_on_counters)
+	_capture.transcript_received.connect(_on_transcript)
 	_connect_button.pressed.connect(_on_connect)
 	_disconnect_button.pressed.connect(_on_disconnect)
 	for part in _lights:
@@ -71,3 +74,7 @@ func _on_counters(counters: Dictionary) -> void:
 			counters.get("bytes_sent", 0),
 		]
 	)
+
+
+func _on_transcript(speaker: String, text: String) -> void:
+	_transcript_label.text = "%s: %s" % [speaker if not speaker.is_empty() else "?", text]

@@ -12,6 +12,12 @@ extends Node
 signal status_changed(part: String, state: String, detail: String)
 ## Frame and byte counters (see README "What each node emits").
 signal counters_updated(counters: Dictionary)
+## The host's transcript of an utterance of this client (with receive_results).
+signal transcript_received(speaker: String, text: String)
+## The host heard a different speaker start (with receive_results).
+signal speaker_changed(speaker: String)
+## What the host sees in this client's video changed: {"person": 2, ...}.
+signal detections_changed(counts: Dictionary)
 
 ## Host address (name or IP).
 @export var host := "127.0.0.1"
@@ -38,6 +44,8 @@ signal counters_updated(counters: Dictionary)
 ## Raw-TCP reconnect back-off: first wait, doubling up to the cap.
 @export var reconnect_backoff_initial_s := 0.1
 @export var reconnect_backoff_max_s := 5.0
+## Ask the host for this client's results (transcripts, speakers, detections) in hello.
+@export var receive_results := true
 ## Connect when the scene starts.
 @export var autostart := false
 @export var audio_streamer_path: NodePath = ^"AudioCaptureStreamer"
@@ -45,11 +53,15 @@ signal counters_updated(counters: Dictionary)
 @export var control_channel_path: NodePath = ^"CaptureControlChannel"
 
 var transport: AmbientTransport = null
+## The latest transcript the host sent back ("" until one comes).
+var last_transcript := ""
+var results_received := 0
 var _audio: AudioCaptureStreamer = null
 var _video: VideoCaptureStreamer = null
 var _control: CaptureControlChannel = null
 var _counter_clock := 0.0
 var _transport_state := "stopped"
+var _results_link: AmbientResultsLink = null
 
 
 func _ready() -> void:
@@ -90,6 +102,7 @@ func connect_to_host() -> bool:
 	if enable_video and _video != null:
 		caps.append("video")
 	if _control != null:
+		_control.request_results = receive_results
 		_control.begin(transport, host, control_port, client_name, session_id, caps, auth_token)
 	var extra := header_extra()
 	if enable_audio and _audio != null:
@@ -107,6 +120,9 @@ func disconnect_from_host() -> void:
 		_video.stop()
 	if _control != null:
 		_control.end()
+	if _results_link != null:
+		_results_link.close()
+		_results_link = null
 	if transport != null:
 		transport.stop()
 		transport = null
@@ -140,6 +156,7 @@ func counters() -> Dictionary:
 		out["control_requests"] = _control.requests
 		out["control_replies"] = _control.replies
 		out["control_timeouts"] = _control.timeouts
+	out["results_received"] = results_received
 	return out
 
 
@@ -151,6 +168,7 @@ func _process(delta: float) -> void:
 		_set_transport_state("streaming", "ZeroMQ" if stats["zmq"] else "raw TCP")
 	else:
 		_set_transport_state("disconnected", str(stats["link_error"]))
+	_deliver_results()
 	_counter_clock += delta
 	if _counter_clock >= 0.5:
 		_counter_clock = 0.0
@@ -162,11 +180,38 @@ func _exit_tree() -> void:
 
 
 ## The host's config: the streamers adopt it (video at once, audio on the next start).
+## Over ZeroMQ, results come from the PUB port the hello reply names.
 func _on_config(config: Dictionary) -> void:
 	if _audio != null:
 		_audio.apply_server_config(config)
 	if _video != null:
 		_video.apply_server_config(config)
+	var offer := _control.results_offer if _control != null else {}
+	if transport == null or not transport.uses_zmq() or offer.get("transport", "") != "pub":
+		return
+	if _results_link == null:
+		_results_link = AmbientResultsLink.new()
+		if not _results_link.open(host, int(offer["port"]), str(offer["topic"])):
+			_results_link = null
+
+
+## Signals each result that came back (TCP: on the connection; ZeroMQ: the PUB link).
+func _deliver_results() -> void:
+	var records := transport.take_results()
+	if _results_link != null:
+		records.append_array(_results_link.take())
+	for record in records:
+		results_received += 1
+		var event := AmbientResults.event_of(record)
+		if event.is_empty():
+			continue
+		if event[0] == AmbientResults.TRANSCRIPT:
+			last_transcript = event[2]
+			transcript_received.emit(event[1], event[2])
+		elif event[0] == AmbientResults.SPEAKER:
+			speaker_changed.emit(event[1])
+		else:
+			detections_changed.emit(event[1])
 
 
 func _relay(state: String, detail: String, part: String) -> void:

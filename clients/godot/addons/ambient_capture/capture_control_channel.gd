@@ -26,6 +26,10 @@ signal config_received(config: Dictionary)
 
 ## The last config the host sent (empty until a hello is answered).
 var server_config := {}
+## Ask for this client's results in the hello (set by AmbientCapture.receive_results).
+var request_results := false
+## The hello reply's `results` object: how results come (empty if not asked or refused).
+var results_offer := {}
 var state := "stopped"
 var requests := 0
 var replies := 0
@@ -124,6 +128,8 @@ func _body(cmd: String) -> Dictionary:
 	body.merge(_body_base)
 	if cmd == "hello":
 		body["capabilities"] = _capabilities
+		if request_results:
+			body["results"] = true
 	return body
 
 
@@ -230,6 +236,8 @@ func _handle(cmd: String, reply: Dictionary, now: int) -> void:
 		return
 	var config: Variant = reply.get("config", {})
 	server_config = config if typeof(config) == TYPE_DICTIONARY else {}
+	var offer: Variant = reply.get("results", {})
+	results_offer = offer if typeof(offer) == TYPE_DICTIONARY else {}
 	if server_config.has("heartbeat_interval_s"):
 		heartbeat_interval_s = maxf(0.5, float(server_config["heartbeat_interval_s"]))
 	_hello_ok = true

@@ -13,6 +13,10 @@ extends RefCounted
 enum Mode { AUTO, ZMQ, TCP }
 
 const _IDLE_WAIT_MS := 5
+## The `type` of a result envelope on the TCP connection (docs/protocol.md section 11).
+const RESULT_TYPE := "frame"
+## Results kept unread; beyond, the oldest are dropped (counted in `results_dropped`).
+const MAX_RESULTS := 256
 
 var host := "127.0.0.1"
 var audio_port := AmbientWire.DEFAULT_AUDIO_PORT
@@ -31,6 +35,7 @@ var _audio_queue: Array[PackedByteArray] = []
 var _video_latest := PackedByteArray()
 var _control_out: Array[PackedByteArray] = []
 var _control_in: Array[Dictionary] = []
+var _results_in: Array[Dictionary] = []
 var _counters := {
 	"audio_sent": 0,
 	"audio_dropped": 0,
@@ -40,6 +45,7 @@ var _counters := {
 	"bytes_sent": 0,
 	"reconnects": 0,
 	"connect_failures": 0,
+	"results_dropped": 0,
 }
 var _link_ready := false
 var _link_error := ""
@@ -87,6 +93,7 @@ func stop() -> void:
 	_audio_queue.clear()
 	_video_latest = PackedByteArray()
 	_control_out.clear()
+	_results_in.clear()
 	_mutex.unlock()
 
 
@@ -127,6 +134,16 @@ func take_control_replies() -> Array[Dictionary]:
 	return replies
 
 
+## Results (`{"frame", "detail"}` records) the host sent on the TCP connection, oldest
+## first (and forgets them).
+func take_results() -> Array[Dictionary]:
+	_mutex.lock()
+	var results := _results_in.duplicate()
+	_results_in.clear()
+	_mutex.unlock()
+	return results
+
+
 ## Drops queued control requests and unread replies (a control retry).
 func discard_control() -> void:
 	_mutex.lock()
@@ -156,7 +173,7 @@ func _worker() -> void:
 		if not _running:
 			_mutex.unlock()
 			return
-		_control_in.append_array(replies)
+		_sort_in_locked(replies)
 		_link_ready = ready
 		_link_error = _link.get("last_error")
 		_counters["reconnects"] = _link.get("reconnects")
@@ -167,6 +184,20 @@ func _worker() -> void:
 			OS.delay_msec(_IDLE_WAIT_MS)
 			continue
 		_send(item[0], item[1])
+
+
+## What came back on the connection: results wait for take_results(), the rest are
+## control replies.
+func _sort_in_locked(headers: Array[Dictionary]) -> void:
+	for header in headers:
+		if header.get("type", "") != RESULT_TYPE:
+			_control_in.append(header)
+			continue
+		header.erase("type")
+		_results_in.append(header)
+		if _results_in.size() > MAX_RESULTS:
+			_results_in.pop_front()
+			_counters["results_dropped"] += 1
 
 
 ## Control first (small, and waited for), then audio (the stream clock), then video.

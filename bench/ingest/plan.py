@@ -1,0 +1,45 @@
+"""Sizes of one ingest benchmark run."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = ["Plan"]
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Sizes of one run (`full` by default, about 4 minutes; `quick` about 40 s)."""
+
+    repeats: int = 5
+    audio_count: int = 60_000
+    video_count: int = 10_000
+    blast_senders: tuple[int, ...] = (1, 2)
+    client_levels: tuple[int, ...] = (10, 100, 500, 1000, 2000)
+    client_seconds: float = 6.0
+    latency_rate: int = 200
+    latency_seconds: float = 5.0
+    stall_seconds: float = 6.0
+    replay_minutes: float = 20.0
+    imagezmq_count: int = 4_000
+    idle_seconds: float = 5.0
+
+    @classmethod
+    def quick(cls) -> Plan:
+        return cls(
+            repeats=1,
+            audio_count=10_000,
+            video_count=1_000,
+            blast_senders=(1,),
+            client_levels=(10, 100, 500),
+            client_seconds=4.0,
+            latency_seconds=3.0,
+            stall_seconds=4.0,
+            replay_minutes=2.0,
+            imagezmq_count=1_000,
+            idle_seconds=3.0,
+        )
+
+    @classmethod
+    def of(cls, quick: bool) -> Plan:
+        return cls.quick() if quick else cls()
