@@ -10,7 +10,9 @@ are algorithmic):
 - `call`: pyannote's real call streamed by one client at real-time pace: the first label
   after the first speech, label p99, and the longest wait for a transcript while people
   keep talking (stretches of speech of 6 s or more with pauses under 1 s), counted from
-  the send of the chunk that starts the stretch to each utterance's arrival on the PUB.
+  the send of the chunk that starts the stretch to each utterance's arrival on the PUB;
+  and the lines the PUB carried, scored as `ambient-flow eval` scores a session (DER at
+  collar 0 and 0.25, WER, cpWER, speakers found): who said what, live.
 """
 
 from __future__ import annotations
@@ -20,7 +22,8 @@ from typing import Any
 
 import numpy as np
 
-from ambient_flow.cli.scoring import read_rttm
+from ambient_flow.cli.evaluate import score_session
+from ambient_flow.cli.scoring import read_rttm, read_transcript
 from bench.core.stats import percentile, rounded
 from bench.enrich.context import Ctx
 from bench.enrich.live import live_run
@@ -84,7 +87,14 @@ def live_call(ctx: Ctx, ref: ClipRef) -> dict[str, Any]:
         if not inside or inside[-1] < end:
             gaps.append((end - marks[-1]) / 1e9)
         waits.append(max(gaps))
+    scored = score_session([f for _, f in published], duration_s=len(sends) * CHUNK / SR,
+                           reference=turns, transcript=read_transcript(ref.txt))  # fmt: skip
     return {
+        "ders": scored.ders,
+        "wer": scored.wer,
+        "cpwer": scored.cpwer,
+        "speakers_found": scored.speakers_hypothesis,
+        "relabels": scored.relabels,
         "first_label_s": rounded((min(changes) - sent(first_speech)) / 1e9, 2) if changes else None,
         "speaker_label_ms_p50": rounded(percentile(labels, 50), 0),
         "speaker_label_ms_p99": rounded(percentile(labels, 99), 0),
@@ -94,6 +104,7 @@ def live_call(ctx: Ctx, ref: ClipRef) -> dict[str, Any]:
         "turn_end_to_transcript_ms_p90": row["transcript"].get("latency_ms_p90"),
         "drops": row["drops"],
         "audio_lost": row["audio_lost"],
+        "machine": row.get("machine"),
     }
 
 
@@ -117,5 +128,6 @@ def live_phrases(ctx: Ctx, levels: tuple[int, ...]) -> dict[str, Any]:
             "pass": row.get("pass"),
             "why": row.get("why"),
             "drops": row["drops"],
+            "machine": row.get("machine"),  # who else was busy on the shared cores
         }
     return out

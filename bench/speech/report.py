@@ -67,6 +67,13 @@ def _ablation(sec: Sec, _all: dict[str, Sec]) -> list[str]:
     return lines
 
 
+def _load(row: Sec) -> str:
+    m = row.get("machine")
+    if not m:
+        return ""
+    return f"; machine busy {fmt(m.get('busy_pct'))} %, others {fmt(m.get('others_pct'))} %"
+
+
 def _live(sec: Sec, _all: dict[str, Sec]) -> list[str]:
     lines = []
     for level, row in sec.get("phrases", {}).items():
@@ -76,7 +83,7 @@ def _live(sec: Sec, _all: dict[str, Sec]) -> list[str]:
             f" / p90 {fmt(eos['p90'])} / max {fmt(eos['max'])} ms; speaker label p50 "
             f"{fmt(row['speaker_label_ms_p50'])} / p99 {fmt(row['speaker_label_ms_p99'])} ms; "
             f"missed {row['missed']}/{row['phrases']}, WER {percent(row['wer'])}, drops "
-            f"{row['drops']}"
+            f"{row['drops']}{_load(row)}"
         )
     call = sec.get("call")
     if call:
@@ -86,7 +93,22 @@ def _live(sec: Sec, _all: dict[str, Sec]) -> list[str]:
             f"{fmt(call['speaker_label_ms_p99'])} ms; longest wait for a transcript in "
             f"continuous talk {fmt(call['transcript_wait_max_s'])} s "
             f"({call['continuous_stretches']} stretches); {call['utterance_lines']} utterance lines"
+            f"{_load(call)}"
         )
+        timeline = call.get("ders", {}).get("timeline", {})
+        for collar in ("0", "0.25"):
+            d = timeline.get(collar)
+            if d:
+                lines.append(
+                    f"    live, scored from the PUB lines: DER collar {collar} {percent(d['der'])} "
+                    f"(missed {percent(d['missed'])}, false alarm {percent(d['false_alarm'])}, "
+                    f"confusion {percent(d['confusion'])})"
+                )
+        if "wer" in call:
+            lines.append(
+                f"    live: speakers found {call['speakers_found']}, WER {percent(call['wer'])}, "
+                f"cpWER {percent(call['cpwer'])}, {call['relabels']} relabels"
+            )
     return lines
 
 
