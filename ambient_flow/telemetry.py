@@ -90,6 +90,8 @@ class Telemetry:
         self._last_seen: dict[str, Callable[[], int]] = {}
         self._client_events: dict[str, int] = {"restart": 0, "evicted": 0, "refused": 0}
         self._extra: dict[str, ClientSection] = {}
+        self._speech: dict[str, list[float]] = {}  # client -> [audio s, speech s]
+        self._speech_total = [0.0, 0.0]
 
         r = self.registry
         self.m_raw = Counter(
@@ -139,6 +141,13 @@ class Telemetry:
         self.m_stage_busy = Counter(
             "ambient_stage_busy_seconds", "Time a model stage's calls took", ["stage"], registry=r
         )
+        self.m_vad = Counter(
+            "ambient_vad_audio_seconds",
+            "Audio the VAD judged, by verdict (speech or not)",
+            ["verdict"],
+            registry=r,
+        )
+        self._vad_children = (self.m_vad.labels("speech"), self.m_vad.labels("not_speech"))
         self._stages: dict[str, dict[str, Any]] = {}
         # Labelled children resolved once: `.labels()` on every message cost ~12 % of a
         # worker in the throughput benchmark.
@@ -228,6 +237,27 @@ class Telemetry:
             self._drops[reason] = self._drops.get(reason, 0) + n
         self.m_drops.labels(reason).inc(n)
 
+    def speech(self, client: str, audio_s: float, speech_s: float) -> None:
+        """The VAD judged `audio_s` more of `client`'s audio, `speech_s` of it speech."""
+        with self._lock:
+            row = self._speech.setdefault(client, [0.0, 0.0])
+            row[0] += audio_s
+            row[1] += speech_s
+            self._speech_total[0] += audio_s
+            self._speech_total[1] += speech_s
+        self._vad_children[0].inc(speech_s)
+        self._vad_children[1].inc(max(0.0, audio_s - speech_s))
+
+    def _speech_section(self, client: str) -> dict[str, float] | None:
+        row = self._speech.get(client)
+        if row is None:
+            return None
+        return {
+            "audio_s": round(row[0], 2),
+            "speech_s": round(row[1], 2),
+            "share": round(row[1] / row[0], 3) if row[0] else 0.0,
+        }
+
     def _stage(self, name: str) -> dict[str, Any]:
         return self._stages.setdefault(
             name, {"items": 0, "audio_s": 0.0, "busy_s": 0.0, "calls": 0, "latencies": []}
@@ -293,6 +323,7 @@ class Telemetry:
             self._clients.pop(name, None)
             self._last_seen.pop(name, None)
             if section is None:
+                self._speech.pop(name, None)
                 return
             self._clients[name] = section if callable(section) else dict(section)
             if callable(section) and last_seen is not None:
@@ -301,11 +332,20 @@ class Telemetry:
                 closed = [k for k, v in self._clients.items() if not callable(v)]
                 for old in closed[: max(0, len(closed) - MAX_CLOSED_CLIENTS)]:
                     del self._clients[old]
+                    self._speech.pop(old, None)
 
     def _client_sections(self) -> dict[str, dict[str, Any]]:
+        """Each client's section, with how much of its audio was judged speech (`speech`)."""
         with self._lock:
             entries = sorted(self._clients.items())
-        return {name: (s() if callable(s) else dict(s)) for name, s in entries}
+            speech = {name: self._speech_section(name) for name, _ in entries}
+        out: dict[str, dict[str, Any]] = {}
+        for name, s in entries:
+            section = s() if callable(s) else dict(s)
+            if speech[name] is not None:
+                section["speech"] = speech[name]
+            out[name] = section
+        return out
 
     def _count_clients(self, flag: str) -> int:
         return sum(1 for c in self._client_sections().values() if c.get(flag))
@@ -361,6 +401,13 @@ class Telemetry:
                 "queues": dict(self._queues),
                 "client_events": dict(self._client_events),
             }
+            heard, spoken = self._speech_total
+            if heard:
+                doc["speech"] = {
+                    "audio_s": round(heard, 2),
+                    "speech_s": round(spoken, 2),
+                    "share": round(spoken / heard, 3),
+                }
             extra = list(self._extra.items())
         for name, values in extra:
             doc[name] = values() if callable(values) else dict(values)

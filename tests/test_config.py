@@ -65,3 +65,20 @@ def test_a_capture_never_keeps_the_token_and_a_replay_takes_the_replayers_sink(
                     spacetimedb_token="other")  # fmt: skip
     replay = replay_settings(capture, mine, str(tmp_path / "out"))
     assert (replay.spacetimedb_url, replay.spacetimedb_token) == ("http://db:3000", "other")
+
+
+def test_the_speech_knobs_are_checked_together() -> None:
+    Settings(vad_threshold=0.5, vad_neg_threshold=0.5, min_speech=0.3, max_utterance=0.7)
+    with pytest.raises(ConfigError, match="vad_neg_threshold"):
+        Settings(vad_threshold=0.4, vad_neg_threshold=0.45)
+    with pytest.raises(ConfigError, match="max_utterance"):
+        Settings(min_speech=1.0, max_utterance=1.5)
+    with pytest.raises(ConfigError, match="prompt"):
+        Settings(prompt="previous")
+    with pytest.raises(ConfigError, match="num_speakers"):
+        Settings(num_speakers=9, max_speakers=8)
+    with pytest.raises(ConfigError, match="fallback_beam_size"):
+        Settings(fallback_beam_size=-1)
+    env = {"AMBIENT_FLOW_SPEAKER_CHANGE_CUTS": "0", "AMBIENT_FLOW_LEVEL_NORMALIZE": "false"}
+    loaded = Settings.load(env=env)
+    assert not loaded.speaker_change_cuts and not loaded.level_normalize

@@ -28,6 +28,7 @@ from ambient_flow.models.diarization import (
     DiarizationStep,
     Mask,
     SpeakerSegment,
+    SpeechBlocks,
     StepRequest,
 )
 from ambient_flow.models.identity import ModelIdentity
@@ -129,10 +130,16 @@ class DiartStream:
         self.last_span_end: int | None = None
 
     def step(
-        self, window: Audio, window_start_sample: int, speech: Mask | None = None
+        self,
+        window: Audio,
+        window_start_sample: int,
+        speech: Mask | None = None,
+        blocks: SpeechBlocks | None = None,
     ) -> DiarizationStep:
-        """Diarize one window of this client (see `StepRequest`)."""
-        return self._owner.step_many([StepRequest(self, window, window_start_sample, speech)])[0]
+        """Diarize one window of this client (see `StepRequest`; diart follows its own
+        segmentation, not the VAD's flags)."""
+        request = StepRequest(self, window, window_start_sample, speech, blocks)
+        return self._owner.step_many([request])[0]
 
 
 @dataclass

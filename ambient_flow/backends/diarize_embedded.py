@@ -1,9 +1,13 @@
-"""The embedded default diarizer, from wheels only: resemblyzer + online clustering.
+"""The embedded default diarizer, from wheels only: resemblyzer + online turns + session pass.
 
-resemblyzer's speaker encoder runs on the most recent ~1 s of *speech* in the window
-(speech from the caller's VAD mask, or an energy gate when none is given) and the online
-`CentroidClusterer` turns each embedding into a stable speaker index. One speaker per
-step; overlap is not modelled.
+Per client, a `TurnTracker` (`backends.turns`) follows the VAD's speech blocks; every
+step it asks for the newest ~1 s of the current speech island, resemblyzer embeds it,
+and the tracker labels the step's new speech at once (a first label within ~1 s of
+speech), opens new speakers, hints at turn changes, and every few seconds of speech
+re-clusters the session (`backends.recluster`) and emits relabel events for what it got
+wrong. One speaker at a time; overlap is not modelled.
+
+All clients' due steps share one packed LSTM call (`step_many`), as before.
 """
 
 from __future__ import annotations
@@ -17,20 +21,19 @@ import numpy as np
 import numpy.typing as npt
 
 from ambient_flow.backends.base import require_file, torch_threads, verify_sha256
-from ambient_flow.backends.cluster import CentroidClusterer, ClusterOptions
 from ambient_flow.backends.diarize_common import (
     StepCursor,
     check_window,
     energy_speech_mask,
-    runs,
     speech_mask_per_sample,
 )
+from ambient_flow.backends.turns import StepResult, TrackerOptions, TurnTracker
 from ambient_flow.errors import ConfigError, StartupError
 from ambient_flow.models.diarization import (
     Audio,
     DiarizationStep,
     Mask,
-    SpeakerSegment,
+    SpeechBlocks,
     StepRequest,
 )
 from ambient_flow.models.identity import ModelIdentity
@@ -50,24 +53,13 @@ RESEMBLYZER_SHA256 = "39373b86598fa3da9fcddee6142382efe09777e8d37dc9c0561f41f007
 
 @dataclass(frozen=True)
 class EmbeddedDiarizerOptions:
-    """Settings of the wheel-only diarizer (resemblyzer + centroid clustering).
+    """Settings of the wheel-only diarizer.
 
     Attributes:
         window_s: Longest window accepted (the operator sends 5 s).
         step_s: Nominal step between windows.
-        latency_s: How far behind the window's end the decided span ends, plus one step:
-            None (= `step_s`) decides the newest audio; a larger value lets the embedding
-            look past the decided span (speaker labels arrive later, but the first
-            second of a turn is judged on that turn's own voice).
-        embed_s: Seconds of the most recent speech embedded per step; ~1 s keeps the
-            embedding to one voice after a turn change, whole windows mix voices.
-        split_pause_s: When > 0, embed only the speech island (runs joined across pauses
-            shorter than this) holding the decided span, so a pause at a turn change keeps
-            the other voice out of the embedding; 0 disables it.
-        min_embed_speech_s: Less speech than this in the window: no embedding, no label.
-        min_step_speech_s: Less new speech than this in a step: nothing to label.
-        energy_threshold_db: Energy gate (dBFS) used when the caller gives no speech mask.
-        cluster: Online clustering settings (thresholds, max/known speaker count).
+        energy_threshold_db: Energy gate (dBFS) used when the caller gives no speech flags.
+        tracker: The turn tracker's knobs (thresholds, speaker count hints, session pass).
         weights_path: resemblyzer weights; None means the file inside the wheel.
         expected_sha256: Checked before loading; None with the wheel's file means
             `RESEMBLYZER_SHA256`, None with a user file means "record, don't check".
@@ -76,13 +68,8 @@ class EmbeddedDiarizerOptions:
 
     window_s: float = 5.0
     step_s: float = 0.5
-    latency_s: float | None = 1.0
-    embed_s: float = 1.0
-    split_pause_s: float = 0.2
-    min_embed_speech_s: float = 0.5
-    min_step_speech_s: float = 0.1
     energy_threshold_db: float = -40.0
-    cluster: ClusterOptions = field(default_factory=ClusterOptions)
+    tracker: TrackerOptions = field(default_factory=TrackerOptions)
     weights_path: Path | None = None
     expected_sha256: str | None = None
     threads: int = 1
@@ -90,79 +77,82 @@ class EmbeddedDiarizerOptions:
     def __post_init__(self) -> None:
         if not 0.0 < self.step_s <= self.window_s:
             raise ConfigError(f"need 0 < step_s <= window_s, got {self.step_s}, {self.window_s}")
-        if self.latency_s is not None and not self.step_s <= self.latency_s <= self.window_s:
-            raise ConfigError(
-                f"latency_s must be in [step_s, window_s] = [{self.step_s}, {self.window_s}], "
-                f"got {self.latency_s}"
-            )
-        if self.split_pause_s < 0.0:
-            raise ConfigError(f"split_pause_s must be >= 0, got {self.split_pause_s}")
-        if not 0.2 <= self.embed_s <= self.window_s:
-            raise ConfigError(f"embed_s must be in [0.2, window_s], got {self.embed_s}")
-        if not 0.0 < self.min_embed_speech_s <= self.embed_s:
-            raise ConfigError(
-                f"min_embed_speech_s must be in (0, embed_s], got {self.min_embed_speech_s}"
-            )
-        if not 0.0 <= self.min_step_speech_s <= self.window_s:
-            raise ConfigError(f"min_step_speech_s out of range: {self.min_step_speech_s}")
+        if self.window_s < self.tracker.embed_s:
+            raise ConfigError(f"window_s must hold embed_s of speech, got {self.window_s}")
         if self.threads < 1:
             raise ConfigError(f"threads must be >= 1, got {self.threads}")
         if self.expected_sha256 is not None and len(self.expected_sha256) != 64:
             raise ConfigError("expected_sha256 must be 64 hex digits")
 
-    @property
-    def latency(self) -> float:
-        """The effective latency in seconds."""
-        return self.step_s if self.latency_s is None else self.latency_s
-
     def to_dict(self) -> dict[str, Any]:
         """Plain values for session metadata."""
+        t = self.tracker
+        r = t.recluster
         return {
             "window_s": self.window_s,
             "step_s": self.step_s,
-            "latency_s": self.latency,
-            "embed_s": self.embed_s,
-            "split_pause_s": self.split_pause_s,
-            "min_embed_speech_s": self.min_embed_speech_s,
-            "min_step_speech_s": self.min_step_speech_s,
             "energy_threshold_db": self.energy_threshold_db,
-            "cluster": self.cluster.to_dict(),
+            "tracker": {
+                "embed_s": t.embed_s,
+                "pause_split_s": t.pause_split_s,
+                "join_threshold": t.join_threshold,
+                "new_threshold": t.new_threshold,
+                "min_new_speaker_s": t.min_new_speaker_s,
+                "max_speakers": t.max_speakers,
+                "num_speakers": t.num_speakers,
+                "hint_margin": t.hint_margin,
+            },
+            "recluster": None
+            if r is None
+            else {
+                "method": "nme-sc",
+                "prune": r.prune,
+                "every_s": r.every_s,
+                "max_units": r.max_units,
+                "switch_penalty": r.switch_penalty,
+            },
             "threads": self.threads,
         }
 
 
 class EmbeddedStream:
-    """One client's state for `EmbeddedDiarizer` (its speaker centroids)."""
+    """One client's state for `EmbeddedDiarizer`: its turn tracker and block cursor."""
 
     def __init__(self, owner: EmbeddedDiarizer) -> None:
         self._owner = owner
-        self.clusterer = CentroidClusterer(owner.options.cluster)
+        self.tracker = TurnTracker(owner.options.tracker)
         self._cursor = StepCursor()
+        self.next_block: int | None = None  # where the next block to follow starts
+        self.grid: int | None = None  # block grid when the caller gives no blocks
 
     def step(
-        self, window: Audio, window_start_sample: int, speech: Mask | None = None
+        self,
+        window: Audio,
+        window_start_sample: int,
+        speech: Mask | None = None,
+        blocks: SpeechBlocks | None = None,
     ) -> DiarizationStep:
         """Diarize one window of this client (see `StepRequest`)."""
-        return self._owner.step_many([StepRequest(self, window, window_start_sample, speech)])[0]
+        request = StepRequest(self, window, window_start_sample, speech, blocks)
+        return self._owner.step_many([request])[0]
 
 
 @dataclass(frozen=True)
 class _Prepared:
     request: StepRequest
-    decided_start: int
-    decided_end: int
-    window_end: int
-    new_speech: Mask
-    new_speech_s: float
+    stream: EmbeddedStream
+    start: int
+    end: int
+    previous_end: int
     chunk: Audio | None
 
 
 class EmbeddedDiarizer(LazyModel[Any]):
-    """resemblyzer embeddings of recent speech + online centroid clustering.
+    """resemblyzer embeddings of recent speech, decided by a per-client `TurnTracker`.
 
-    Confidence of a segment: `1 - d / (2 * threshold)` clipped to [0, 1], where `d` is
-    the cosine distance of the step's embedding to the chosen centroid (0.5 at the
-    threshold; lower for provisional labels while a new voice gathers evidence).
+    Confidence of a segment: `1 - d / (2 * new_threshold)` clipped to [0, 1], where `d`
+    is the cosine distance of its unit's embedding to its speaker's centroid (0.5 for
+    the session's first unit, and at the new-speaker distance).
     """
 
     describes = "resemblyzer weights"
@@ -199,7 +189,7 @@ class EmbeddedDiarizer(LazyModel[Any]):
         encoder.eval()
         identity = ModelIdentity(
             kind="diarization",
-            name="resemblyzer+centroid",
+            name="resemblyzer+turns",
             path=str(path),
             sha256={path.name: digest},
             options=self.options.to_dict(),
@@ -211,81 +201,82 @@ class EmbeddedDiarizer(LazyModel[Any]):
         return EmbeddedStream(self)
 
     def step_many(self, requests: Sequence[StepRequest]) -> list[DiarizationStep]:
-        """Embed every request's recent speech in one encoder call, then cluster per stream.
+        """Embed every request's planned speech in one encoder call, then decide per stream.
 
         Raises:
             ValueError: A request's window or stream is invalid (an operator bug).
         """
         self.load()  # so a bad weights path fails here, before any step is prepared
-        prepared = [self._prepare(r) for r in requests]
-        chunks = [p.chunk for p in prepared if p.chunk is not None]
-        embeddings = self._embed(chunks) if chunks else np.zeros((0, 0), np.float32)
-        results: list[DiarizationStep] = []
-        row = 0
-        for p in prepared:
-            embedding = None
-            if p.chunk is not None:
-                embedding = embeddings[row]
-                row += 1
-            results.append(self._finish(p, embedding))
-        return results
+        # A stream's step is planned, embedded and decided before its next one is planned:
+        # requests go in rounds holding each stream at most once (one encoder call each).
+        results: dict[int, DiarizationStep] = {}
+        todo = list(enumerate(requests))
+        while todo:
+            round_: list[tuple[int, StepRequest]] = []
+            later: list[tuple[int, StepRequest]] = []
+            seen: set[int] = set()
+            for i, r in todo:
+                (later if id(r.stream) in seen else round_).append((i, r))
+                seen.add(id(r.stream))
+            prepared = [(i, self._prepare(r)) for i, r in round_]
+            chunks = [p.chunk for _, p in prepared if p.chunk is not None]
+            embeddings = self._embed(chunks) if chunks else np.zeros((0, 0), np.float32)
+            row = 0
+            for i, p in prepared:
+                found: list[npt.NDArray[np.float32]] = []
+                if p.chunk is not None:
+                    found.append(embeddings[row])
+                    row += 1
+                results[i] = self._finish(p, p.stream.tracker.update(p.end, found))
+            todo = later
+        return [results[i] for i in range(len(requests))]
 
     def _prepare(self, request: StepRequest) -> _Prepared:
         stream = request.stream
         if not isinstance(stream, EmbeddedStream) or stream._owner is not self:
             raise ValueError("stream was not made by this diarizer's new_stream()")
-        opts = self.options
-        window = check_window(request.window, round(opts.window_s * SAMPLE_RATE))
-        n = window.shape[0]
+        window = check_window(request.window, round(self.options.window_s * SAMPLE_RATE))
         start = int(request.window_start_sample)
-        end = start + n
-        if request.speech is None:
-            mask = energy_speech_mask(window, opts.energy_threshold_db)
-        else:
-            mask = speech_mask_per_sample(request.speech, n)
-        delay = round(opts.latency * SAMPLE_RATE) - round(opts.step_s * SAMPLE_RATE)
-        decided_start, decided_end = stream._cursor.advance(start, end, delay)
-        new_speech = mask[decided_start - start : decided_end - start]
-        new_speech_s = float(np.count_nonzero(new_speech)) / SAMPLE_RATE
+        end = start + window.shape[0]
+        previous_end = stream._cursor.decided_end
+        stream._cursor.advance(start, end)  # windows must move forward
+        self._follow(stream, request, window, start, end)
+        runs = stream.tracker.plan(end)
         chunk: Audio | None = None
-        if new_speech_s >= opts.min_step_speech_s and new_speech_s > 0.0:
-            chunk = self._speech_to_embed(window, mask, decided_start - start, decided_end - start)
-        return _Prepared(request, decided_start, decided_end, end, new_speech, new_speech_s, chunk)
+        if runs is not None:
+            pieces = [window[max(a, start) - start : min(b, end) - start] for a, b in runs]
+            audio = np.concatenate(pieces) if pieces else np.zeros(0, np.float32)
+            if audio.size >= self.options.tracker.block_samples:
+                chunk = audio
+            else:  # the planned speech lies outside the window (a long skip): no unit
+                stream.tracker.cancel()
+        return _Prepared(request, stream, start, end,
+                         start if previous_end is None else previous_end, chunk)  # fmt: skip
 
-    def _speech_to_embed(self, window: Audio, mask: Mask, lo: int, hi: int) -> Audio | None:
-        """Up to `embed_s` of speech around the decided span `[lo, hi)` (window indices).
-
-        With `split_pause_s`, only the speech island (speech runs joined across pauses
-        shorter than `split_pause_s`) holding most of the span's speech is used, so a
-        pause before a turn change keeps the previous voice out of the embedding.
-        """
-        opts = self.options
-        want = round(opts.embed_s * SAMPLE_RATE)
-        need = round(opts.min_embed_speech_s * SAMPLE_RATE)
-        speech_idx = np.flatnonzero(mask)
-        if opts.split_pause_s > 0.0:
-            islands = runs(mask)
-            gap = round(opts.split_pause_s * SAMPLE_RATE)
-            joined: list[list[int]] = []
-            for s, e in islands:
-                if joined and s - joined[-1][1] < gap:
-                    joined[-1][1] = e
-                else:
-                    joined.append([s, e])
-            overlap = [max(0, min(e, hi) - max(s, lo)) for s, e in joined]
-            s, e = joined[int(np.argmax(overlap))]
-            island_idx = speech_idx[(speech_idx >= s) & (speech_idx < e)]
-            if island_idx.size >= need:
-                speech_idx = island_idx
-        if speech_idx.size < need:
-            return None
-        if speech_idx.size > want:
-            # Centre the chosen speech on the decided span's speech, clamped to what exists.
-            centre = int(np.searchsorted(speech_idx, (lo + hi) // 2))
-            first = min(max(centre - want // 2, 0), speech_idx.size - want)
-            speech_idx = speech_idx[first : first + want]
-        chunk: Audio = window[speech_idx]
-        return chunk
+    def _follow(
+        self, stream: EmbeddedStream, request: StepRequest, window: Audio, start: int, end: int
+    ) -> None:
+        """Push the window's blocks the tracker has not seen yet, in order."""
+        size = self.options.tracker.block_samples
+        blocks = request.blocks
+        if blocks is None or blocks.block_samples != size:
+            if request.speech is None:
+                mask = energy_speech_mask(window, self.options.energy_threshold_db)
+            else:
+                mask = speech_mask_per_sample(request.speech, window.shape[0])
+            if stream.grid is None:
+                stream.grid = start
+            first = stream.grid + -(-(start - stream.grid) // size) * size
+            count = max(0, (end - first) // size)
+            flags = np.array([mask[first - start + k * size : first - start + (k + 1) * size]
+                              .mean() >= 0.5 for k in range(count)], np.bool_)  # fmt: skip
+            blocks = SpeechBlocks(first, size, flags.astype(np.float32), flags)
+        for k in range(len(blocks)):
+            s = blocks.start_sample + k * size
+            if (stream.next_block is not None and s < stream.next_block) or s + size > end:
+                continue
+            stream.tracker.push_block(s, bool(blocks.speech[k]))
+            stream.next_block = s + size
 
     def _embed(self, chunks: list[Audio]) -> npt.NDArray[np.float32]:
         """One LSTM pass over all chunks (packed, so each uses its own length)."""
@@ -305,30 +296,17 @@ class EmbeddedDiarizer(LazyModel[Any]):
             out = raw / torch.clamp(torch.norm(raw, dim=1, keepdim=True), min=1e-12)
         return np.asarray(out.numpy(), dtype=np.float32)
 
-    def _finish(self, p: _Prepared, embedding: npt.NDArray[np.float32] | None) -> DiarizationStep:
-        stream = p.request.stream
-        if not isinstance(stream, EmbeddedStream):  # pragma: no cover - checked in _prepare
-            raise ValueError("wrong stream type")
-        segments: list[SpeakerSegment] = []
-        new_speakers: list[str] = []
-        if embedding is not None and float(np.linalg.norm(embedding)) > 0.0:
-            assignment = stream.clusterer.assign(embedding, p.new_speech_s)
-            if assignment is not None:
-                name, opened = stream._cursor.label(assignment.speaker)
-                if opened:
-                    new_speakers.append(name)
-                threshold = self.options.cluster.threshold
-                confidence = float(np.clip(1.0 - assignment.distance / (2 * threshold), 0, 1))
-                for s, e in runs(p.new_speech):
-                    segments.append(
-                        SpeakerSegment(p.decided_start + s, p.decided_start + e, name, confidence)
-                    )
+    @staticmethod
+    def _finish(p: _Prepared, result: StepResult) -> DiarizationStep:
+        first = min([p.previous_end, *(s.start_sample for s in result.segments)])
         return DiarizationStep(
-            window_start_sample=int(p.request.window_start_sample),
-            window_end_sample=p.window_end,
-            decided_start_sample=p.decided_start,
-            decided_end_sample=p.decided_end,
-            segments=tuple(segments),
-            speakers=tuple(stream._cursor.labels.values()),
-            new_speakers=tuple(new_speakers),
+            window_start_sample=p.start,
+            window_end_sample=p.end,
+            decided_start_sample=min(first, p.end),
+            decided_end_sample=p.end,
+            segments=tuple(sorted(result.segments, key=lambda s: s.start_sample)),
+            speakers=result.speakers,
+            new_speakers=result.new_speakers,
+            relabels=result.relabels,
+            change_hints=result.hints,
         )

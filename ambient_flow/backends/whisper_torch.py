@@ -1,13 +1,14 @@
 """openai-whisper on a local checkpoint file (`--transcriber openai-whisper`).
 
-How segments become a `Transcript`: `whisper_text`.
+How an utterance is decoded: `whisper_decode` (shared with faster-whisper); how segments
+become a `Transcript`: `whisper_text`.
 """
 
 from __future__ import annotations
 
-import re
 import threading
-from dataclasses import asdict, dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -19,12 +20,12 @@ from ambient_flow.backends.base import (
     torch_threads,
     verify_sha256,
 )
-from ambient_flow.backends.whisper_text import RawSegment, as_audio, assemble, check_threshold
+from ambient_flow.backends.whisper_decode import DecodeOptions, transcript_of
+from ambient_flow.backends.whisper_text import RawSegment, RawWord, as_audio
 from ambient_flow.errors import ConfigError
 from ambient_flow.models.identity import ModelIdentity
 from ambient_flow.models.lazy import LazyModel
 from ambient_flow.models.transcription import Transcript
-from ambient_flow.protocol.constants import AUDIO_SAMPLE_RATE
 
 __all__ = ["OpenAIWhisperOptions", "OpenAIWhisperTranscriber"]
 
@@ -37,43 +38,31 @@ class OpenAIWhisperOptions:
         model_path: A local checkpoint file (``{"dims", "model_state_dict"}``, what
             ``whisper.load_model`` reads). Required: hub names would download.
         expected_sha256: Digest to require of the file (``None``: record only).
-        language: Language code, ``None`` to detect.
-        beam_size: 1 is greedy decoding.
         threads: torch intra-op threads for each call (set per call: other libraries
             change torch's process-wide count).
-        no_speech_threshold: As in `FasterWhisperOptions`.
-        logprob_threshold: As in `FasterWhisperOptions`.
-        compression_ratio_threshold: As in `FasterWhisperOptions`.
+        decode: How each utterance is decoded (as for faster-whisper).
     """
 
     model_path: Path
     expected_sha256: str | None = None
-    language: str | None = "en"
-    beam_size: int = 1
     threads: int = 2
-    no_speech_threshold: float | None = 0.6
-    logprob_threshold: float | None = -1.0
-    compression_ratio_threshold: float | None = 2.4
+    decode: DecodeOptions = field(default_factory=DecodeOptions)
 
     def __post_init__(self) -> None:
         if not isinstance(self.model_path, Path):
             object.__setattr__(self, "model_path", Path(self.model_path))
         check_sha256_option("OpenAIWhisperOptions.expected_sha256", self.expected_sha256)
-        if self.language is not None and not re.fullmatch(r"[a-z]{2,3}", self.language):
-            raise ConfigError(f"OpenAIWhisperOptions.language {self.language!r} is not a code")
-        if self.beam_size < 1:
-            raise ConfigError(f"OpenAIWhisperOptions.beam_size must be >= 1, got {self.beam_size}")
         if self.threads < 1:
             raise ConfigError(f"OpenAIWhisperOptions.threads must be >= 1, got {self.threads}")
-        check_threshold("no_speech_threshold", self.no_speech_threshold, 0.0, 1.0)
-        check_threshold("logprob_threshold", self.logprob_threshold, -100.0, 0.0)
-        check_threshold("compression_ratio_threshold", self.compression_ratio_threshold, 0, 100)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready options for `ModelIdentity`."""
-        d = asdict(self)
-        d["model_path"] = str(self.model_path)
-        return d
+        return {
+            "model_path": str(self.model_path),
+            "expected_sha256": self.expected_sha256,
+            "threads": self.threads,
+            **self.decode.to_dict(),
+        }
 
 
 class OpenAIWhisperTranscriber(LazyModel[Any]):
@@ -113,29 +102,31 @@ class OpenAIWhisperTranscriber(LazyModel[Any]):
         )
         return model, identity
 
-    def transcribe(self, audio: npt.ArrayLike, *, offset_s: float) -> Transcript:
+    def transcribe(
+        self, audio: npt.ArrayLike, *, offset_s: float, prompt: str | None = None
+    ) -> Transcript:
         """Transcribe one utterance (see `FasterWhisperTranscriber.transcribe`)."""
         arr = as_audio(audio)
         model = self.loaded
-        opts = self.options
-        raw: list[RawSegment] = []
-        language = opts.language or ""
-        if arr.size:
-            with self._call_lock, torch_threads(opts.threads):
+        opts = self.options.decode
+
+        def run(beam: int) -> tuple[Sequence[RawSegment], str]:
+            with self._call_lock, torch_threads(self.options.threads):
                 result = model.transcribe(
                     arr,
                     language=opts.language,
-                    beam_size=opts.beam_size if opts.beam_size > 1 else None,
+                    beam_size=beam if beam > 1 else None,
                     temperature=0.0,
                     condition_on_previous_text=False,
-                    initial_prompt=None,
+                    initial_prompt=prompt,
                     fp16=False,
                     verbose=None,
-                    word_timestamps=False,
+                    word_timestamps=opts.word_timestamps,
                     suppress_blank=True,
-                    no_speech_threshold=opts.no_speech_threshold,
-                    logprob_threshold=opts.logprob_threshold,
-                    compression_ratio_threshold=opts.compression_ratio_threshold,
+                    # Whisper's checks are ours (`whisper_decode`), on every rung alike
+                    no_speech_threshold=None,
+                    logprob_threshold=None,
+                    compression_ratio_threshold=None,
                 )
             raw = [
                 RawSegment(
@@ -144,16 +135,18 @@ class OpenAIWhisperTranscriber(LazyModel[Any]):
                     str(s["text"]),
                     float(s["avg_logprob"]),
                     float(s["no_speech_prob"]),
+                    tuple(
+                        RawWord(
+                            str(w["word"]),
+                            float(w["start"]),
+                            float(w["end"]),
+                            float(w["probability"]),
+                        )
+                        for w in s.get("words") or ()
+                    ),
                 )
                 for s in result["segments"]
             ]
-            language = str(result.get("language") or opts.language or "")
-        return assemble(
-            raw,
-            duration_s=arr.size / AUDIO_SAMPLE_RATE,
-            offset_s=offset_s,
-            no_speech_threshold=opts.no_speech_threshold,
-            logprob_threshold=opts.logprob_threshold,
-            language=language,
-            identity=self.identity,
-        )
+            return raw, str(result.get("language") or opts.language or "")
+
+        return transcript_of(arr, run, opts, offset_s, prompt, self.identity)

@@ -37,6 +37,8 @@ def frame_line(client: str, frame: dict[str, Any]) -> str:
     - `utterance`: `12:01:03 kitchen speaker1: did the build finish?` (`?` for a speaker
       not known: diarization dropped behind, live, or found no voice)
     - `speaker_change`: `12:01:05 kitchen speaker change: speaker2`
+    - `speaker_relabel`: `12:01:07 kitchen relabel: speaker0 -> speaker2 (3.1-5.0 s)` (with
+      the detail merged in; without it, `relabel: speaker2`)
     - `detections`: `12:01:06 kitchen in view: 2 person, face` (`nothing` when empty)
     """
     when = clock_time(frame.get("created_at"))
@@ -46,6 +48,13 @@ def frame_line(client: str, frame: dict[str, Any]) -> str:
         return f"{when} {client} {speaker}: {frame.get('text_hypothesis') or ''}".rstrip()
     if kind == "speaker_change":
         return f"{when} {client} speaker change: {speaker}"
+    if kind == "speaker_relabel":
+        old, start, end = frame.get("old"), frame.get("start_sample"), frame.get("end_sample")
+        if old is None or not isinstance(start, int) or not isinstance(end, int):
+            return f"{when} {client} relabel: {speaker}"
+        offset = frame.get("sample_position", start) - frame.get("timestamp", 0.0) * 16000
+        a, b = (start - offset) / 16000, (end - offset) / 16000
+        return f"{when} {client} relabel: {old} -> {speaker} ({a:.1f}-{b:.1f} s)"
     if kind == "detections":
         context = frame.get("visual_context") or {}
         found = context.get("detections") if isinstance(context, dict) else None

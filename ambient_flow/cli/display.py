@@ -97,11 +97,17 @@ def format_status(doc: dict[str, Any]) -> str:
     if doc.get("tcp"):
         t = doc["tcp"]
         lines.append(f"tcp    {t.get('connections', 0)} open, {t.get('accepted', 0)} accepted")
+    heard = doc.get("speech")
+    if heard:
+        lines.append(
+            f"speech {heard['speech_s']:.1f} s of {heard['audio_s']:.1f} s the VAD judged "
+            f"({100 * heard['share']:.0f} %)"
+        )
     clients = doc.get("clients", {})
     lines.append(f"clients {len(clients)}")
     if clients:
         lines.append(
-            f"  {'client':<24} {'state':<7} {'audio s':>8} {'frames':>7} "
+            f"  {'client':<24} {'state':<7} {'audio s':>8} {'speech s':>8} {'frames':>7} "
             f"{'p50 ms':>7} {'p99 ms':>7} {'gaps':>5} {'rejects':>7}"
         )
         for name, c in clients.items():
@@ -110,10 +116,13 @@ def format_status(doc: dict[str, Any]) -> str:
             p50, p99 = c.get("latency_ms_p50"), c.get("latency_ms_p99")
             p50_text = "-" if p50 is None else f"{p50:.0f}"
             p99_text = "-" if p99 is None else f"{p99:.0f}"
+            speech = c.get("speech")  # absent: no VAD ran (enrichment off)
+            speech_text = "-" if not speech else f"{speech['speech_s']:.1f}"
             lines.append(
                 f"  {name[:24]:<24} {state:<7} {c.get('audio_seconds', 0):>8.1f} "
-                f"{counters.get('video_frames', 0):>7} {p50_text:>7} {p99_text:>7} "
-                f"{counters.get('audio_gaps', 0):>5} {sum(c.get('rejects', {}).values()):>7}"
+                f"{speech_text:>8} {counters.get('video_frames', 0):>7} {p50_text:>7} "
+                f"{p99_text:>7} {counters.get('audio_gaps', 0):>5} "
+                f"{sum(c.get('rejects', {}).values()):>7}"
             )
     return "\n".join(lines)
 

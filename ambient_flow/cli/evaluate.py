@@ -1,17 +1,26 @@
-"""`ambient-flow eval`: run a capture or a WAV through the enrichment and score it.
+"""`ambient-flow eval`: run a capture or a WAV through the enrichment, score what it wrote.
 
-DER with pyannote.metrics (against an RTTM), WER with jiwer (against a transcript) and,
-when the transcript names its speakers (`name: text` lines), cpWER: each reference
-speaker's words against the hypothesis speaker that fits them best. The input goes
-through exactly the replay graph (`flows.replay`), so what is scored is what users get.
+The input goes through exactly the replay graph (`flows.replay`), and the scores come
+from the session directory it writes, read as a consumer reads it (`sinks.consumer`:
+`frames.jsonl` + `enrichment.jsonl`, `speaker_relabel` lines applied to the lines before
+them). So what is scored is what users get:
+
+- DER at collar 0 and at `--collar` (0.25 s), with missed speech, false alarm and
+  confusion, for two readings of the session: *timeline* (the speaker turns the
+  `speaker_change` lines draw, where the utterances say someone spoke) and *utterances*
+  (each utterance line's speech with that line's speaker);
+- WER of the utterances' text in stream order, against `--transcript`;
+- cpWER of each speaker's words (words carry their own speaker), when the transcript
+  names its speakers (`name: text` lines);
+- speakers found (labels holding at least a second of speech in the timeline) against the
+  reference, and words per speaker.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import itertools
 import json
-import re
+import shutil
 import tempfile
 import time
 import wave
@@ -20,105 +29,88 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import bytewax.operators as op
-from bytewax.testing import TestingSink
-
 from ambient_flow.cli.display import ProgressBar
+from ambient_flow.cli.scoring import (
+    DerScore,
+    cp_wer,
+    der,
+    normalize,
+    read_rttm,
+    read_transcript,
+    wer,
+)
 from ambient_flow.config import Settings
+from ambient_flow.models.bundle import Models
 from ambient_flow.protocol.constants import AUDIO_SAMPLE_RATE as SR
 from ambient_flow.runtime import HostRuntime, run_dataflow
+from ambient_flow.sinks.consumer import SessionView, Span
 
-__all__ = ["EvalResult", "cp_wer", "evaluate", "read_rttm", "read_transcript"]
+__all__ = [
+    "EvalResult",
+    "cp_wer",
+    "evaluate",
+    "normalize",
+    "read_rttm",
+    "read_transcript",
+    "score_session",
+]
 
 
 @dataclass
 class EvalResult:
+    """What `evaluate` measured (`der`: the timeline reading at collar 0)."""
+
     input: str
     duration_s: float
     der: float | None = None
-    der_components: dict[str, float] = field(default_factory=dict)
+    ders: dict[str, dict[str, dict[str, float]]] = field(default_factory=dict)
     wer: float | None = None
     cpwer: float | None = None
     speakers_reference: int | None = None
     speakers_hypothesis: int = 0
+    words_by_speaker: dict[str, int] = field(default_factory=dict)
     utterances: int = 0
+    relabels: int = 0
     processing_s: float = 0.0
     stages: dict[str, Any] = field(default_factory=dict)
+    lines: list[dict[str, Any]] = field(default_factory=list, repr=False)
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        out = dataclasses.asdict(self)
+        del out["lines"]
+        return out
 
     def format(self) -> str:
         def pct(v: float | None) -> str:
             return "-" if v is None else f"{100 * v:.1f} %"
 
+        speed = self.duration_s / max(self.processing_s, 1e-9)
         lines = [
             f"input      {self.input} ({self.duration_s:.1f} s, processed in "
-            f"{self.processing_s:.1f} s = {self.duration_s / max(self.processing_s, 1e-9):.1f}x "
-            "real time)",
+            f"{self.processing_s:.1f} s = {speed:.1f}x real time)",
             f"speakers   {self.speakers_hypothesis} found"
-            + (f", {self.speakers_reference} in the reference" if self.speakers_reference else ""),
-            f"DER        {pct(self.der)}"
+            + (f", {self.speakers_reference} in the reference" if self.speakers_reference else "")
             + (
-                "  (" + ", ".join(f"{k} {pct(v)}" for k, v in self.der_components.items()) + ")"
-                if self.der_components
+                "  (words: " + ", ".join(f"{k} {v}" for k, v in self.words_by_speaker.items()) + ")"
+                if self.words_by_speaker
                 else ""
             ),
+        ]
+        for view, by_collar in self.ders.items():
+            for collar, s in by_collar.items():
+                lines.append(
+                    f"DER        {pct(s['der'])}  {view}, collar {collar} s  (missed "
+                    f"{pct(s['missed'])}, false alarm {pct(s['false_alarm'])}, confusion "
+                    f"{pct(s['confusion'])})"
+                )
+        lines += [
             f"WER        {pct(self.wer)}",
             f"cpWER      {pct(self.cpwer)}",
-            f"utterances {self.utterances}",
+            f"lines      {self.utterances} utterance lines, {self.relabels} speaker relabels",
         ]
         for name, st in self.stages.items():
             lines.append(f"stage      {name}: {st.get('items')} items, RTF {st.get('rtf')}")
         return "\n".join(lines)
-
-
-def read_rttm(path: str | Path) -> list[tuple[float, float, str]]:
-    """`(start_s, end_s, speaker)` turns of an RTTM file."""
-    turns = []
-    for line in Path(path).read_text().splitlines():
-        fields = line.split()
-        if len(fields) >= 8 and fields[0] == "SPEAKER":
-            start, dur = float(fields[3]), float(fields[4])
-            turns.append((start, start + dur, fields[7]))
-    return turns
-
-
-def read_transcript(path: str | Path) -> list[tuple[str | None, str]]:
-    """Lines of `speaker: text`, or plain text (speaker None)."""
-    out: list[tuple[str | None, str]] = []
-    for line in Path(path).read_text().splitlines():
-        if not line.strip():
-            continue
-        match = re.match(r"^\s*([\w.-]{1,40}):\s+(.*)$", line)
-        out.append((match.group(1), match.group(2)) if match else (None, line.strip()))
-    return out
-
-
-def normalize(text: str) -> str:
-    return " ".join(re.sub(r"[^\w\s']", " ", text.lower()).split())
-
-
-def cp_wer(reference: dict[str, str], hypothesis: dict[str, str]) -> float:
-    """Concatenated-minimum-permutation WER: the best one-to-one speaker mapping."""
-    import jiwer
-
-    refs = sorted(reference)
-    hyps = sorted(hypothesis) + [""] * max(0, len(refs) - len(hypothesis))
-    total = sum(len(normalize(reference[r]).split()) for r in refs)
-    best = None
-    for perm in itertools.permutations(hyps, len(refs)):
-        errors = 0
-        used = set(perm)
-        for r, h in zip(refs, perm, strict=True):
-            ref_text = normalize(reference[r])
-            hyp_text = normalize(hypothesis.get(h, ""))
-            out = jiwer.process_words(ref_text or "<empty>", hyp_text)
-            errors += out.substitutions + out.deletions + out.insertions
-        # words of hypothesis speakers nobody maps to are insertions
-        errors += sum(len(normalize(hypothesis[h]).split()) for h in hypothesis if h not in used)
-        best = errors if best is None else min(best, errors)
-    return (best or 0) / max(1, total)
 
 
 def _to_capture(path: Path, workdir: Path) -> Path:
@@ -128,7 +120,7 @@ def _to_capture(path: Path, workdir: Path) -> Path:
 
     with wave.open(str(path), "rb") as w:
         duration = w.getnframes() / w.getframerate()
-    out = workdir / (path.stem + ".zmqcap")
+    out = workdir / "input.zmqcap"
     synthesize_capture(
         out,
         SynthOptions(
@@ -147,91 +139,105 @@ def evaluate(
     collar: float = 0.25,
     workers: int = 1,
     progress: bool = False,
+    out_dir: str | Path | None = None,
+    models: Models | None = None,
 ) -> EvalResult:
+    """Replay `input_path` through the enrichment and score the session it writes.
+
+    `out_dir` keeps the data directory (sessions) there, and the capture a WAV was turned
+    into (`input.zmqcap`); by default a temporary one is removed afterwards. `models`:
+    loaded models to use (default: built from `settings`).
+    """
     from ambient_flow.graph.replay import build_replay, replay_settings
-    from ambient_flow.operators.model_stage import Diarized
+    from ambient_flow.sinks.enrichment import read_enrichments
 
     work = Path(tempfile.mkdtemp(prefix="af-eval-"))
-    capture = _to_capture(Path(input_path), work)
-    run_settings = dataclasses.replace(
-        replay_settings(capture, settings or Settings(), str(work / "data")), enrich=True
-    )
-    runtime = HostRuntime(settings=run_settings, replay=True)
-    graph = build_replay(runtime, capture)
-    if graph.enrich is None:  # pragma: no cover - enrich=True above
-        raise RuntimeError("the replay graph has no enrichment")
-    done: list[Any] = []
-    frames: list[Any] = []
-    op.output("eval_done", graph.enrich.results, TestingSink(done))
-    op.output("eval_frames", graph.enrich.enrichments, TestingSink(frames))
-    started = time.perf_counter()
-    bar = ProgressBar(runtime.telemetry.status).start() if progress else None
     try:
-        run_dataflow(graph.dataflow, workers)
+        data = Path(out_dir) if out_dir is not None else work / "data"
+        data.mkdir(parents=True, exist_ok=True)
+        capture = _to_capture(Path(input_path), data if out_dir is not None else work)
+        run_settings = dataclasses.replace(
+            replay_settings(capture, settings or Settings(), str(data)), enrich=True
+        )
+        runtime = HostRuntime(settings=run_settings, replay=True)
+        graph = build_replay(runtime, capture, models)
+        started = time.perf_counter()
+        bar = ProgressBar(runtime.telemetry.status).start() if progress else None
+        try:
+            run_dataflow(graph.dataflow, workers)
+        finally:
+            if bar is not None:
+                bar.stop()
+            runtime.close()
+        elapsed = time.perf_counter() - started
+        doc = runtime.telemetry.status()
+        lines = [ln for s in sorted((data / "sessions").glob("*/")) for ln in read_enrichments(s)]
     finally:
-        if bar is not None:
-            bar.stop()
-        runtime.close()
-    elapsed = time.perf_counter() - started
-    doc = runtime.telemetry.status()
-    duration = doc["audio"]["samples"] / SR
-
-    turns: list[tuple[float, float, str]] = []
-    for _client, result in done:
-        if isinstance(result, Diarized):
-            for seg in result.step.segments:
-                turns.append((seg.start_sample / SR, seg.end_sample / SR, seg.speaker))
-    utterances = [f for _c, f in frames if f.event_type == "utterance"]
-    res = EvalResult(
-        input=str(input_path),
-        duration_s=duration,
-        speakers_hypothesis=len({t[2] for t in turns}),
-        utterances=len(utterances),
-        processing_s=elapsed,
-        stages=doc.get("stages", {}),
+        shutil.rmtree(work, ignore_errors=True)
+    result = score_session(
+        lines,
+        duration_s=doc["audio"]["samples"] / SR,
+        reference=read_rttm(rttm) if rttm is not None else None,
+        transcript=read_transcript(transcript) if transcript is not None else None,
+        collars=(0.0, collar) if collar else (0.0,),
     )
-    if rttm is not None:
-        ref = read_rttm(rttm)
-        res.speakers_reference = len({t[2] for t in ref})
-        res.der, res.der_components = _der(ref, turns, collar)
+    result.input = str(input_path)
+    result.processing_s = elapsed
+    result.stages = doc.get("stages", {})
+    return result
+
+
+#: Speech a label must hold in the timeline to count as a speaker found (s).
+_FOUND_S = 1.0
+
+
+def _turns(spans: Sequence[Span]) -> list[tuple[float, float, str]]:
+    return [(s.start / SR, s.end / SR, str(s.speaker)) for s in spans if s.speaker is not None]
+
+
+def score_session(
+    lines: Sequence[dict[str, Any]],
+    *,
+    duration_s: float,
+    reference: Sequence[tuple[float, float, str]] | None = None,
+    transcript: Sequence[tuple[str | None, str]] | None = None,
+    collars: Sequence[float] = (0.0, 0.25),
+) -> EvalResult:
+    """Score one session's lines (in file order) as a consumer reads them."""
+    view = SessionView.from_lines(lines)
+    timeline = _turns(view.timeline())
+    said = view.text_by_speaker()
+    held: dict[str, float] = {}
+    for start, end, label in timeline:
+        held[label] = held.get(label, 0.0) + end - start
+    res = EvalResult(
+        input="",
+        duration_s=duration_s,
+        # a label is a speaker found once it holds a second of speech (a few blocks at a
+        # turn's edge, between a correction's end and the next turn, are not a person)
+        speakers_hypothesis=sum(1 for s in held.values() if s >= _FOUND_S),
+        words_by_speaker={k: len(normalize(v).split()) for k, v in sorted(said.items())},
+        utterances=len(view.utterances),
+        relabels=view.relabels,
+        lines=list(lines),
+    )
+    if reference is not None:
+        res.speakers_reference = len({who for _, _, who in reference})
+        readings = {"timeline": timeline, "utterances": _turns(view.by_utterance())}
+        for name, hyp in readings.items():
+            scores: dict[str, DerScore] = {
+                f"{c:g}": der(reference, hyp, duration_s, c) for c in collars
+            }
+            res.ders[name] = {k: v.to_dict() for k, v in scores.items()}
+        res.der = res.ders["timeline"]["0"]["der"]
     if transcript is not None:
-        import jiwer
-
-        lines = read_transcript(transcript)
-        said = " ".join(f.text_hypothesis or "" for f in utterances)
-        res.wer = float(jiwer.wer(normalize(" ".join(t for _, t in lines)), normalize(said)))
-        if lines and all(s is not None for s, _ in lines):
-            reference: dict[str, str] = {}
-            for speaker, text in lines:
-                reference[str(speaker)] = (reference.get(str(speaker), "") + " " + text).strip()
-            hypothesis: dict[str, str] = {}
-            for f in utterances:
-                key = f.speaker_prediction or "unknown"
-                hypothesis[key] = (
-                    hypothesis.get(key, "") + " " + (f.text_hypothesis or "")
-                ).strip()
-            res.cpwer = cp_wer(reference, hypothesis)
+        res.wer = wer(" ".join(t for _, t in transcript), view.text())
+        if transcript and all(talker is not None for talker, _ in transcript):
+            ref: dict[str, str] = {}
+            for talker, text in transcript:
+                ref[str(talker)] = (ref.get(str(talker), "") + " " + text).strip()
+            res.cpwer = cp_wer(ref, said)
     return res
-
-
-def _der(
-    reference: Sequence[tuple[float, float, str]],
-    hypothesis: Sequence[tuple[float, float, str]],
-    collar: float,
-) -> tuple[float, dict[str, float]]:
-    from pyannote.core import Annotation, Segment
-    from pyannote.metrics.diarization import DiarizationErrorRate
-
-    ref, hyp = Annotation(), Annotation()
-    for i, (s, e, who) in enumerate(reference):
-        ref[Segment(s, e), i] = who
-    for i, (s, e, who) in enumerate(hypothesis):
-        hyp[Segment(s, e), i] = who
-    metric = DiarizationErrorRate(collar=collar, skip_overlap=False)
-    details = metric(ref, hyp, detailed=True)
-    total = max(details["total"], 1e-9)
-    parts = {k: details[k] / total for k in ("missed detection", "false alarm", "confusion")}
-    return float(details["diarization error rate"]), parts
 
 
 def main_eval(args: Any) -> int:
@@ -246,6 +252,7 @@ def main_eval(args: Any) -> int:
         collar=args.collar,
         workers=args.workers,
         progress=True,
+        out_dir=args.out,
     )
     print(json.dumps(result.to_dict(), indent=2) if args.json else result.format())
     return 0

@@ -115,7 +115,7 @@ def listen(args: argparse.Namespace, stop: threading.Event | None = None) -> int
             line = (
                 json.dumps(doc, ensure_ascii=False)
                 if args.json
-                else frame_line(client, doc["frame"])
+                else frame_line(client, {**(doc.get("detail") or {}), **doc["frame"]})
             )
             print(line, flush=True)
             shown += 1

@@ -73,7 +73,10 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("input", help="a .zmqcap or a .wav (any rate/channels)")
     ev.add_argument("--rttm", help="reference speaker turns (RTTM) for DER")
     ev.add_argument("--transcript", help="reference text; `speaker: text` lines also give cpWER")
-    ev.add_argument("--collar", type=float, default=0.25, help="DER collar (s)")
+    ev.add_argument(
+        "--collar", type=float, default=0.25, help="DER is shown at collar 0 and at this one (s)"
+    )
+    ev.add_argument("--out", metavar="DIR", help="keep the data directory (sessions) here")
     ev.add_argument("-w", "--workers", type=int, default=1)
     ev.add_argument("--json", action="store_true")
     ev.add_argument("--config", metavar="FILE", help="TOML settings (models, thresholds)")

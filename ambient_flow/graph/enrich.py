@@ -1,10 +1,14 @@
-"""The enrichment graph: ingest's per-client items -> speech analysis -> models -> enrichments.
+"""The enrichment graph: ingest's per-client items -> speech -> speakers -> utterances -> text.
 
 ```
-items (audio, video, events) --> speech (VAD, utterances, diarization windows, placed frames)
-  --> models (transcription on a pool; diarization and detection batched across clients;
-      results back in order per client) --> attribution --> frames.jsonl, PUB
+items (audio, video, events) --> speech (level-normalised VAD, diarization windows, placed frames)
+  --> models (diarization and detection, batched across clients; in order per client)
+  --> utterances (turn-aware segmenter: silence, speaker change, maximum length)
+  --> transcription (Whisper on a pool; in order per client, speaker labels not held up live)
+  --> attribution (words to speakers, relabels, speaker changes) --> frames.jsonl, PUB
 ```
+The segmenter runs after the diarizer because utterances end where turns end and the
+diarizer says where they do (a Bytewax graph has no cycles).
 The models are built and loaded from the settings (`backends.registry`) when the graph
 is built — before any port takes traffic — unless the caller hands loaded ones in
 (tests use the fakes of `ambient_flow.testing.fakes`).
@@ -27,9 +31,22 @@ from ambient_flow.operators.attribution import (
     SessionBoundary,
 )
 from ambient_flow.operators.ingest import IngestItem
-from ambient_flow.operators.model_stage import ModelResult, ModelStageOptions, model_stage_builder
+from ambient_flow.operators.levels import LevelOptions
+from ambient_flow.operators.model_stage import (
+    ModelResult,
+    ModelStageOptions,
+    SpeakerResult,
+    model_stage_builder,
+    transcription_stage_builder,
+)
 from ambient_flow.operators.segmenter import SegmenterOptions
-from ambient_flow.operators.speech import AnalysisInput, AnalysisOptions, analysis_builder
+from ambient_flow.operators.speech import (
+    AnalysisInput,
+    AnalysisItem,
+    AnalysisOptions,
+    analysis_builder,
+)
+from ambient_flow.operators.utterances import UtteranceItem, utterance_builder
 from ambient_flow.protocol.messages import Rejected
 from ambient_flow.runtime import HostRuntime
 from ambient_flow.sinks.enrichment import EnrichmentSink
@@ -64,24 +81,44 @@ def build_enrichment(
     runtime.telemetry.section("models", identities)
     segmenter = SegmenterOptions(
         threshold=settings.vad_threshold,
-        neg_threshold=min(settings.vad_threshold, max(0.01, settings.vad_threshold - 0.15)),
+        neg_threshold=settings.vad_neg_threshold,
         min_speech_s=settings.min_speech,
         min_silence_s=settings.min_silence,
         pre_roll_s=settings.pre_roll,
         max_utterance_s=settings.max_utterance,
+        split_window_s=min(2.0, 0.4 * settings.max_utterance),
+        speaker_change_cuts=settings.speaker_change_cuts,
     )
     analysis = AnalysisOptions(
-        segmenter=segmenter, window_s=settings.diarization_window, step_s=settings.diarization_step
+        threshold=settings.vad_threshold,
+        neg_threshold=settings.vad_neg_threshold,
+        # an energy VAD is its own level meter: normalising its input would make noise loud
+        level=LevelOptions()
+        if settings.level_normalize and not models.vad.measures_loudness
+        else None,
+        window_s=settings.diarization_window,
+        step_s=settings.diarization_step,
     )
     items: Stream[tuple[str, AnalysisInput]] = op.filter_map_value(
         "enrich_in", ingest.items, _analysis_input
     )
-    analysed = op.stateful("speech", items, analysis_builder(models.vad, analysis))
+    analysed: Stream[tuple[str, AnalysisItem]] = op.stateful(
+        "speech", items, analysis_builder(models.vad, analysis, runtime.telemetry.speech)
+    )
     stage = ModelStageOptions(
-        live=not runtime.replay, step_s=settings.diarization_step, batch_max=settings.batch_max
+        live=not runtime.replay,
+        step_s=settings.diarization_step,
+        batch_max=settings.batch_max,
+        prompt_same_speaker=settings.prompt == "same_speaker",
+    )
+    heard: Stream[tuple[str, SpeakerResult]] = op.stateful(
+        "models", analysed, model_stage_builder(models, runtime, stage)
+    )
+    utterances: Stream[tuple[str, UtteranceItem]] = op.stateful(
+        "utterances", heard, utterance_builder(segmenter)
     )
     results: Stream[tuple[str, ModelResult]] = op.stateful(
-        "models", analysed, model_stage_builder(models, runtime, stage)
+        "transcription", utterances, transcription_stage_builder(models, runtime, stage)
     )
     outputs: Stream[tuple[str, AttributionOutput]] = op.stateful(
         "attribution", results, lambda _state: AttributionLogic()

@@ -84,6 +84,9 @@ class Transcript:
         confidence: ``exp(avg_logprob) * (1 - no_speech_prob)`` in [0, 1]; 0.0 for no text.
         language: Language code the model decoded in.
         model: Which model and options made it.
+        beam_size: The beam of the decode that was kept (1: greedy; 0: not decoded).
+        attempts: Decodes tried before one passed Whisper's checks (the fallback ladder).
+        prompt: The text the decode was conditioned on, if any.
     """
 
     text: str
@@ -93,6 +96,9 @@ class Transcript:
     confidence: float
     language: str
     model: ModelIdentity
+    beam_size: int = 1
+    attempts: int = 1
+    prompt: str | None = None
 
     @property
     def words(self) -> tuple[Word, ...]:
@@ -109,6 +115,9 @@ class Transcript:
             "confidence": self.confidence,
             "language": self.language,
             "model": self.model.to_dict(),
+            "beam_size": self.beam_size,
+            "attempts": self.attempts,
+            "prompt": self.prompt,
         }
 
 
@@ -125,6 +134,12 @@ class Transcriber(Protocol):
         """Load now (at start-up); raises `StartupError`."""
         ...
 
-    def transcribe(self, audio: npt.ArrayLike, *, offset_s: float) -> Transcript:
-        """Transcribe one utterance of 16 kHz mono float32 audio starting at `offset_s`."""
+    def transcribe(
+        self, audio: npt.ArrayLike, *, offset_s: float, prompt: str | None = None
+    ) -> Transcript:
+        """Transcribe one utterance of 16 kHz mono float32 audio starting at `offset_s`.
+
+        `prompt`: earlier text to condition the decode on (Whisper's `initial_prompt`);
+        None for none.
+        """
         ...

@@ -56,6 +56,12 @@ class SpeechProbability(Protocol):
         ...
 
     @property
+    def measures_loudness(self) -> bool:
+        """Whether the probability is a loudness measure (an energy VAD): then its input
+        is never level-normalised, which would turn noise into "speech"."""
+        ...
+
+    @property
     def identity(self) -> ModelIdentity:
         """Which model and options produce the probabilities (loads the model)."""
         ...

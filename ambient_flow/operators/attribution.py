@@ -1,19 +1,27 @@
-"""Join a client's model results into enrichments, in stream time.
+"""Join a client's model results into enrichments, in stream time: who said what, when.
 
-Input: the model stage's typed results for one client, in input order. Output:
+Input: the transcription stage's typed results for one client, in order. Output:
 `Enrichment`s (one line of `frames.jsonl` each; the upstream consumer calls them
-frames) — `speaker_change` as the diarizer's labels change, `utterance` with the
-transcript and the speaker that covers most of it (and the split when several do),
-`detections` when what is in view changes — each carrying the latest detections at or
-before its stream time as `visual_context`; and a `SessionBoundary` when a session
-opens and closes (the sinks start and finish its files, and learn how many lines it
-has). Every time field comes from the data (sample positions and recorded arrival
-times), so a replay writes the same lines.
+frames) and a `SessionBoundary` when a session opens and closes (the sinks start and
+finish its files, and learn how many lines it has):
 
-An enrichment has two parts on disk: `frames.jsonl` carries exactly the keys the
-upstream consumer's `Frame` dataclass declares (`UPSTREAM_KEYS`: it loads each line with
-`Frame(**line)`, so any other key would break it), and `enrichment.jsonl`, line for line,
-carries the rest (client, words, segments, speakers, counts, ...; docs/frames.md).
+- `speaker_relabel` for each correction the diarizer makes to labels it emitted before
+  (`SpeakerRelabel`): audio labelled `old` in `[start, end)` is `new` from now on.
+  History is never rewritten silently (principle 9); `apply_relabels` is the rule;
+- `speaker_change` when the label of the newest speech differs from the one shown;
+- `utterance`, one per *speaker run* of the transcript: each word goes to the speaker
+  whose turn covers it (`operators.words`), consecutive words of one speaker are one
+  line, with its own speaker, text, span and `words`;
+- `detections` when what is in view changes.
+
+Every line carries the latest detections at or before its stream time as
+`visual_context`. A step's relabel lines come before its speaker-change lines, and an
+utterance is attributed with every relabel emitted before it applied, so a consumer
+that applies each `speaker_relabel` to the lines before it sees what we see. Every time
+field comes from the data (sample positions and recorded arrival times), so a replay
+writes the same lines. No two lines of a session share a `frame_id`
+(`<session>_<timestamp:.3f>`, upstream's rule): a line whose millisecond is taken moves
+on to the next free one.
 """
 
 from __future__ import annotations
@@ -21,22 +29,29 @@ from __future__ import annotations
 import bisect
 from collections import Counter, deque
 from collections.abc import Iterable
-from dataclasses import dataclass, field
-from typing import Any, Literal
+from dataclasses import dataclass
+from typing import Any
 
 from bytewax.operators import StatefulLogic
 from typing_extensions import override
 
 from ambient_flow.models.detection import Detection
-from ambient_flow.models.diarization import DiarizationStep
-from ambient_flow.models.transcription import Transcript
-from ambient_flow.operators.model_stage import (
-    Diarized,
-    ModelResult,
-    Passed,
-    Transcribed,
+from ambient_flow.models.diarization import (
+    DiarizationStep,
+    SpeakerRelabel,
+    SpeakerSegment,
+    apply_relabels,
 )
+from ambient_flow.models.transcription import Transcript
+from ambient_flow.operators.enrichment import (
+    UPSTREAM_KEYS,
+    AttributionOutput,
+    Enrichment,
+    SessionBoundary,
+)
+from ambient_flow.operators.model_stage import Diarized, ModelResult, Passed, Transcribed
 from ambient_flow.operators.speech import DiarizationWindow, PlacedVideoFrame, UtteranceAudio
+from ambient_flow.operators.words import WordOptions, WordRun, assign_words, speaker_runs
 from ambient_flow.protocol.constants import AUDIO_SAMPLE_RATE as SR
 from ambient_flow.timefmt import iso_utc
 
@@ -48,96 +63,10 @@ __all__ = [
     "SessionBoundary",
 ]
 
-#: Speaker turns remembered per client, for attributing utterances up to 30 s long.
+#: Speaker turns remembered per client (utterances are attributed within seconds).
 TIMELINE_SECONDS = 90
-
-
-#: The keys of a `frames.jsonl` line, exactly: the upstream consumer's `Frame` fields.
-UPSTREAM_KEYS: tuple[str, ...] = (
-    "timestamp",
-    "sample_position",
-    "speaker_prediction",
-    "visual_context",
-    "text_hypothesis",
-    "confidence",
-    "weight",
-    "frame_id",
-    "session_id",
-    "event_type",
-    "created_at",
-    "enriched_at",
-)
-
-
-@dataclass(frozen=True)
-class Enrichment:
-    """One enrichment: a line of `frames.jsonl` (schema in docs/frames.md)."""
-
-    client: str
-    session_id: str
-    event_type: str
-    sample_position: int
-    timestamp: float
-    speaker_prediction: str | None
-    text_hypothesis: str | None
-    confidence: float | None
-    weight: float
-    visual_context: dict[str, Any] | None
-    created_at: str
-    enriched_at: str
-    extra: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def frame_id(self) -> str:
-        return f"{self.session_id}_{self.timestamp:.3f}"
-
-    def upstream_record(self) -> dict[str, Any]:
-        """The `frames.jsonl` line: exactly `UPSTREAM_KEYS` (confidence always a number)."""
-        return {
-            "timestamp": round(self.timestamp, 3),
-            "sample_position": self.sample_position,
-            "speaker_prediction": self.speaker_prediction,
-            "visual_context": self.visual_context,
-            "text_hypothesis": self.text_hypothesis,
-            "confidence": 0.0 if self.confidence is None else round(self.confidence, 4),
-            "weight": round(self.weight, 4),
-            "frame_id": self.frame_id,
-            "session_id": self.session_id,
-            "event_type": self.event_type,
-            "created_at": self.created_at,
-            "enriched_at": self.enriched_at,
-        }
-
-    def detail_record(self) -> dict[str, Any]:
-        """The `enrichment.jsonl` line: what the upstream keys cannot carry, by `frame_id`."""
-        return {
-            "frame_id": self.frame_id,
-            "session_id": self.session_id,
-            "client": self.client,
-            "event_type": self.event_type,
-            **self.extra,
-        }
-
-    def to_record(self) -> dict[str, Any]:
-        """Both parts in one object (the PUB stream): `frame` loads with `Frame(**frame)`."""
-        return {"frame": self.upstream_record(), "detail": self.detail_record()}
-
-
-@dataclass(frozen=True)
-class SessionBoundary:
-    """A client's session opened or closed in the enrichment (the sinks' cue).
-
-    `enrichments` is how many enrichments the session has had so far (all of them, at
-    `close`): the session sink's `metadata.json` reports it as `frame_count`.
-    """
-
-    client: str
-    session_id: str
-    kind: Literal["open", "close"]
-    enrichments: int = 0
-
-
-AttributionOutput = Enrichment | SessionBoundary
+#: Milliseconds of recent lines remembered to keep frame ids unique.
+_RECENT_STAMPS = 4096
 
 
 @dataclass
@@ -150,19 +79,22 @@ class _Visual:
 class AttributionLogic(StatefulLogic[ModelResult, AttributionOutput, None]):
     """Per client session: speaker turns, transcripts and what was in view, joined."""
 
-    def __init__(self) -> None:
+    def __init__(self, words: WordOptions | None = None) -> None:
         self.client = ""
+        self._words = words or WordOptions()
         self._reset("", 0)
 
     def _reset(self, session: str, start_sample: int) -> None:
         self.session = session
         self.count = 0  # enrichments of this session
         self.session_start = start_sample
-        self._turns: deque[tuple[int, int, str]] = deque()  # (start, end, speaker), in order
+        self._turns: deque[SpeakerSegment] = deque()  # in order of emission, relabels applied
         self._covered = start_sample  # diarization has labelled everything before this
-        self._speaker: str | None = None
+        self._speaker: str | None = None  # the label of the last speaker change line
         self._visuals: deque[_Visual] = deque(maxlen=256)
         self._last_summary: dict[str, int] = {}  # nothing in view until something is
+        self._stamps: set[int] = set()
+        self._stamp_order: deque[int] = deque()
 
     @override
     def on_item(self, value: ModelResult) -> tuple[Iterable[AttributionOutput], bool]:
@@ -191,73 +123,118 @@ class AttributionLogic(StatefulLogic[ModelResult, AttributionOutput, None]):
 
     # -- speakers ---------------------------------------------------------------------
     def _diarized(self, window: DiarizationWindow, step: DiarizationStep) -> list[Enrichment]:
-        """Take the span this step decided (not labelled before); note speaker changes."""
-        decided_end = step.decided_end_sample
-        new_from = max(self._covered, step.decided_start_sample)
-        out: list[Enrichment] = []
+        """Corrections first, then the step's new speech; note speaker changes."""
+        at = window.received_ns
+        out = [self._relabel(r, at) for r in step.relabels]
+        if step.relabels:
+            # The consumer's turn (from the last speaker change on) changes only inside a
+            # relabel's span: the next speech announces its label again, even if equal.
+            self._turns = deque(apply_relabels(list(self._turns), step.relabels))
+            self._speaker = None
         for seg in sorted(step.segments, key=lambda s: s.start_sample):
-            start, end = max(seg.start_sample, new_from), min(seg.end_sample, decided_end)
+            start = max(seg.start_sample, step.decided_start_sample)
+            end = min(seg.end_sample, step.decided_end_sample)
             if end <= start:
                 continue
-            self._turns.append((start, end, seg.speaker))
+            self._turns.append(SpeakerSegment(start, end, seg.speaker, seg.confidence))
             if seg.speaker != self._speaker:
                 self._speaker = seg.speaker
-                out.append(
-                    self._enrichment(
-                        "speaker_change", start, window.received_ns, window.received_ns,
-                        speaker=seg.speaker, confidence=seg.confidence,
-                    )
-                )  # fmt: skip
-        self._covered = max(self._covered, decided_end)
+                out.append(self._enrichment("speaker_change", start, at, at, speaker=seg.speaker,
+                                            confidence=seg.confidence))  # fmt: skip
+        self._covered = max(self._covered, step.decided_end_sample)
         horizon = self._covered - TIMELINE_SECONDS * SR
-        while self._turns and self._turns[0][1] < horizon:
+        while self._turns and self._turns[0].end_sample < horizon:
             self._turns.popleft()
         return out
+
+    def _relabel(self, event: SpeakerRelabel, at_ns: int) -> Enrichment:
+        return self._enrichment(
+            "speaker_relabel",
+            max(event.start_sample, self.session_start),
+            at_ns,
+            at_ns,
+            speaker=event.new,
+            extra={**event.to_dict(), "duration": round(
+                (event.end_sample - event.start_sample) / SR, 3)},
+        )  # fmt: skip
+
+    def turns_between(self, start: int, end: int) -> list[SpeakerSegment]:
+        """The speaker turns that reach into [start, end), as the consumer sees them now."""
+        return [t for t in self._turns if t.end_sample > start and t.start_sample < end]
 
     def speakers_between(self, start: int, end: int) -> dict[str, int]:
         """Samples of [start, end) each speaker covers."""
         cover: Counter[str] = Counter()
-        for s, e, speaker in self._turns:
-            overlap = min(e, end) - max(s, start)
-            if overlap > 0:
-                cover[speaker] += overlap
+        for t in self.turns_between(start, end):
+            cover[t.speaker] += min(t.end_sample, end) - max(t.start_sample, start)
         return dict(cover)
 
     # -- transcripts ------------------------------------------------------------------
     def _utterance(self, utt: UtteranceAudio, transcript: Transcript) -> list[Enrichment]:
+        """One line per speaker run of the utterance's words."""
         text = transcript.text.strip()
         if not text:
             return []  # the model heard no words (counted by the transcriber's metrics)
-        cover = self.speakers_between(utt.start_sample, utt.end_sample)
-        total = sum(cover.values())
-        speaker = max(sorted(cover), key=lambda k: cover[k]) if cover else None
-        split = {k: round(v / total, 3) for k, v in sorted(cover.items())} if total else {}
+        near = self.turns_between(utt.start_sample - 2 * SR, utt.end_sample + 2 * SR)
+        words = assign_words(transcript.words, near, self._words)
+        runs: list[tuple[str | None, str, list[dict[str, object]], int]] = []
+        if words:
+            for run in speaker_runs(words):
+                runs.append((run.speaker, run.text, _word_dicts(run), run.start_sample))
+        else:  # no word times: the whole utterance, to the speaker covering most of it
+            cover = self.speakers_between(utt.start_sample, utt.end_sample)
+            who = max(sorted(cover), key=lambda k: cover[k]) if cover else None
+            runs.append((who, text, [], utt.start_sample))
+        bounds = [utt.start_sample]
+        for _, _, _, first in runs[1:]:
+            bounds.append(min(max(first, bounds[-1]), utt.end_sample))
+        bounds.append(utt.end_sample)
         segments = [
             {"start": round(s.start_s, 3), "end": round(s.end_s, 3), "text": s.text.strip()}
             for s in transcript.segments
         ]
-        return [
-            self._enrichment(
-                "utterance",
-                utt.start_sample,
-                utt.started_ns,
-                utt.ended_ns,
-                speaker=speaker,
-                text=text,
-                confidence=transcript.confidence,
-                weight=min(1.0, utt.duration_s / 5.0),
-                extra={
-                    "end_sample": utt.end_sample,
-                    "duration": round(utt.duration_s, 3),
-                    "speakers": split,
-                    "segments": segments,
-                    "language": transcript.language,
-                    "no_speech_prob": round(transcript.no_speech_prob, 4),
-                    "avg_logprob": round(transcript.avg_logprob, 4),
-                    "segmentation": utt.reason,
+        out = []
+        for i, (who, said, word_list, _) in enumerate(runs):
+            start, end = bounds[i], bounds[i + 1]
+            cover = self.speakers_between(start, end)
+            total = sum(cover.values())
+            duration = (end - start) / SR
+            extra = {
+                "end_sample": end,
+                "duration": round(duration, 3),
+                "speakers": {k: round(v / total, 3) for k, v in sorted(cover.items())}
+                if total
+                else {},
+                "words": word_list,
+                "speech": [
+                    [max(a, start), min(b, end)]
+                    for a, b in utt.speech
+                    if min(b, end) > max(a, start)
+                ],
+                "utterance_id": f"{self.session}_u{utt.start_sample}",
+                "run": i,
+                "runs": len(runs),
+                "utterance_start_sample": utt.start_sample,
+                "utterance_end_sample": utt.end_sample,
+                "segments": segments,
+                "language": transcript.language,
+                "no_speech_prob": round(transcript.no_speech_prob, 4),
+                "avg_logprob": round(transcript.avg_logprob, 4),
+                "segmentation": utt.reason,
+                "decoding": {
+                    "beam_size": transcript.beam_size,
+                    "attempts": transcript.attempts,
+                    "prompted": transcript.prompt is not None,
                 },
-            )
-        ]
+            }
+            # when the audio at `start` arrived: the utterance's first chunk, plus stream time
+            created = utt.started_ns + round((start - utt.start_sample) * 1e9 / SR)
+            out.append(self._enrichment(
+                "utterance", start, min(created, utt.ended_ns), utt.ended_ns, speaker=who,
+                text=said, confidence=transcript.confidence,
+                weight=min(1.0, duration / 5.0), extra=extra,
+            ))  # fmt: skip
+        return out
 
     # -- detections -------------------------------------------------------------------
     def _detected(
@@ -265,7 +242,7 @@ class AttributionLogic(StatefulLogic[ModelResult, AttributionOutput, None]):
     ) -> list[Enrichment]:
         if placed.sample is None:
             return []  # no audio yet to place it against
-        listed = [_detection_dict(d) for d in detections]
+        listed = [d.to_dict() for d in detections]
         captured = placed.frame.received_ns
         self._visuals.append(_Visual(placed.sample, listed, captured))
         summary = dict(sorted(Counter(d["class"] for d in listed).items()))
@@ -292,6 +269,17 @@ class AttributionLogic(StatefulLogic[ModelResult, AttributionOutput, None]):
             "captured_at": iso_utc(v.captured_ns),
         }
 
+    def _timestamp(self, sample: int) -> float:
+        """Seconds from the session's first sample, on a millisecond no line has taken."""
+        ms = round((sample - self.session_start) * 1000 / SR)
+        while ms in self._stamps:
+            ms += 1
+        self._stamps.add(ms)
+        self._stamp_order.append(ms)
+        if len(self._stamp_order) > _RECENT_STAMPS:
+            self._stamps.discard(self._stamp_order.popleft())
+        return ms / 1000
+
     def _enrichment(
         self,
         event_type: str,
@@ -310,7 +298,7 @@ class AttributionLogic(StatefulLogic[ModelResult, AttributionOutput, None]):
             session_id=self.session,
             event_type=event_type,
             sample_position=sample,
-            timestamp=(sample - self.session_start) / SR,
+            timestamp=self._timestamp(sample),
             speaker_prediction=speaker,
             text_hypothesis=text,
             confidence=confidence,
@@ -322,5 +310,5 @@ class AttributionLogic(StatefulLogic[ModelResult, AttributionOutput, None]):
         )
 
 
-def _detection_dict(d: Detection) -> dict[str, Any]:
-    return d.to_dict()
+def _word_dicts(run: WordRun) -> list[dict[str, object]]:
+    return [w.to_dict() for w in run.words]

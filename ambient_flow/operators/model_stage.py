@@ -1,17 +1,25 @@
-"""The model stage: each client's work items go to their models off the worker thread,
+"""The model stages: each client's work items go to their models off the worker thread,
 and come back, typed, in the order they went in.
 
-Per client, items are submitted as they arrive (so transcription, diarization and
-detection of one client overlap) and emitted strictly in input order once done
-(`operators.offload`), so the join after this step sees the same sequence on every run
-(principle 1). Many clients' diarization windows or video frames meet in a
-`MicroBatcher` and share one model call.
+Two stages, one engine (`operators.offload`):
+
+- `model_stage_builder` ("models"): diarization windows and video frames, batched across
+  clients in `MicroBatcher`s; the VAD's chunks and session events pass through in order;
+- `transcription_stage_builder` ("transcription", after `operators.utterances`): each
+  utterance on the transcription pool; everything else passes through.
+
+Per client, items are submitted as they arrive (so one client's models overlap) and
+emitted in input order once done, so the join after them sees the same sequence on every
+run (principle 1). One exception, live only: a speaker label must not wait behind a
+transcription (seconds) to be seen, so in the live transcription stage diarization and
+detection results overtake unfinished transcriptions (`Lane.hold=False`); session
+events never overtake anything. A replay keeps the strict order, so its output is the
+same every time.
 
 Falling behind, live: a client's diarization windows beyond `max_pending` unfinished
 are dropped (counted `diarization_behind`); of its video frames only the newest waits
 while one is being detected (counted `detection_superseded`); utterances are never
-dropped. In a replay nothing is dropped: the file waits for the models, so the output
-is complete and the same every time.
+dropped. In a replay nothing is dropped: the file waits for the models.
 """
 
 from __future__ import annotations
@@ -34,6 +42,7 @@ from ambient_flow.operators.speech import (
     AnalysisItem,
     DiarizationWindow,
     PlacedVideoFrame,
+    SpeechChunk,
     UtteranceAudio,
 )
 from ambient_flow.protocol.constants import AUDIO_SAMPLE_RATE
@@ -46,8 +55,10 @@ __all__ = [
     "ModelStageLogic",
     "ModelStageOptions",
     "Passed",
+    "SpeakerResult",
     "Transcribed",
     "model_stage_builder",
+    "transcription_stage_builder",
 ]
 
 
@@ -83,6 +94,8 @@ class Passed:
 
 
 ModelResult = Transcribed | Diarized | Detected | Passed
+#: What the first stage emits: results, and the VAD's chunks on their way to the segmenter.
+SpeakerResult = SpeechChunk | Diarized | Detected | Passed
 
 
 @dataclass(frozen=True)
@@ -93,20 +106,33 @@ class ModelStageOptions:
     step_s: float = 0.5  # audio one diarization window adds
     #: Most clients' diarization steps per model call (1: no cross-client batching).
     batch_max: int = 32
+    #: Offer each utterance the same speaker's previous text as Whisper's prompt.
+    prompt_same_speaker: bool = False
 
 
-class ModelStageLogic(OffloadLogic[AnalysisItem, ModelResult]):
+class ModelStageLogic(OffloadLogic[Any, Any]):
     """Per-client ordered, pipelined model calls (one per client session)."""
 
 
 class _Stage:
-    """The three lanes of one process, sharing its models, pool and batchers."""
+    """The lanes of one process, sharing its models, pool and batchers."""
 
-    def __init__(self, models: Models, runtime: HostRuntime, options: ModelStageOptions) -> None:
+    def __init__(
+        self, models: Models, runtime: HostRuntime, options: ModelStageOptions, which: str
+    ) -> None:
         self._runtime = runtime
         self._opt = options
+        self.lanes: dict[type, Lane[Any, Any]] = {}
+        if which == "transcription":
+            pool = runtime.executor("transcription", 1)
+            self.lanes[UtteranceAudio] = Lane(
+                "transcription",
+                lambda: _transcribe(models.transcriber, pool, runtime, options.prompt_same_speaker),
+                on_done=self._measure("transcription"),
+                hold=not options.live,
+            )
+            return
         telemetry = runtime.telemetry
-        pool = runtime.executor("transcription", 1)
         diarize = MicroBatcher(
             models.diarizer.step_many,
             max_batch=options.batch_max,
@@ -115,20 +141,13 @@ class _Stage:
             on_call=lambda busy, n: telemetry.busy("diarization", busy, 1),
         )
         runtime.on_close(diarize.close)
-        self.lanes: dict[type, Lane[Any, ModelResult]] = {
-            UtteranceAudio: Lane(
-                "transcription",
-                lambda: _transcribe(models.transcriber, pool, runtime),
-                on_done=self._measure("transcription"),
-            ),
-            DiarizationWindow: Lane(
-                "diarization",
-                lambda: _diarize(models.diarizer.new_stream(), diarize),
-                policy="bounded" if options.live else "keep",
-                max_pending=options.max_pending,
-                on_done=self._measure("diarization"),
-            ),
-        }
+        self.lanes[DiarizationWindow] = Lane(
+            "diarization",
+            lambda: _diarize(models.diarizer.new_stream(), diarize),
+            policy="bounded" if options.live else "keep",
+            max_pending=options.max_pending,
+            on_done=self._measure("diarization"),
+        )
         if models.detector is not None:
             # Small batches: on a few CPU cores a batch of five 640x480 frames is one 0.8 s
             # call that competes with Whisper (measured by `python -m bench.enrich`).
@@ -148,7 +167,7 @@ class _Stage:
                 on_done=self._measure("detection"),
             )
 
-    def route(self, item: AnalysisItem) -> Lane[Any, ModelResult] | None:
+    def route(self, item: Any) -> Lane[Any, Any] | None:
         return self.lanes.get(type(item))
 
     def _measure(self, stage: str) -> Callable[[Any, float], None]:
@@ -182,19 +201,44 @@ def _readiness(item: Any, step_s: float) -> tuple[int, float]:
 
 
 def _transcribe(
-    transcriber: Transcriber, pool: ThreadPoolExecutor, runtime: HostRuntime
+    transcriber: Transcriber, pool: ThreadPoolExecutor, runtime: HostRuntime, prompt: bool
 ) -> Submit[UtteranceAudio, ModelResult]:
-    def run(item: UtteranceAudio) -> ModelResult:
+    """One client's transcriptions; with `prompt`, each waits for the one before it and is
+    offered the text its speaker said last (within 10 s), else none."""
+    book: dict[str, tuple[int, str]] = {}  # speaker -> (end sample, text)
+    previous: list[Future[ModelResult | None]] = []
+
+    def run(item: UtteranceAudio, before: Future[ModelResult | None] | None) -> ModelResult:
+        if before is not None:
+            before.exception()  # wait: the prompt is the text decoded before this one
+        text = None
+        if prompt and item.speaker in book:
+            end, said = book[item.speaker]
+            if item.start_sample - end <= _PROMPT_GAP_S * AUDIO_SAMPLE_RATE:
+                text = said[-_PROMPT_CHARS:].lstrip() or None
         started = time.perf_counter()
         try:
             transcript = transcriber.transcribe(
-                item.samples, offset_s=item.start_sample / AUDIO_SAMPLE_RATE
+                item.samples, offset_s=item.start_sample / AUDIO_SAMPLE_RATE, prompt=text
             )
         finally:
             runtime.telemetry.busy("transcription", time.perf_counter() - started)
+        if prompt and item.speaker is not None and transcript.text.strip():
+            book[item.speaker] = (item.end_sample, transcript.text.strip())
         return Transcribed(item, transcript)
 
-    return lambda item: pool.submit(run, item)
+    def submit(item: UtteranceAudio) -> Future[ModelResult | None]:
+        before = previous[0] if previous and prompt else None
+        future: Future[ModelResult | None] = pool.submit(run, item, before)
+        previous[:] = [future]
+        return future
+
+    return submit
+
+
+#: The same speaker's previous text is a prompt only this close (s), and this long at most.
+_PROMPT_GAP_S = 10.0
+_PROMPT_CHARS = 200
 
 
 def _diarize(
@@ -238,37 +282,67 @@ def _then(future: Future[Any], wrap: Callable[[Any], ModelResult]) -> Future[Mod
 def model_stage_builder(
     models: Models, runtime: HostRuntime, options: ModelStageOptions
 ) -> Callable[[Any], ModelStageLogic]:
-    """Builder for `op.stateful`: lanes (pools and batchers) are made once, on first use."""
+    """Builder of the "models" step: diarization and detection (lanes made once, on first use)."""
+    return _builder(models, runtime, options, "speakers", _passthrough_speakers)
+
+
+def transcription_stage_builder(
+    models: Models, runtime: HostRuntime, options: ModelStageOptions
+) -> Callable[[Any], ModelStageLogic]:
+    """Builder of the "transcription" step: each utterance on the transcription pool."""
+    return _builder(models, runtime, options, "transcription", _passthrough_results)
+
+
+def _builder(
+    models: Models,
+    runtime: HostRuntime,
+    options: ModelStageOptions,
+    which: str,
+    passthrough: Callable[[Any], Any],
+) -> Callable[[Any], ModelStageLogic]:
     stages: list[_Stage] = []
     lock = threading.Lock()  # workers are threads of one process: one stage for all
 
     def build(_state: Any) -> ModelStageLogic:
         with lock:
             if not stages:
-                stages.append(_Stage(models, runtime, options))
+                stages.append(_Stage(models, runtime, options, which))
             stage = stages[0]
         return ModelStageLogic(
             stage.route,
             runtime,
             poll_interval=options.poll_interval,
-            passthrough=_passthrough,
+            passthrough=passthrough,
             boundary=_is_session_start,
             last=_is_session_end,
-            queue_name="models",
+            queue_name="models" if which == "speakers" else "transcription",
+            may_overtake=_not_an_event,
         )
 
     return build
 
 
-def _passthrough(item: AnalysisItem) -> ModelResult | None:
+def _passthrough_speakers(item: AnalysisItem) -> SpeakerResult | None:
     # Events pass through in order; video frames only pass here when detection is off
     # (`--detector none`): nothing looks at them, so nothing is emitted.
-    return Passed(item) if isinstance(item, ClientEvent) else None
+    if isinstance(item, ClientEvent):
+        return Passed(item)
+    return item if isinstance(item, SpeechChunk) else None
 
 
-def _is_session_start(item: AnalysisItem) -> bool:
-    return isinstance(item, ClientEvent) and item.kind == "session_start"
+def _passthrough_results(item: Any) -> Any:
+    return item
 
 
-def _is_session_end(item: AnalysisItem) -> bool:
-    return isinstance(item, ClientEvent) and item.kind == "session_end"
+def _not_an_event(item: Any) -> bool:
+    return not isinstance(item, Passed | ClientEvent)
+
+
+def _is_session_start(item: Any) -> bool:
+    event = item.item if isinstance(item, Passed) else item
+    return isinstance(event, ClientEvent) and event.kind == "session_start"
+
+
+def _is_session_end(item: Any) -> bool:
+    event = item.item if isinstance(item, Passed) else item
+    return isinstance(event, ClientEvent) and event.kind == "session_end"

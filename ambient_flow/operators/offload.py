@@ -65,6 +65,9 @@ class Lane(Generic[V, W]):
         max_pending: The bound of the `bounded` policy.
         on_done: Told each finished item and when it was submitted (monotonic s), for
             stage metrics.
+        hold: Later items wait for this lane's unfinished items (strict order). False:
+            later items of other lanes that `OffloadLogic.may_overtake` allows are
+            emitted past them (this lane's own items stay in order).
     """
 
     name: str
@@ -72,6 +75,7 @@ class Lane(Generic[V, W]):
     policy: Policy = "keep"
     max_pending: int = 64
     on_done: Callable[[V, float], None] | None = None
+    hold: bool = True
 
     def __post_init__(self) -> None:
         if self.policy not in ("keep", "bounded", "latest"):
@@ -101,6 +105,8 @@ class OffloadLogic(StatefulLogic[V, W, None]):
             afresh after one (work in flight keeps its own).
         last: Items after which the key is done: its state is released once the work
             before them has been emitted.
+        may_overtake: Items that may be emitted past unfinished items of a lane that
+            does not hold (`Lane.hold=False`); None: none may.
     """
 
     def __init__(
@@ -113,8 +119,10 @@ class OffloadLogic(StatefulLogic[V, W, None]):
         boundary: Callable[[V], bool] | None = None,
         last: Callable[[V], bool] | None = None,
         queue_name: str = "offload",
+        may_overtake: Callable[[V], bool] | None = None,
     ) -> None:
         self._route = route
+        self._may_overtake = may_overtake
         self._runtime = runtime
         self._poll = poll_interval
         self._passthrough = passthrough
@@ -191,9 +199,19 @@ class OffloadLogic(StatefulLogic[V, W, None]):
 
     def _drain(self) -> list[W]:
         out: list[W] = []
+        overtaken: list[_Entry[V, W]] = []  # unfinished entries of lanes that do not hold
         while self._queue:
             head = self._queue[0]
             if not _done(head):
+                if head.lane is None or head.lane.hold or self._may_overtake is None:
+                    break
+                overtaken.append(self._queue.popleft())
+                continue
+            if overtaken and (
+                self._may_overtake is None
+                or not self._may_overtake(head.item)
+                or any(e.lane is head.lane for e in overtaken)
+            ):
                 break
             self._queue.popleft()
             lane = head.lane
@@ -213,6 +231,7 @@ class OffloadLogic(StatefulLogic[V, W, None]):
                 lane.on_done(head.item, head.submitted)
             if result is not None:
                 out.append(result)
+        self._queue.extendleft(reversed(overtaken))
         for name, waiting in list(self._waiting.items()):
             if waiting.lane is not None and not self._busy(waiting.lane):
                 del self._waiting[name]

@@ -1,30 +1,35 @@
-"""Per-client audio analysis: speech probability, utterances and diarization windows.
+"""Per-client audio analysis: what the VAD hears, diarization windows, placed video frames.
 
 One stateful step per client turns ordered 16 kHz audio (ingest's output) into:
 
-- `UtteranceAudio`: speech bounded by `UtteranceSegmenter`, with its samples, for
-  transcription;
-- `DiarizationWindow`: the last `window_s` of audio every `step_s` of audio, with the
-  per-block speech mask, for the diarizer;
+- `SpeechChunk`: each chunk's samples with the VAD's verdict on the blocks it completed
+  (probability and hysteresis flag), for the utterance segmenter after the diarizer
+  (`operators.utterances`: utterances end at turns, and the diarizer says where turns
+  change, so the segmenter runs after it);
+- `DiarizationWindow`: the last `window_s` of audio every `step_s` of audio, with the VAD
+  blocks inside it, for the diarizer;
 - `PlacedVideoFrame`: each video frame with its position on the audio timeline, mapped
   through the client's `ts` clock (video carries only `ts`);
 - the client's session events, passed through.
 
-Everything leaves in one ordered stream per client, so the model stage after it can
-keep that order and the join after that sees the same sequence on every replay.
+(`UtteranceAudio`, made by `operators.utterances` from these chunks, is defined here with
+the other audio items.)
 
-Everything is decided on the sample clock. The speech model (a `SpeechProbability`:
-Silero or the energy VAD) only supplies a probability per 32 ms block and runs inline:
-it costs well under a millisecond per 100 ms chunk, less than handing it to a thread
-would. A client's state (audio ring, VAD stream, segmenter) lives from its
-`session_start` to its `session_end` and is then released: memory follows the open
-sessions, not every client ever seen.
+Everything leaves in one ordered stream per client, so the steps after it keep that
+order and the join at the end sees the same sequence on every replay.
+
+The VAD hears a level-normalised copy of each block (`operators.levels`): quiet and
+distant talkers are brought to a level Silero hears, noise is not; what is recorded and
+transcribed is never changed. The speech model (Silero or the energy VAD) only supplies a
+probability per 32 ms block and runs inline: well under a millisecond per 100 ms chunk.
+The seconds judged speech are counted per client (status: the client's `speech`
+section). A client's state lives from its `session_start` to its `session_end` and is
+then released.
 """
 
 from __future__ import annotations
 
 import logging
-from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -34,10 +39,12 @@ import numpy.typing as npt
 from bytewax.operators import StatefulLogic
 from typing_extensions import override
 
+from ambient_flow.models.diarization import SpeechBlocks
 from ambient_flow.models.vad import SpeechProbability
 from ambient_flow.operators.events import ClientEvent
+from ambient_flow.operators.levels import LevelNormalizer, LevelOptions
 from ambient_flow.operators.ringbuffer import AudioRing
-from ambient_flow.operators.segmenter import SegmenterOptions, Utterance, UtteranceSegmenter
+from ambient_flow.operators.segmenter import SpeechGate
 from ambient_flow.protocol.constants import AUDIO_SAMPLE_RATE as SR
 from ambient_flow.protocol.messages import AudioChunk, VideoFrame
 
@@ -48,6 +55,7 @@ __all__ = [
     "DiarizationWindow",
     "PlacedVideoFrame",
     "SpeechAnalysisLogic",
+    "SpeechChunk",
     "UtteranceAudio",
     "analysis_builder",
 ]
@@ -60,8 +68,28 @@ _PIECE = SR
 
 
 @dataclass(frozen=True, slots=True, eq=False)
+class SpeechChunk:
+    """One chunk of a client's audio and the VAD's verdict on the blocks it completed."""
+
+    client: str
+    session: str
+    start_sample: int
+    samples: FloatArray
+    blocks: SpeechBlocks | None  # None: the chunk completed no block
+    received_ns: int
+
+    @property
+    def end_sample(self) -> int:
+        return self.start_sample + int(self.samples.shape[0])
+
+
+@dataclass(frozen=True, slots=True, eq=False)
 class UtteranceAudio:
-    """One utterance of one client, with its samples, ready for transcription."""
+    """One utterance of one client, with its samples, ready for transcription.
+
+    `speech`: the runs of speech blocks inside it (samples); `speaker`: the label that
+    covered most of it when it closed (None: not known yet), for the prompt policy.
+    """
 
     client: str
     session: str
@@ -70,7 +98,9 @@ class UtteranceAudio:
     samples: FloatArray
     reason: str
     started_ns: int  # arrival time of the chunk holding the first sample
-    ended_ns: int  # arrival time of the chunk that let the segmenter close it
+    ended_ns: int  # arrival time of the data after which it was closed and its speech labelled
+    speech: tuple[tuple[int, int], ...] = ()
+    speaker: str | None = None
 
     @property
     def duration_s(self) -> float:
@@ -86,9 +116,10 @@ class DiarizationWindow:
     start_sample: int
     end_sample: int
     samples: FloatArray
-    speech: npt.NDArray[np.bool_]  # one flag per `block_samples` block of the window
+    speech: npt.NDArray[np.bool_]  # one flag per `block_samples` of the window, from its start
     block_samples: int
     received_ns: int  # arrival of the chunk that completed the window
+    blocks: SpeechBlocks | None = None  # the VAD's own blocks inside the window
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,48 +131,75 @@ class PlacedVideoFrame:
     sample: int | None
 
 
-AnalysisItem = UtteranceAudio | DiarizationWindow | PlacedVideoFrame | ClientEvent
+AnalysisItem = SpeechChunk | DiarizationWindow | PlacedVideoFrame | ClientEvent
 AnalysisInput = AudioChunk | VideoFrame | ClientEvent
 
 
 @dataclass(frozen=True)
 class AnalysisOptions:
-    segmenter: SegmenterOptions = field(default_factory=SegmenterOptions)
+    """How a client's audio is heard.
+
+    Attributes:
+        threshold: VAD probability at which speech starts.
+        neg_threshold: Below this a block is silence (hysteresis).
+        level: Level normalisation of the VAD's input (None: the VAD hears the raw audio).
+        window_s: Diarization window.
+        step_s: Audio between diarization windows.
+        anchor_tolerance_ms: Re-anchor video to audio when the client's `ts` drifts this
+            far from the samples.
+    """
+
+    threshold: float = 0.5
+    neg_threshold: float = 0.35
+    level: LevelOptions | None = field(default_factory=LevelOptions)
     window_s: float = 5.0
     step_s: float = 0.5
-    #: Re-anchor video to audio when the client's `ts` drifts this far from the samples.
     anchor_tolerance_ms: float = 250.0
 
     def __post_init__(self) -> None:
         if not 0 < self.step_s <= self.window_s:
             raise ValueError("need 0 < step_s <= window_s")
+        if not 0 < self.neg_threshold <= self.threshold < 1:
+            raise ValueError("need 0 < neg_threshold <= threshold < 1")
+
+
+#: Called with (client, seconds of audio heard, of which judged speech) after each chunk.
+SpeechCounter = Callable[[str, float, float], None]
 
 
 class SpeechAnalysisLogic(StatefulLogic[AnalysisInput, AnalysisItem, None]):
-    """Per-client: VAD per block, utterances, diarization windows, placed video frames."""
+    """Per-client: VAD per block, diarization windows, placed video frames."""
 
-    def __init__(self, model: SpeechProbability, options: AnalysisOptions) -> None:
+    def __init__(
+        self,
+        model: SpeechProbability,
+        options: AnalysisOptions,
+        count: SpeechCounter | None = None,
+    ) -> None:
         self._model = model
         self._opt = options
+        self._count = count
         self._block = model.block_samples
         self._window = int(options.window_s * SR)
         self._step = int(options.step_s * SR)
-        seg = options.segmenter
-        keep = int((seg.max_utterance_s + seg.pre_roll_s + 2.0) * SR)
-        self._ring_capacity = max(keep, self._window + self._step)
+        self._ring_capacity = self._window + self._step + _PIECE
         self.client = ""
         self.session = ""
         self._reset(0)
 
     def _reset(self, position: int) -> None:
         self._stream = self._model.new_stream()
-        self._segmenter = UtteranceSegmenter(self._opt.segmenter)
+        level = self._opt.level
+        self._level = LevelNormalizer(level) if level is not None else None
+        self._gate = SpeechGate(self._opt.threshold, self._opt.neg_threshold)
         self.ring = AudioRing(self._ring_capacity, position)
         self._carry = np.zeros(0, np.float32)
         self._carry_start = position
         self._grid0 = position  # VAD blocks start at grid0 + k * block
-        self._probs: deque[tuple[int, float]] = deque(maxlen=self._window // self._block + 4)
-        self._arrivals: deque[tuple[int, int]] = deque(maxlen=4096)  # (start_sample, ns)
+        n = self._window // self._block + 4
+        self._probs = np.zeros(n, np.float32)  # the last blocks, by block index mod n
+        self._flags = np.zeros(n, np.bool_)
+        self._next_block = position  # the next block starts here (blocks: position + k*512)
         self._next_window = position + self._step
         self._anchor: tuple[int, int] | None = None
 
@@ -149,17 +207,20 @@ class SpeechAnalysisLogic(StatefulLogic[AnalysisInput, AnalysisItem, None]):
     @override
     def on_item(self, value: AnalysisInput) -> tuple[Iterable[AnalysisItem], bool]:
         if isinstance(value, ClientEvent):
-            out = self._event(value)
+            self.client = value.client
+            if value.kind == "session_start":
+                self.session = value.session
+                self._reset(int(value.data.get("start_sample", 0)))
             # The session is over: release this client's audio and model state now.
             done = value.kind == "session_end"
-            return out, StatefulLogic.DISCARD if done else StatefulLogic.RETAIN
+            return [value], StatefulLogic.DISCARD if done else StatefulLogic.RETAIN
         if isinstance(value, VideoFrame):
             return [PlacedVideoFrame(value, self.session, self._place(value))], StatefulLogic.RETAIN
         return self._audio(value), StatefulLogic.RETAIN
 
     @override
     def on_eof(self) -> tuple[Iterable[AnalysisItem], bool]:
-        return self._flush(self._last_ns()), StatefulLogic.DISCARD
+        return [], StatefulLogic.DISCARD
 
     @override
     def snapshot(self) -> None:
@@ -167,39 +228,19 @@ class SpeechAnalysisLogic(StatefulLogic[AnalysisInput, AnalysisItem, None]):
         # the step starts fresh at the next session (documented in docs/frames.md).
         return None
 
-    # -- events -----------------------------------------------------------------------
-    def _event(self, event: ClientEvent) -> list[AnalysisItem]:
-        self.client = event.client
-        out: list[AnalysisItem] = []
-        if event.kind == "session_start":
-            out += self._flush(event.at_ns)
-            self.session = event.session
-            self._reset(int(event.data.get("start_sample", 0)))
-        elif event.kind in ("stale", "session_end"):
-            out += self._flush(event.at_ns)
-        out.append(event)
-        return out
-
-    def _flush(self, at_ns: int) -> list[AnalysisItem]:
-        return [self._utterance(u, at_ns) for u in self._segmenter.flush()]
-
-    def _last_ns(self) -> int:
-        return self._arrivals[-1][1] if self._arrivals else 0
-
     # -- audio ------------------------------------------------------------------------
     def _audio(self, chunk: AudioChunk) -> list[AnalysisItem]:
-        out: list[AnalysisItem] = []
         start = chunk.start_sample if chunk.start_sample is not None else self.ring.end
         self.client = chunk.client
         if start != self.ring.end:  # not contiguous (state was reset); start over there
-            out += self._flush(chunk.received_ns)
             self._reset(start)
         if not chunk.filled:
             self._maybe_anchor(chunk, start)
         # A chunk longer than the ring (a long gap filled with silence) is taken a second
-        # at a time, so every utterance and window is cut while its audio is still held.
+        # at a time, so every window is cut while its audio is still held.
         if chunk.num_samples <= _PIECE:
-            return out + self._piece(chunk, start)
+            return self._piece(chunk, start)
+        out: list[AnalysisItem] = []
         for offset in range(0, chunk.num_samples, _PIECE):
             piece = chunk.samples[offset : offset + _PIECE]
             out += self._piece(
@@ -208,10 +249,11 @@ class SpeechAnalysisLogic(StatefulLogic[AnalysisInput, AnalysisItem, None]):
         return out
 
     def _piece(self, chunk: AudioChunk, start: int) -> list[AnalysisItem]:
-        out: list[AnalysisItem] = []
-        self._arrivals.append((start, chunk.received_ns))
         self.ring.write(chunk.samples)
-        out += self._blocks(chunk, start)
+        blocks = self._blocks(chunk, start)
+        out: list[AnalysisItem] = [
+            SpeechChunk(self.client, self.session, start, chunk.samples, blocks, chunk.received_ns)
+        ]
         while self.ring.end >= self._next_window:
             out.append(self._window_item(self._next_window, chunk.received_ns))
             self._next_window += self._step
@@ -236,54 +278,45 @@ class SpeechAnalysisLogic(StatefulLogic[AnalysisInput, AnalysisItem, None]):
         sample0, ts0 = self._anchor
         return max(0, sample0 + round((frame.timestamp_ms - ts0) * SR / 1000))
 
-    def _blocks(self, chunk: AudioChunk, start: int) -> list[AnalysisItem]:
+    def _blocks(self, chunk: AudioChunk, start: int) -> SpeechBlocks | None:
+        """The VAD's verdict on the blocks this chunk completes (carrying the remainder)."""
         samples = np.concatenate([self._carry, chunk.samples])
         first = self._carry_start
         n = samples.shape[0] // self._block
         self._carry = samples[n * self._block :].copy()
         self._carry_start = first + n * self._block
         if n == 0:
-            return []
+            return None
         blocks = samples[: n * self._block].reshape(n, self._block)
+        heard = self._level.process(blocks) if self._level is not None else blocks
         if chunk.filled and not self._carry.size and first == start:
             probs = np.zeros(n, np.float32)  # inserted silence: no need to ask the model
         else:
-            probs = self._stream.probabilities(blocks)
-        out: list[AnalysisItem] = []
-        for i in range(n):
-            block_start = first + i * self._block
-            p = float(probs[i])
-            self._probs.append((block_start, p))
-            for utt in self._segmenter.push(block_start, p):
-                out.append(self._utterance(utt, chunk.received_ns))
-        return out
-
-    def _utterance(self, utt: Utterance, ended_ns: int) -> UtteranceAudio:
-        start = max(utt.start_sample, self.ring.start)
-        end = min(utt.end_sample, self.ring.end)
-        started_ns = next((ns for s, ns in reversed(self._arrivals) if s <= start), self._last_ns())
-        return UtteranceAudio(
-            client=self.client,
-            session=self.session,
-            start_sample=start,
-            end_sample=end,
-            samples=self.ring.range(start, end),
-            reason=utt.reason,
-            started_ns=started_ns,
-            ended_ns=ended_ns,
-        )
+            probs = np.asarray(self._stream.probabilities(heard), np.float32)
+        flags = np.array([self._gate.push(float(p)) for p in probs], np.bool_)
+        index = ((first - self._grid0) // self._block + np.arange(n)) % self._probs.shape[0]
+        self._probs[index] = probs
+        self._flags[index] = flags
+        self._next_block = first + n * self._block
+        if self._count is not None:
+            self._count(self.client, n * self._block / SR, int(flags.sum()) * self._block / SR)
+        return SpeechBlocks(first, self._block, probs, flags)
 
     def _window_item(self, end: int, received_ns: int) -> DiarizationWindow:
         b = self._block
+        size = self._flags.shape[0]
         n_blocks = (end - max(self.ring.start, end - self._window)) // b
         start = end - n_blocks * b
-        # The window's blocks need not line up with the VAD's block grid: each takes the
-        # probability of the VAD block holding its midpoint (not yet judged: silence).
-        probs = dict(self._probs)
-        threshold = self._opt.segmenter.threshold
+        # The window's own blocks need not line up with the VAD's block grid: each takes
+        # the flag of the VAD block holding its midpoint (not yet judged: silence).
         mids = start + np.arange(n_blocks) * b + b // 2
-        grid = self._grid0 + ((mids - self._grid0) // b) * b
-        speech = np.array([probs.get(int(g), 0.0) >= threshold for g in grid], dtype=np.bool_)
+        k = (mids - self._grid0) // b
+        known = self._grid0 + (k + 1) * b <= self._next_block
+        speech = np.where(known, self._flags[k % size], False)
+        # The VAD's own blocks that lie wholly inside the window.
+        k0 = -(-(start - self._grid0) // b)
+        k1 = (min(end, self._next_block) - self._grid0) // b
+        vad = np.arange(k0, max(k0, k1)) % size
         return DiarizationWindow(
             client=self.client,
             session=self.session,
@@ -293,15 +326,18 @@ class SpeechAnalysisLogic(StatefulLogic[AnalysisInput, AnalysisItem, None]):
             speech=speech,
             block_samples=b,
             received_ns=received_ns,
+            blocks=SpeechBlocks(
+                self._grid0 + k0 * b, b, self._probs[vad].copy(), self._flags[vad].copy()
+            ),
         )
 
 
 def analysis_builder(
-    model: SpeechProbability, options: AnalysisOptions
+    model: SpeechProbability, options: AnalysisOptions, count: SpeechCounter | None = None
 ) -> Callable[[Any], SpeechAnalysisLogic]:
     """Builder for `op.stateful`: one logic per client session, sharing the loaded model."""
 
     def build(_state: Any) -> SpeechAnalysisLogic:
-        return SpeechAnalysisLogic(model, options)
+        return SpeechAnalysisLogic(model, options, count)
 
     return build

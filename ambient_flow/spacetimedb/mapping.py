@@ -15,8 +15,9 @@ Inputs (see docs/spacetimedb.md for the full table):
   `duration_s` at the end);
 - frames, upstream-shaped: `timestamp, sample_position, speaker_prediction,
   visual_context, text_hypothesis, confidence, weight, frame_id, session_id, event_type,
-  created_at, enriched_at`; with an optional side record of ours: `words`, `end`,
-  `speakers`, `client` (and `image_path`, `frame_type` when frames are saved).
+  created_at, enriched_at`; with an optional side record of ours: `words` (timed on the
+  stream clock, `sample_position` / 16000), `end`, `speakers` (on the session's, as
+  `timestamp`), `client` (and `image_path`, `frame_type` when frames are saved).
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from datetime import datetime
 from string import Formatter
 from typing import Any, Final, Literal, TypeAlias
 
+from ambient_flow.protocol.constants import AUDIO_SAMPLE_RATE
 from ambient_flow.spacetimedb.errors import InvalidRecord, SpacetimeConfigError
 from ambient_flow.spacetimedb.module import U32_MAX
 
@@ -48,7 +50,7 @@ __all__ = [
 ]
 
 SESSION_EVENTS: Final = ("session_start", "session_end")
-EVENT_TYPES: Final = ("utterance", "speaker_change", "detections")
+EVENT_TYPES: Final = ("utterance", "speaker_change", "speaker_relabel", "detections")
 
 StepKind = Literal["ensure", "insert", "update"]
 
@@ -359,7 +361,9 @@ def _frame_steps(
     label = _opt_str(frame.get("speaker_prediction"))
     if kind == "utterance":
         steps += _utterance_steps(frame, side, options, session_id, frame_id, sk, start, label)
-    elif kind == "speaker_change":
+    elif kind in ("speaker_change", "speaker_relabel"):
+        # a relabel names a speaker too; the entries already written keep their speaker
+        # (frames.jsonl has the correction, docs/frames.md)
         if label is not None and options.register_speakers:
             name = options.speaker_name.format(session_id=session_id, label=label)
             steps += (Step("CreateOrUpdateSpeaker", (name, None), "ensure", _speaker_key(name)),)
@@ -396,7 +400,9 @@ def _turns(speakers: Any, label: str | None, start: float, end: float) -> list[_
     return [_Turn(label, start, end, _opt_number(share))]
 
 
-def _slice(words: Any, turn: _Turn) -> str | None:
+def _slice(words: Any, turn: _Turn, offset: float = 0.0) -> str | None:
+    """The words whose middle lies in `turn`; word times are on the stream clock, turn
+    times on the session's (`offset`: the session's first sample, in seconds)."""
     if not isinstance(words, Sequence) or isinstance(words, str):
         return None
     picked = []
@@ -407,7 +413,7 @@ def _slice(words: Any, turn: _Turn) -> str | None:
         s, e = _opt_number(word.get("start")), _opt_number(word.get("end"))
         if not isinstance(text, str) or s is None or e is None:
             continue
-        if turn.start <= (s + e) / 2 < turn.end:
+        if turn.start <= (s + e) / 2 - offset < turn.end:
             picked.append(text.strip())
     joined = " ".join(w for w in picked if w)
     return joined or None
@@ -477,7 +483,9 @@ def _utterance_steps(
         if (s_ms, e_ms, turn.label) in seen:
             continue  # the same turn twice (at ms resolution) is one segment, one key
         seen.add((s_ms, e_ms, turn.label))
-        text_slice = _slice(words, turn)
+        position = _opt_number(frame.get("sample_position"))
+        offset = position / AUDIO_SAMPLE_RATE - start if position is not None else 0.0
+        text_slice = _slice(words, turn, offset)
         if text_slice is None and len(turns) == 1 and words is None:
             text_slice = text
         steps.append(

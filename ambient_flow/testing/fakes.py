@@ -14,7 +14,8 @@ run a real client without a network)::
 
 - `EnergyVad` (a fake only in that it ignores what speech sounds like): loud is speech;
 - `ScriptedTranscriber`: the text you give per utterance (a function of its time span);
-- `ScriptedDiarizer`: who speaks when, from a list of turns (seconds on the stream clock);
+- `ScriptedDiarizer`: who speaks when, from a list of turns (seconds on the stream clock),
+  with a change hint where each turn starts, and scripted corrections (relabels);
 - `ScriptedDetector`: what is in view, from a function of the image.
 """
 
@@ -28,7 +29,14 @@ import numpy.typing as npt
 
 from ambient_flow.models.bundle import Models
 from ambient_flow.models.detection import Detection, Image
-from ambient_flow.models.diarization import DiarizationStep, SpeakerSegment, StepRequest
+from ambient_flow.models.diarization import (
+    ChangeHint,
+    DiarizationStep,
+    SpeakerRelabel,
+    SpeakerSegment,
+    SpeechBlocks,
+    StepRequest,
+)
 from ambient_flow.models.identity import ModelIdentity
 from ambient_flow.models.lazy import LazyModel
 from ambient_flow.models.transcription import Segment, Transcript, Word
@@ -78,6 +86,10 @@ class EnergyVad(LazyModel[bool]):
     def block_samples(self) -> int:
         return BLOCK_SAMPLES
 
+    @property
+    def measures_loudness(self) -> bool:
+        return True
+
     def _load(self) -> tuple[bool, ModelIdentity]:
         return True, _identity("vad", "energy", threshold=self.threshold)
 
@@ -112,7 +124,9 @@ class ScriptedTranscriber(LazyModel[bool]):
     def _load(self) -> tuple[bool, ModelIdentity]:
         return True, _identity("transcription", "scripted")
 
-    def transcribe(self, audio: npt.ArrayLike, *, offset_s: float) -> Transcript:
+    def transcribe(
+        self, audio: npt.ArrayLike, *, offset_s: float, prompt: str | None = None
+    ) -> Transcript:
         n = int(np.asarray(audio).shape[0])
         end = offset_s + n / SR
         text = self._script(offset_s, end).strip()
@@ -131,6 +145,7 @@ class ScriptedTranscriber(LazyModel[bool]):
             confidence=0.9 if text else 0.0,
             language="en",
             model=self.identity,
+            prompt=prompt,
         )
 
 
@@ -139,14 +154,17 @@ class _ScriptedStream:
         self._owner = owner
         self.labels: dict[str, str] = {}  # who -> speakerN, in order of first appearance
         self.decided_end: int | None = None
+        self.corrected: set[int] = set()  # corrections already made (their index)
 
     def step(
         self,
         window: npt.NDArray[np.float32],
         window_start_sample: int,
         speech: npt.NDArray[np.bool_] | None = None,
+        blocks: SpeechBlocks | None = None,
     ) -> DiarizationStep:
-        return self._owner.step_many([StepRequest(self, window, window_start_sample, speech)])[0]
+        request = StepRequest(self, window, window_start_sample, speech, blocks)
+        return self._owner.step_many([request])[0]
 
 
 class ScriptedDiarizer(LazyModel[bool]):
@@ -154,14 +172,26 @@ class ScriptedDiarizer(LazyModel[bool]):
     flags say someone speaks.
 
     Labels are `speaker0`, `speaker1`, ... in order of first appearance per session, as
-    the real diarizers name them.
+    the real diarizers name them. A step hints at a speaker change where a turn of a
+    different speaker starts inside its span (`hints`). `corrections` are scripted
+    second thoughts: `(at_s, wrong, right)` says that once the stream passes `at_s`, the
+    speech of `wrong` before it is `right`'s (one `recluster` relabel), and `wrong` is
+    `right` from then on.
     """
 
     describes = "fake diarizer"
 
-    def __init__(self, turns: Sequence[Turn] = ()) -> None:
+    def __init__(
+        self,
+        turns: Sequence[Turn] = (),
+        *,
+        hints: bool = True,
+        corrections: Sequence[tuple[float, str, str]] = (),
+    ) -> None:
         super().__init__()
         self.turns = [(round(s * SR), round(e * SR), who) for s, e, who in turns]
+        self.hints = hints
+        self.corrections = [(round(t * SR), wrong, right) for t, wrong, right in corrections]
 
     def _load(self) -> tuple[bool, ModelIdentity]:
         return True, _identity("diarization", "scripted", turns=len(self.turns))
@@ -183,6 +213,14 @@ class ScriptedDiarizer(LazyModel[bool]):
         stream.decided_end = end
         segments: list[SpeakerSegment] = []
         opened: list[str] = []
+        relabels: list[SpeakerRelabel] = []
+        for i, (at, wrong, right) in enumerate(self.corrections):
+            if at <= end and i not in stream.corrected and wrong in stream.labels:
+                stream.corrected.add(i)
+                old = stream.labels[wrong]
+                new = stream.labels.setdefault(right, f"speaker{len(stream.labels)}")
+                relabels.append(SpeakerRelabel(0, at, old, new, end, "recluster"))
+                stream.labels[wrong] = new
         for s, e in _speech_runs(request, lo, end):
             for ts, te, who in self.turns:
                 a, b = max(s, ts), min(e, te)
@@ -193,14 +231,21 @@ class ScriptedDiarizer(LazyModel[bool]):
                     opened.append(stream.labels[who])
                 segments.append(SpeakerSegment(a, b, stream.labels[who], 1.0))
         segments.sort(key=lambda seg: seg.start_sample)
+        hints = [
+            ChangeHint(ts, 1.0)
+            for k, (ts, _te, who) in enumerate(self.turns)
+            if self.hints and lo <= ts < end and k > 0 and self.turns[k - 1][2] != who
+        ]
         return DiarizationStep(
             window_start_sample=start,
             window_end_sample=end,
             decided_start_sample=lo,
             decided_end_sample=end,
             segments=tuple(segments),
-            speakers=tuple(stream.labels.values()),
+            speakers=tuple(dict.fromkeys(stream.labels.values())),
             new_speakers=tuple(opened),
+            relabels=tuple(relabels),
+            change_hints=tuple(hints),
         )
 
 
@@ -243,12 +288,14 @@ def models(
     found: Callable[[Image], Sequence[Detection]] | None = None,
     detect: bool = True,
     vad_threshold: float = 0.01,
+    hints: bool = True,
+    corrections: Sequence[tuple[float, str, str]] = (),
 ) -> Models:
     """A full set of fakes (loaded), ready for `run_messages(..., models=...)`."""
     bundle = Models(
         vad=EnergyVad(vad_threshold),
         transcriber=ScriptedTranscriber(script),
-        diarizer=ScriptedDiarizer(turns),
+        diarizer=ScriptedDiarizer(turns, hints=hints, corrections=corrections),
         detector=ScriptedDetector(found) if detect else None,
     )
     bundle.load()

@@ -105,15 +105,17 @@ def stage_rows(status: dict[str, Any], video_s: float) -> dict[str, Any]:
     return rows
 
 
-def _send(host: BenchHost, tracks: list[Track], plan: Plan) -> tuple[SenderGroup, Row]:
+def _send(
+    host: BenchHost, tracks: list[Track], plan: Plan, video: bool = True
+) -> tuple[SenderGroup, Row]:
     """Play the tracks (and a camera per client) in real time from up to 4 processes."""
     jpg, wh = camera_frame()
     procs = min(4, len(tracks))
     parts = [tracks[p::procs] for p in range(procs) if tracks[p::procs]]
     endpoints = (host.endpoint("audio"), host.endpoint("video"))
+    fps = plan.video_fps if video else 0.0
     args = [
-        (*endpoints, [(t.client, t.pcm, t.offset_s) for t in part], jpg, wh, plan.video_fps)
-        for part in parts
+        (*endpoints, [(t.client, t.pcm, t.offset_s) for t in part], jpg, wh, fps) for part in parts
     ]
     longest = max(t.seconds + t.offset_s for t in tracks)
     with SenderGroup(es.speech_clients, args) as group:
@@ -140,11 +142,21 @@ def _settle(host: BenchHost, results: ResultTap) -> None:
     time.sleep(0.3)
 
 
-def live_run(ctx: Ctx, tracks: list[Track], *, batching: bool = True, enrich: bool = True) -> Row:
+def live_run(
+    ctx: Ctx,
+    tracks: list[Track],
+    *,
+    batching: bool = True,
+    enrich: bool = True,
+    keep: bool = False,
+    video: bool = True,
+) -> Row:
     """Our live host on loopback; `len(tracks)` clients speak in real time (+ camera).
 
     Batching off = `batch_max=1`: every cross-client batcher of the model stage calls
-    its model with one item.
+    its model with one item. `keep`: the row also holds what was published (arrival ns,
+    fields), the chunks' send times and the speaker-label latencies (ms), for callers
+    that measure more. `video=False`: no camera.
     """
     plan = ctx.plan
     video_lat, audio_lat = LatencyTap((VideoFrame,)), LatencyTap((AudioChunk,))
@@ -163,7 +175,7 @@ def live_run(ctx: Ctx, tracks: list[Track], *, batching: bool = True, enrich: bo
             if enrich:
                 _wait_bound(host.settings.pub_port)
                 with EnrichmentListener(host.endpoint("pub")) as listener:
-                    group, load = _send(host, tracks, plan)
+                    group, load = _send(host, tracks, plan, video)
                     wait_for(lambda: audio_tap.n >= _sent(group, "audio"), 10.0)
                     _settle(host, results)
                     published = listener.collect()
@@ -197,8 +209,10 @@ def live_run(ctx: Ctx, tracks: list[Track], *, batching: bool = True, enrich: bo
         "drops": status["drops"],
         "sender_errors": group.errors,
     }
+    sends = {n: c["sends_ns"] for r in group.reports.values() for n, c in r["clients"].items()}
+    if keep:
+        row |= {"published": published, "sends": sends, "label_ms": list(results.diar)}
     if enrich:
-        sends = {n: c["sends_ns"] for r in group.reports.values() for n, c in r["clients"].items()}
         video_s = sent_v / plan.video_fps if plan.video_fps else 0.0
         second_half = results.diar[len(results.diar) // 2 :]
         row |= {

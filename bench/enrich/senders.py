@@ -23,17 +23,6 @@ from bench.core.wire import await_go, envelope, push_socket, sleep_until_ns
 __all__ = ["enrichment_listener", "speech_clients", "wl_clients", "wl_options"]
 
 CHUNK_BYTES = 3200  # 100 ms of int16 at 16 kHz
-#: Fields of an enrichment (one PUB message; the consumer's "frame") the benchmark reads.
-ENRICHMENT_KEYS = (
-    "client",
-    "event_type",
-    "timestamp",
-    "duration",
-    "sample_position",
-    "end_sample",
-    "text_hypothesis",
-    "speaker_prediction",
-)
 
 
 def _schedule(
@@ -106,7 +95,8 @@ def speech_clients(
 
 
 def enrichment_listener(endpoint: str, stop: Any, out: Any, max_s: float) -> None:
-    """Subscribe to the enrichment PUB stream; note each enrichment's arrival (unix ns)."""
+    """Subscribe to the enrichment PUB stream: each enrichment (frame and detail merged)
+    with its arrival (unix ns)."""
     ctx = zmq.Context()
     sub = ctx.socket(zmq.SUB)
     sub.setsockopt(zmq.LINGER, 0)
@@ -130,7 +120,9 @@ def enrichment_listener(endpoint: str, stop: Any, out: Any, max_s: float) -> Non
                 env = parts[-1]
                 head_len = int.from_bytes(env[:4], "big")
                 header = json.loads(env[8 : 8 + head_len])
-                got.append((now, {k: header.get(k) for k in ENRICHMENT_KEYS}))
+                # the header is {"frame": upstream keys, "detail": ours} (sinks.publish)
+                fields = {**(header.get("detail") or {}), **(header.get("frame") or header)}
+                got.append((now, fields))  # all of it: bench.speech scores the lines
     finally:
         sub.close(linger=0)
         ctx.term()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import shutil
 from collections import Counter
 from pathlib import Path
@@ -10,7 +11,6 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 
-from ambient_flow.backends.cluster import ClusterOptions
 from ambient_flow.backends.diarize_common import energy_speech_mask, speech_mask_per_sample
 from ambient_flow.backends.diarize_diart import DiartDiarizer, DiartOptions
 from ambient_flow.backends.diarize_embedded import (
@@ -18,8 +18,15 @@ from ambient_flow.backends.diarize_embedded import (
     EmbeddedDiarizer,
     EmbeddedDiarizerOptions,
 )
+from ambient_flow.backends.turns import TrackerOptions
 from ambient_flow.errors import ConfigError, StartupError
-from ambient_flow.models.diarization import DiarizationStep, StepRequest
+from ambient_flow.models.diarization import (
+    DiarizationStep,
+    SpeakerSegment,
+    SpeechBlocks,
+    StepRequest,
+    apply_relabels,
+)
 from ambient_flow.protocol.constants import AUDIO_SAMPLE_RATE as SAMPLE_RATE
 from tests.backends.models_dialogue import (
     TEST_VOICES,
@@ -36,11 +43,9 @@ needs_espeak = pytest.mark.skipif(
     reason="needs espeak-ng and sox",
 )
 
-# Measured once (2026-11-25) on the held-out two-voice dialogue below (seed 7, voices the
-# tuning never heard), defaults as chosen by tune_cluster.py (latency 1 s, pause split 0.2 s,
-# threshold 0.16, min_new_speaker_s 2.0):
-#   unknown count: DER 0.117 (confusion 0.051, missed 0.050, false alarm 0.017), 2 labels
-#   num_speakers=2: DER 0.117 (same)
+# Measured (2026-12-01) on the held-out two-voice dialogue below (seed 7, voices the
+# dev set's tuning never heard), defaults: DER after the relabel events 0.039, 2 labels
+# (the old centroid clusterer: 0.117).
 # The ceilings leave room for library-version noise, not for a regression.
 DER_CEILING_DEFAULT = 0.20
 DER_CEILING_KNOWN_COUNT = 0.20
@@ -53,10 +58,16 @@ def run(
     return [stream.step(w, s) for w, s in windows(audio)]
 
 
+def final(steps: list[DiarizationStep]) -> list[SpeakerSegment]:
+    """The segments as a consumer shows them once every relabel event is applied."""
+    spans: list[SpeakerSegment] = []
+    for step in steps:  # a step's relabels concern the segments of the steps before it
+        spans = apply_relabels(spans, step.relabels) + list(step.segments)
+    return spans
+
+
 def hypothesis(steps: list[DiarizationStep]) -> list[tuple[int, int, str]]:
-    return merge_segments(
-        [(s.start_sample, s.end_sample, s.speaker) for x in steps for s in x.segments]
-    )
+    return merge_segments([(s.start_sample, s.end_sample, s.speaker) for s in final(steps)])
 
 
 @pytest.fixture(scope="module")
@@ -99,7 +110,8 @@ def test_identity_records_the_wheel_weights_sha256(embedded: EmbeddedDiarizer) -
     assert identity.kind == "diarization"
     assert identity.sha256 == {"pretrained.pt": RESEMBLYZER_SHA256}
     assert identity.path is not None and identity.path.endswith("resemblyzer/pretrained.pt")
-    assert identity.options["cluster"]["threshold"] == embedded.options.cluster.threshold
+    assert identity.options["tracker"]["new_threshold"] == embedded.options.tracker.new_threshold
+    assert identity.options["recluster"]["method"] == "nme-sc"
 
 
 def majority_labels(dialogue: Dialogue, hyp: list[tuple[int, int, str]]) -> dict[int, str]:
@@ -119,7 +131,7 @@ def majority_labels(dialogue: Dialogue, hyp: list[tuple[int, int, str]]) -> dict
 
 
 @needs_espeak
-def test_default_gives_two_stable_labels_on_held_out_voices(
+def test_default_finds_two_voices_it_never_heard_with_corrections_as_events(
     embedded: EmbeddedDiarizer, dialogue: Dialogue
 ) -> None:
     steps = run(embedded, dialogue.audio)
@@ -127,18 +139,22 @@ def test_default_gives_two_stable_labels_on_held_out_voices(
     result = der(dialogue.reference, hyp, dialogue.audio.size)
     print(f"held-out two-voice dialogue, defaults: {result}, labels {steps[-1].speakers}")
     assert result["der"] < DER_CEILING_DEFAULT
-    assert steps[-1].speakers == ("speaker0", "speaker1")
-    assert [name for step in steps for name in step.new_speakers] == ["speaker0", "speaker1"]
+    assert len({label for _, _, label in hyp}) == 2
     majority = majority_labels(dialogue, hyp)
     assert majority[0] != majority[1]
+    first = next(s for s in steps if s.segments)
+    assert first.new_speakers and first.segments[0].speaker == first.new_speakers[0]
+    assert any(s.change_hints for s in steps), "turn changes give change hints"
+    for step in steps:
+        for ev in step.relabels:
+            assert ev.at_sample == step.window_end_sample and ev.end_sample <= ev.at_sample + 8000
 
 
 @needs_espeak
-def test_known_count_gives_two_stable_labels(dialogue: Dialogue) -> None:
-    diarizer = EmbeddedDiarizer(EmbeddedDiarizerOptions(cluster=ClusterOptions(num_speakers=2)))
-    steps = run(diarizer, dialogue.audio)
-    assert steps[-1].speakers == ("speaker0", "speaker1")
-    assert [name for step in steps for name in step.new_speakers] == ["speaker0", "speaker1"]
+def test_a_known_count_gives_two_labels(dialogue: Dialogue) -> None:
+    options = EmbeddedDiarizerOptions(tracker=TrackerOptions(num_speakers=2))
+    steps = run(EmbeddedDiarizer(options), dialogue.audio)
+    assert all(len(step.speakers) <= 2 for step in steps)
     hyp = hypothesis(steps)
     result = der(dialogue.reference, hyp, dialogue.audio.size)
     print(f"held-out two-voice dialogue, num_speakers=2: {result}")
@@ -148,25 +164,21 @@ def test_known_count_gives_two_stable_labels(dialogue: Dialogue) -> None:
 
 
 @needs_espeak
-def test_segments_lie_in_decided_spans_that_tile_the_stream(
+def test_segments_lie_in_their_decided_spans_and_never_overlap(
     embedded: EmbeddedDiarizer, dialogue: Dialogue
 ) -> None:
-    audio = dialogue.audio[: 12 * SAMPLE_RATE]
-    for latency in (None, 1.0):
-        diarizer = EmbeddedDiarizer(EmbeddedDiarizerOptions(latency_s=latency))
-        steps = run(diarizer, audio)
-        delay = round(((latency or 0.5) - 0.5) * SAMPLE_RATE)
-        previous_end = 0
-        for step in steps:
-            assert step.decided_start_sample == previous_end
-            assert step.decided_end_sample == max(step.window_end_sample - delay, 0)
-            previous_end = step.decided_end_sample
-            for seg in step.segments:
-                assert step.decided_start_sample <= seg.start_sample < seg.end_sample
-                assert seg.end_sample <= step.decided_end_sample
-                assert 0.0 <= seg.confidence <= 1.0
-                assert seg.speaker in step.speakers
-        assert any(step.segments for step in steps)
+    steps = run(embedded, dialogue.audio[: 12 * SAMPLE_RATE])
+    labelled: list[tuple[int, int]] = []
+    for step in steps:
+        assert step.decided_end_sample == step.window_end_sample  # the newest speech
+        for seg in step.segments:
+            assert step.decided_start_sample <= seg.start_sample < seg.end_sample
+            assert seg.end_sample <= step.decided_end_sample
+            assert 0.0 <= seg.confidence <= 1.0
+            assert seg.speaker in step.speakers
+            labelled.append((seg.start_sample, seg.end_sample))
+    labelled.sort()
+    assert labelled and all(a[1] <= b[0] for a, b in itertools.pairwise(labelled))
 
 
 def test_silence_and_faint_noise_give_no_speakers(embedded: EmbeddedDiarizer) -> None:
@@ -179,24 +191,22 @@ def test_silence_and_faint_noise_give_no_speakers(embedded: EmbeddedDiarizer) ->
 
 
 @needs_espeak
-def test_caller_speech_mask_overrides_the_energy_gate(
+def test_the_callers_speech_flags_decide_what_is_speech(
     embedded: EmbeddedDiarizer, dialogue: Dialogue
 ) -> None:
     window = dialogue.audio[3 * SAMPLE_RATE : 8 * SAMPLE_RATE]
     stream = embedded.new_stream()
     step = stream.step(window, 3 * SAMPLE_RATE, speech=np.zeros(313, bool))
     assert step.segments == ()
-    # An all-speech mask of another resolution labels the whole newest half second
-    # (lowest latency: the decided span is the newest step).
-    newest = EmbeddedDiarizer(
-        EmbeddedDiarizerOptions(latency_s=0.5, cluster=ClusterOptions(min_new_speaker_s=0.5))
-    )
-    stream = newest.new_stream()
-    stream.step(window[: 4 * SAMPLE_RATE + 8000], 3 * SAMPLE_RATE, speech=np.ones(10, bool))
-    step = stream.step(window, 3 * SAMPLE_RATE, speech=np.ones(10, bool))
-    assert [(s.start_sample, s.end_sample) for s in step.segments] == [
-        (7 * SAMPLE_RATE + 8000, 8 * SAMPLE_RATE)
-    ]
+    # The VAD's own blocks: the newest second is speech, labelled at once
+    first = 3 * SAMPLE_RATE
+    n = window.size // 512
+    flags = np.zeros(n, bool)
+    flags[-31:] = True
+    blocks = SpeechBlocks(first, 512, flags.astype(np.float32), flags)
+    step = embedded.new_stream().step(window, first, blocks=blocks)
+    assert step.segments and step.segments[0].start_sample == first + (n - 31) * 512
+    assert step.new_speakers == ("speaker0",)
 
 
 @needs_espeak
@@ -223,6 +233,19 @@ def test_step_many_batches_streams_like_single_steps(
         conf_one = [s.confidence for x in one for s in x.segments]
         conf_many = [s.confidence for x in many for s in x.segments]
         np.testing.assert_allclose(conf_one, conf_many, atol=1e-4)
+
+
+@needs_espeak
+def test_several_steps_of_one_stream_in_one_call_are_decided_in_order(
+    embedded: EmbeddedDiarizer, dialogue: Dialogue
+) -> None:
+    """A replay hands the batcher a client's windows faster than it calls the model."""
+    pairs = windows(dialogue.audio[: 10 * SAMPLE_RATE])
+    one_by_one = embedded.new_stream()
+    expected = [one_by_one.step(w, s) for w, s in pairs]
+    stream = embedded.new_stream()
+    together = embedded.step_many([StepRequest(stream, w, s) for w, s in pairs])
+    assert [x.segments for x in together] == [x.segments for x in expected]
 
 
 def test_bad_requests_raise(embedded: EmbeddedDiarizer) -> None:
@@ -254,10 +277,7 @@ def test_weights_failures_are_startup_errors(tmp_path: Path) -> None:
         ).load()
 
 
-@pytest.mark.parametrize(
-    "kwargs",
-    [{"step_s": 0.0}, {"embed_s": 0.1}, {"latency_s": 0.2}, {"threads": 0}, {"split_pause_s": -1}],
-)
+@pytest.mark.parametrize("kwargs", [{"step_s": 0.0}, {"window_s": 0.5}, {"threads": 0}])
 def test_embedded_options_are_validated(kwargs: dict[str, float]) -> None:
     with pytest.raises(ConfigError):
         EmbeddedDiarizerOptions(**kwargs)  # type: ignore[arg-type]

@@ -3,6 +3,7 @@ through the real loading code and load failures."""
 
 from __future__ import annotations
 
+import itertools
 import math
 import re
 from pathlib import Path
@@ -19,6 +20,7 @@ from ambient_flow.backends.whisper_ct2 import (
     FasterWhisperTranscriber,
     embedded_model_path,
 )
+from ambient_flow.backends.whisper_decode import DecodeOptions, transcript_of
 from ambient_flow.backends.whisper_text import RawSegment, assemble, compute_confidence
 from ambient_flow.backends.whisper_torch import OpenAIWhisperOptions, OpenAIWhisperTranscriber
 from ambient_flow.errors import ConfigError, StartupError
@@ -80,6 +82,16 @@ def test_tiny_en_transcribes_speech(
     assert t.confidence > 0.3
     assert t.model.sha256["model.bin"] == TINY_EN_MODEL_SHA256
     assert t.model.to_dict()["options"]["compute_type"] == "int8"
+    assert t.model.to_dict()["options"]["fallback_beam_size"] == 5
+    # every word timed on the stream clock, in order, inside its segment
+    words = t.words
+    assert len(words) >= 6 and _normalize("".join(w.word for w in words)) == _normalize(t.text)
+    for seg in t.segments:
+        for w in seg.words:
+            assert seg.start_s - 0.05 <= w.start_s <= w.end_s <= seg.end_s + 0.05
+            assert 0.0 <= w.probability <= 1.0
+    assert all(a.start_s <= b.start_s for a, b in itertools.pairwise(words))
+    assert words[0].start_s >= offset
 
 
 def test_tiny_en_accepts_int16_the_same(
@@ -122,30 +134,17 @@ def test_segments_whisper_calls_silence_are_dropped_and_times_clipped() -> None:
         RawSegment(2.0, 2.5, " ...", -0.1, 0.0),  # no word
         RawSegment(2.5, 9.0, " Bye.", -0.4, 0.7),  # high no_speech but confident: kept
     ]
-    t = assemble(
-        raw,
-        duration_s=3.0,
-        offset_s=10.0,
-        no_speech_threshold=0.6,
-        logprob_threshold=-1.0,
-        language="en",
-        identity=ident,
-    )
+    audio = np.zeros(3 * SR, np.float32)
+    opts = DecodeOptions()
+    t = transcript_of(audio, lambda beam: (raw, "en"), opts, 10.0, None, ident)
     assert t.text == "Hello there. Bye."
     assert [(s.start_s, s.end_s) for s in t.segments] == [(10.0, 11.0), (12.5, 13.0)]
     # Weighted by duration: 1.0 s and 0.5 s.
     assert t.avg_logprob == pytest.approx((1.0 * -0.2 + 0.5 * -0.4) / 1.5)
     assert t.no_speech_prob == pytest.approx((1.0 * 0.1 + 0.5 * 0.7) / 1.5)
     assert t.confidence == pytest.approx(math.exp(t.avg_logprob) * (1 - t.no_speech_prob))
-    only_silence = assemble(
-        raw[1:3],
-        duration_s=3.0,
-        offset_s=0.0,
-        no_speech_threshold=0.6,
-        logprob_threshold=-1.0,
-        language="en",
-        identity=ident,
-    )
+    assert (t.beam_size, t.attempts) == (1, 1)
+    only_silence = transcript_of(audio, lambda beam: (raw[1:3], "en"), opts, 0.0, None, ident)
     assert only_silence.text == "" and only_silence.confidence == 0.0
     assert only_silence.no_speech_prob == 0.8
 
@@ -162,7 +161,9 @@ def test_tiny_random_ctranslate2_model_loads_and_runs(
 ) -> None:
     model = FasterWhisperTranscriber(
         FasterWhisperOptions(
-            model_path=tiny_ct2_whisper, language="en", cpu_threads=1, no_speech_threshold=None
+            model_path=tiny_ct2_whisper,
+            cpu_threads=1,
+            decode=DecodeOptions(no_speech_threshold=None, fallback_beam_size=2),
         )
     )
     audio = noise_10s[: 2 * SR]
@@ -179,7 +180,11 @@ def test_tiny_random_openai_whisper_checkpoint_loads_and_runs(
 ) -> None:
     torch = pytest.importorskip("torch")
     model = OpenAIWhisperTranscriber(
-        OpenAIWhisperOptions(model_path=tiny_openai_whisper, threads=1, no_speech_threshold=None)
+        OpenAIWhisperOptions(
+            model_path=tiny_openai_whisper,
+            threads=1,
+            decode=DecodeOptions(no_speech_threshold=None, fallback_beam_size=2),
+        )
     )
     with torch_threads(2):
         t = model.transcribe(noise_10s[: 2 * SR], offset_s=7.5)
@@ -246,13 +251,13 @@ def test_options_are_validated() -> None:
     with pytest.raises(ConfigError, match="compute_type"):
         FasterWhisperOptions(compute_type="int3")
     with pytest.raises(ConfigError, match="beam_size"):
-        FasterWhisperOptions(beam_size=0)
+        DecodeOptions(beam_size=0)
     with pytest.raises(ConfigError, match="cpu_threads"):
         FasterWhisperOptions(cpu_threads=0)
     with pytest.raises(ConfigError, match="device"):
         FasterWhisperOptions(device="tpu")
     with pytest.raises(ConfigError, match="no_speech_threshold"):
-        FasterWhisperOptions(no_speech_threshold=1.5)
+        DecodeOptions(no_speech_threshold=1.5)
     with pytest.raises(ConfigError, match="threads"):
         OpenAIWhisperOptions(model_path=Path("x.pt"), threads=0)
 
@@ -263,8 +268,8 @@ def test_non_finite_decoder_scores_still_give_a_valid_transcript() -> None:
     identity = ModelIdentity(kind="transcription", name="t", path=None)
     raw = [RawSegment(0.0, 1.0, " random words", float("nan"), float("nan")),
            RawSegment(1.0, 2.0, " more", float("-inf"), 0.1)]  # fmt: skip
-    t = assemble(raw, duration_s=2.0, offset_s=0.0, no_speech_threshold=None,
-                 logprob_threshold=-1.0, language="en", identity=identity)  # fmt: skip
+    t = assemble(raw, duration_s=2.0, offset_s=0.0, dropped_no_speech=0.0, language="en",
+                 identity=identity)  # fmt: skip
     assert t.text == "random words more"
     assert all(math.isfinite(v) for v in (t.avg_logprob, t.no_speech_prob, t.confidence))
     assert 0.0 <= t.confidence <= 1.0

@@ -42,6 +42,12 @@ def test_a_transcript_line_reads_like_the_issue_says() -> None:
     assert frame_line("k", view).endswith("k in view: 2 person, face")
     change = {"event_type": "speaker_change", "speaker_prediction": "speaker2", "created_at": AT}
     assert frame_line("k", change).endswith("k speaker change: speaker2")
+    fix = {"event_type": "speaker_relabel", "speaker_prediction": "speaker2", "created_at": AT,
+           "old": "speaker0", "start_sample": 16000 * 13, "end_sample": 16000 * 15,
+           "sample_position": 16000 * 13, "timestamp": 3.0}  # fmt: skip
+    assert frame_line("k", fix).endswith("k relabel: speaker0 -> speaker2 (3.0-5.0 s)")
+    bare = {k: v for k, v in fix.items() if k != "old"}
+    assert frame_line("k", bare).endswith("k relabel: speaker2")
 
 
 class SlowTerminal(io.StringIO):

@@ -73,6 +73,7 @@ class SlowTranscriber:
 
     def __init__(self) -> None:
         self.real = FasterWhisperTranscriber()
+        self.heard: list[int] = []  # the utterances' first samples, in call order
 
     @property
     def identity(self) -> ModelIdentity:
@@ -81,9 +82,10 @@ class SlowTranscriber:
     def load(self) -> None:
         self.real.load()
 
-    def transcribe(self, audio, *, offset_s) -> Transcript:  # type: ignore[no-untyped-def]
+    def transcribe(self, audio, *, offset_s, prompt=None) -> Transcript:  # type: ignore[no-untyped-def]
         time.sleep(1.5)
-        return self.real.transcribe(audio, offset_s=offset_s)
+        self.heard.append(round(offset_s * 16000))
+        return self.real.transcribe(audio, offset_s=offset_s, prompt=prompt)
 
 
 def test_ingest_loses_no_audio_while_a_backend_is_slow(tmp_path: Path) -> None:
@@ -91,7 +93,8 @@ def test_ingest_loses_no_audio_while_a_backend_is_slow(tmp_path: Path) -> None:
     # Replay mode: the recorded arrival times drive liveness, and the model stage drops
     # nothing, so every utterance must come out even though each takes 1.5 s.
     runtime = HostRuntime(settings=Settings(data_dir=str(tmp_path), metrics_port=0), replay=True)
-    models = Models(SileroVad(), SlowTranscriber(), EmbeddedDiarizer(), None)
+    slow = SlowTranscriber()
+    models = Models(SileroVad(), slow, EmbeddedDiarizer(), None)
     models.load()
     flow = Dataflow("slow_models")
     ingest = build_ingest(flow, runtime, {"in": TestingSource(messages, batch_size=1)})
@@ -111,9 +114,15 @@ def test_ingest_loses_no_audio_while_a_backend_is_slow(tmp_path: Path) -> None:
     # Ingest ran ahead of the slow model: all audio was through long before the end.
     audio_done = seen[-1][0] - started
     total = time.monotonic() - started
-    assert total > 6 * 1.5 * 0.9  # six utterances at 1.5 s each, one after another
+    # eight turns (2.4-4.1 s, 0.6 s apart): at least eight utterances (9 here) at 1.5 s
+    # each, one after another
+    print("utterances:", len(slow.heard))
+    assert len(slow.heard) >= 8
+    assert total > len(slow.heard) * 1.5 * 0.9
     assert audio_done < total / 2
-    assert sum(1 for _, f in frames if f.event_type == "utterance") == 6
+    # every utterance came out (one line per speaker run, each naming its utterance)
+    said = {f.extra["utterance_start_sample"] for _, f in frames if f.event_type == "utterance"}
+    assert said == set(slow.heard)
 
 
 #: A fresh interpreter (nothing loaded, imported or compiled yet, as at a real start):

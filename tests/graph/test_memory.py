@@ -1,7 +1,8 @@
 """Per-client state is bounded: clients that come, speak and leave leave nothing behind.
 
-The enrichment keeps, per client session, an audio ring, a VAD stream, a segmenter, a
-diarization stream, queued model work and an attribution timeline. All of it is released
+The enrichment keeps, per client session, audio rings, a VAD stream and level meter, a
+segmenter, a diarization stream (the speaker tracker), queued model work and an
+attribution timeline. All of it is released
 at the session's end (bytewax's StatefulLogic DISCARD), so a host that has seen 200
 clients holds what its still-open sessions need, not what every client ever needed.
 The fakes (`ambient_flow.testing.fakes`) stand in for the models: this is about the
@@ -24,6 +25,7 @@ from ambient_flow.operators.ingest import IngestLogic
 from ambient_flow.operators.offload import OffloadLogic
 from ambient_flow.operators.ringbuffer import AudioRing
 from ambient_flow.operators.speech import SpeechAnalysisLogic
+from ambient_flow.operators.utterances import UtteranceLogic
 from ambient_flow.testing import fakes
 from ambient_flow.testing.media import sine_pcm
 from ambient_flow.testing.messages import audio_parts
@@ -39,7 +41,7 @@ def speak(push: zmq.Socket[Any], client: str) -> None:
 
 def live_objects() -> dict[str, int]:
     gc.collect()
-    kinds = (SpeechAnalysisLogic, OffloadLogic, AttributionLogic, IngestLogic)
+    kinds = (SpeechAnalysisLogic, UtteranceLogic, OffloadLogic, AttributionLogic, IngestLogic)
     counts = {k.__name__: 0 for k in kinds}
     ring_bytes = 0
     for obj in gc.get_objects():
@@ -98,7 +100,9 @@ def test_two_hundred_clients_come_and_go_and_leave_nothing_behind(live_host) -> 
         control.close(linger=0)
         push.close(linger=0)
     assert len(utterances) >= 200  # every visitor was heard: the state was really used
-    for kind in ("SpeechAnalysisLogic", "OffloadLogic", "AttributionLogic", "IngestLogic"):
+    kinds = ("SpeechAnalysisLogic", "UtteranceLogic", "OffloadLogic", "AttributionLogic",
+             "IngestLogic")  # fmt: skip
+    for kind in kinds:
         assert after[kind] <= baseline[kind], (kind, baseline, after)
     assert after["ring_bytes"] <= baseline["ring_bytes"], (baseline, after)
     # What the Python heap grew by while 200 sessions came and went (telemetry keeps the

@@ -80,19 +80,24 @@ def check_tables(fake: FakeSpacetime, session_dir: Path, frames: list[dict[str, 
     last_entry = max(i for i, r in enumerate(order) if r == "CreateEntry")
     assert order.index("UpdateSessionStatus") > last_entry
 
-    (utterance,) = [f for f in frames if f["event_type"] == "utterance"]
-    (entry,) = fake.rows("transcript_entry")
-    assert entry["SessionId"] == session["Id"]
-    assert entry["EntryId"] == utterance["frame_id"]
-    assert entry["Transcript"] == "hello there"
-    assert entry["RecordingStartMs"] == round(utterance["timestamp"] * 1000)
-    assert entry["Confidence"] == pytest.approx(utterance["confidence"])
-    assert entry["Speaker"] == f"{sid}/{utterance['speaker_prediction']}"
-    (segment,) = fake.rows("diarization_segment")
-    assert segment["EntryId"] == entry["Id"]
-    assert (segment["StartMs"], segment["EndMs"]) == (0, entry["DurationMs"])
-    assert segment["PyannoteLabel"] == utterance["speaker_prediction"]
-    assert segment["TranscriptSlice"] == "hello there"
+    # the talk is cut where the speaker changes (alice, then bob): one entry per line
+    utterances = [f for f in frames if f["event_type"] == "utterance"]
+    assert [u["speaker_prediction"] for u in utterances] == ["speaker0", "speaker1"]
+    entries = {e["EntryId"]: e for e in fake.rows("transcript_entry")}
+    assert sorted(entries) == sorted(u["frame_id"] for u in utterances)
+    segments = fake.rows("diarization_segment")
+    assert len(segments) == len(utterances)
+    for utterance in utterances:
+        entry = entries[utterance["frame_id"]]
+        assert entry["SessionId"] == session["Id"]
+        assert entry["Transcript"] == "hello there"
+        assert entry["RecordingStartMs"] == round(utterance["timestamp"] * 1000)
+        assert entry["Confidence"] == pytest.approx(utterance["confidence"])
+        assert entry["Speaker"] == f"{sid}/{utterance['speaker_prediction']}"
+        (segment,) = [s for s in segments if s["EntryId"] == entry["Id"]]
+        assert (segment["StartMs"], segment["EndMs"]) == (0, entry["DurationMs"])
+        assert segment["PyannoteLabel"] == utterance["speaker_prediction"]
+        assert segment["TranscriptSlice"] == "hello there"
     changes = [f["speaker_prediction"] for f in frames if f["event_type"] == "speaker_change"]
     assert sorted(r["Name"] for r in fake.rows("speaker")) == sorted(f"{sid}/{s}" for s in changes)
 

@@ -9,9 +9,9 @@ import numpy as np
 from bytewax.operators import StatefulLogic
 
 from ambient_flow.models.detection import Detection
-from ambient_flow.models.diarization import DiarizationStep, SpeakerSegment
+from ambient_flow.models.diarization import DiarizationStep, SpeakerRelabel, SpeakerSegment
 from ambient_flow.models.identity import ModelIdentity
-from ambient_flow.models.transcription import Segment
+from ambient_flow.models.transcription import Segment, Word
 from ambient_flow.models.transcription import Transcript as RealTranscript
 from ambient_flow.operators.attribution import (
     UPSTREAM_KEYS,
@@ -36,13 +36,22 @@ def Seg(start: int, end: int, speaker: str) -> SpeakerSegment:
     return SpeakerSegment(start, end, speaker, 0.9)
 
 
-def Step(start: int, end: int, segments: tuple[SpeakerSegment, ...]) -> DiarizationStep:
-    return DiarizationStep(max(0, end - 5 * SR), end, start, end, segments,
-                           tuple(sorted({s.speaker for s in segments})))  # fmt: skip
+def Step(
+    start: int,
+    end: int,
+    segments: tuple[SpeakerSegment, ...],
+    relabels: tuple[SpeakerRelabel, ...] = (),
+) -> DiarizationStep:
+    speakers = tuple(sorted({s.speaker for s in segments}))
+    return DiarizationStep(max(0, end - 5 * SR), end, start, end, segments, speakers,
+                           relabels=relabels)  # fmt: skip
 
 
-def Transcript(text: str) -> RealTranscript:
-    segment = Segment(0.0, 1.0, text, -0.2, 0.01)
+def Transcript(text: str, words: tuple[tuple[float, float], ...] = ()) -> RealTranscript:
+    """One segment; with `words`, one timed word per token (seconds on the stream clock)."""
+    tokens = text.split() if words else []
+    timed = tuple(Word(f" {t}", a, b, 0.9) for t, (a, b) in zip(tokens, words, strict=True))
+    segment = Segment(0.0, 1.0, text, -0.2, 0.01, timed)
     return RealTranscript(text, (segment,), -0.2, 0.01, 0.8, "en", IDENTITY)
 
 
@@ -54,7 +63,8 @@ def window(end: int) -> DiarizationWindow:
 
 def utterance(start: int, end: int) -> UtteranceAudio:
     return UtteranceAudio("c", "s1", start, end, np.zeros(end - start, np.float32), "silence",
-                          10 * NS + start, 10 * NS + end + SR)  # fmt: skip
+                          10 * NS + start * 62_500, 10 * NS + end * 62_500 + NS // 10,
+                          speech=((start, end),))  # fmt: skip
 
 
 def run(items: list[ModelResult]) -> list:  # type: ignore[type-arg]
@@ -66,7 +76,7 @@ def run(items: list[ModelResult]) -> list:  # type: ignore[type-arg]
     return [e for e in out if isinstance(e, Enrichment)]
 
 
-def test_an_utterance_gets_the_speaker_covering_most_of_it_and_the_split() -> None:
+def test_an_utterance_without_word_times_gets_the_speaker_covering_most_of_it() -> None:
     frames = run([
         Diarized(window(2 * SR), Step(0, 2 * SR, (Seg(0, 2 * SR, "speaker0"),))),
         Diarized(window(4 * SR), Step(2 * SR, 4 * SR, (Seg(2 * SR, 4 * SR, "speaker1"),))),
@@ -81,6 +91,65 @@ def test_an_utterance_gets_the_speaker_covering_most_of_it_and_the_split() -> No
     record = utt.upstream_record()
     assert record["timestamp"] == 1.0 and record["frame_id"] == "s1_1.000"
     assert record["text_hypothesis"] == "hello there friend" and record["weight"] == 0.6
+    assert utt.extra["words"] == [] and (utt.extra["run"], utt.extra["runs"]) == (0, 1)
+
+
+def test_words_go_to_their_speakers_and_each_speaker_run_is_a_line() -> None:
+    frames = run([
+        Diarized(window(2 * SR), Step(0, 2 * SR, (Seg(0, 2 * SR, "speaker0"),))),
+        Diarized(window(4 * SR), Step(2 * SR, 4 * SR, (Seg(2 * SR, 4 * SR, "speaker1"),))),
+        Transcribed(utterance(SR, 4 * SR), Transcript(
+            "did it finish yes it did", ((1.1, 1.3), (1.4, 1.5), (1.6, 1.9), (2.3, 2.5),
+                                         (2.6, 2.7), (2.8, 3.0)))),
+    ])  # fmt: skip
+    first, second = [f for f in frames if f.event_type == "utterance"]
+    assert (first.speaker_prediction, first.text_hypothesis) == ("speaker0", "did it finish")
+    assert (second.speaker_prediction, second.text_hypothesis) == ("speaker1", "yes it did")
+    # the utterance's span is shared at the runs' boundary: upstream keys stay as they were
+    assert (first.sample_position, first.extra["end_sample"]) == (SR, round(2.3 * SR))
+    assert (second.sample_position, second.extra["end_sample"]) == (round(2.3 * SR), 4 * SR)
+    assert [w["speaker"] for w in first.extra["words"] + second.extra["words"]] == \
+        ["speaker0"] * 3 + ["speaker1"] * 3  # fmt: skip
+    assert first.extra["words"][0] == {"word": " did", "start": 1.1, "end": 1.3,
+                                       "probability": 0.9, "speaker": "speaker0"}  # fmt: skip
+    assert {f.extra["utterance_id"] for f in (first, second)} == {f"s1_u{SR}"}
+    assert [(f.extra["run"], f.extra["runs"]) for f in (first, second)] == [(0, 2), (1, 2)]
+    assert first.extra["speech"] == [[SR, round(2.3 * SR)]]
+    for f in (first, second):
+        record = f.upstream_record()
+        assert tuple(record) == UPSTREAM_KEYS
+        assert record["created_at"] <= record["enriched_at"]
+
+
+def test_relabels_are_lines_before_the_steps_news_and_later_words_follow_them() -> None:
+    fix = SpeakerRelabel(0, 2 * SR, "speaker0", "speaker1", 4 * SR, "recluster")
+    frames = run([
+        Diarized(window(2 * SR), Step(0, 2 * SR, (Seg(0, 2 * SR, "speaker0"),))),
+        Diarized(window(4 * SR), Step(2 * SR, 4 * SR, (Seg(2 * SR, 4 * SR, "speaker1"),), (fix,))),
+        Transcribed(utterance(SR, 4 * SR), Transcript("one two", ((1.2, 1.5), (2.5, 2.8)))),
+    ])  # fmt: skip
+    kinds = [(f.event_type, f.speaker_prediction) for f in frames]
+    # the correction comes first; the next speech says who speaks from there on again (the
+    # correction changed only its own span of the turn drawn before it)
+    assert kinds == [("speaker_change", "speaker0"), ("speaker_relabel", "speaker1"),
+                     ("speaker_change", "speaker1"), ("utterance", "speaker1")]  # fmt: skip
+    relabel = frames[1]
+    assert relabel.sample_position == 0 and relabel.text_hypothesis is None
+    assert {k: relabel.extra[k] for k in ("old", "new", "start_sample", "end_sample", "reason")} \
+        == {"old": "speaker0", "new": "speaker1", "start_sample": 0, "end_sample": 2 * SR,
+            "reason": "recluster"}  # fmt: skip
+    assert frames[3].text_hypothesis == "one two"  # both words: speaker1 after the fix
+
+
+def test_two_lines_never_share_a_frame_id() -> None:
+    frames = run([
+        Diarized(window(2 * SR), Step(SR, 2 * SR, (Seg(SR, 2 * SR, "speaker0"),))),
+        Transcribed(utterance(SR, 2 * SR), Transcript("same place")),
+        Transcribed(utterance(SR + 4, 2 * SR), Transcript("same millisecond")),
+    ])  # fmt: skip
+    ids = [f.frame_id for f in frames]
+    assert ids == ["s1_1.000", "s1_1.001", "s1_1.002"]
+    assert [f.sample_position for f in frames] == [SR, SR, SR + 4]  # positions stay true
 
 
 def test_empty_transcripts_make_no_frame() -> None:

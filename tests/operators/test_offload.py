@@ -100,3 +100,47 @@ def test_per_key_submit_through_a_shared_batcher() -> None:
 def test_offload_needs_work() -> None:
     with pytest.raises(ValueError, match="fn or submit_factory"):
         run([("k", 1)])
+
+
+def test_a_lane_that_does_not_hold_lets_other_results_overtake_it_but_not_events() -> None:
+    """Live transcription: a speaker label must not wait for a transcript to be seen."""
+    from concurrent.futures import Future
+
+    from ambient_flow.operators.offload import Lane, OffloadLogic
+
+    futures: dict[str, Future[str | None]] = {}
+
+    def submit(item: str) -> Future[str | None]:
+        futures[item] = Future()
+        return futures[item]
+
+    slow = Lane("text", lambda: submit, hold=False)
+    fast = Lane("speakers", lambda: submit)
+
+    def route(item: str) -> Lane[str, str] | None:
+        if item.startswith("event"):
+            return None
+        return slow if item.startswith("utt") else fast
+
+    runtime = HostRuntime()
+    logic = OffloadLogic(route, runtime, passthrough=lambda i: i,
+                         may_overtake=lambda i: not i.startswith("event"))  # fmt: skip
+    emitted: list[str] = []
+    for item in ("utt1", "win1", "utt2", "win2", "event_end", "win3"):
+        emitted += list(logic.on_item(item)[0])
+    futures["win1"].set_result("win1")
+    futures["win2"].set_result("win2")
+    futures["win3"].set_result("win3")
+    emitted += list(logic.on_notify()[0])
+    assert emitted == ["win1", "win2"]  # past both transcripts; the event holds win3 back
+    futures["utt2"].set_result("utt2")
+    emitted += list(logic.on_notify()[0])
+    assert emitted == ["win1", "win2"]  # a lane's own items stay in order
+    futures["utt1"].set_result("utt1")
+    emitted += list(logic.on_notify()[0])
+    assert emitted == ["win1", "win2", "utt1", "utt2", "event_end", "win3"]
+    strict = OffloadLogic(lambda i: Lane("t", lambda: submit), runtime, passthrough=lambda i: i)
+    out = list(strict.on_item("a")[0]) + list(strict.on_item("b")[0])
+    futures["b"].set_result("b")
+    assert out + list(strict.on_notify()[0]) == []  # holding lanes keep the strict order
+    runtime.close()

@@ -1,8 +1,8 @@
 """More audio at once than the speech ring holds (~32 s) during speech: nothing breaks.
 
 One long chunk, or a long `seq` gap filled with silence, arrives while the client is
-speaking. The enrichment must cut every utterance and diarization window while its
-audio is still held, and keep going.
+speaking. The enrichment must cut every diarization window (the speech step) and every
+utterance (the utterance step after it) while its audio is still held, and keep going.
 """
 
 from __future__ import annotations
@@ -13,12 +13,16 @@ import numpy as np
 
 from ambient_flow.config import Settings
 from ambient_flow.operators.events import ClientEvent
+from ambient_flow.operators.model_stage import Passed
+from ambient_flow.operators.segmenter import SegmenterOptions
 from ambient_flow.operators.speech import (
     AnalysisOptions,
     DiarizationWindow,
     SpeechAnalysisLogic,
+    SpeechChunk,
     UtteranceAudio,
 )
+from ambient_flow.operators.utterances import UtteranceLogic
 from ambient_flow.protocol.messages import AudioChunk
 from ambient_flow.testing import fakes, run_messages
 from ambient_flow.testing.messages import T0_MS, audio_raw
@@ -33,7 +37,8 @@ def loud(n: int, seed: int = 0) -> np.ndarray:
 
 def test_one_chunk_longer_than_the_ring_is_analysed_whole() -> None:
     logic = SpeechAnalysisLogic(fakes.EnergyVad(0.01), AnalysisOptions())
-    logic.on_item(ClientEvent("c", "session_start", 0, "s", {"start_sample": 0}))
+    start_event = ClientEvent("c", "session_start", 0, "s", {"start_sample": 0})
+    logic.on_item(start_event)
     items = []
     for start, n in ((0, SR), (SR, 33 * SR), (34 * SR, 2 * SR)):
         chunk = AudioChunk("c", 0, 0, SR, 1, loud(n, start), 1, start_sample=start)
@@ -45,8 +50,17 @@ def test_one_chunk_longer_than_the_ring_is_analysed_whole() -> None:
     # A window every 0.5 s of the 36 s, each a full 5 s once 5 s have arrived.
     assert [w.end_sample for w in windows] == [SR // 2 * k for k in range(1, 73)]
     assert all(w.samples.shape[0] == w.end_sample - w.start_sample for w in windows)
-    utterances = [i for i in items if isinstance(i, UtteranceAudio)]
-    # Continuous speech is split at max_utterance (30 s); no sample is lost.
+    # the utterance step after it, on the speech step's chunks (no diarizer here)
+    utter = UtteranceLogic(SegmenterOptions())
+    utter.on_item(Passed(start_event))
+    said: list[object] = []
+    for item in items:
+        if isinstance(item, SpeechChunk):
+            said += utter.on_item(item)[0]
+    said += utter.on_eof()[0]
+    utterances = [i for i in said if isinstance(i, UtteranceAudio)]
+    # Continuous speech is split at max_utterance (5 s); no sample is lost.
+    assert len(utterances) >= 36 // 5
     assert utterances[0].start_sample == 0 and utterances[-1].end_sample == 36 * SR
     assert sum(u.end_sample - u.start_sample for u in utterances) == 36 * SR
     for u in utterances:

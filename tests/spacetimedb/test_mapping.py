@@ -83,12 +83,14 @@ def test_session_end_records_duration_and_completes() -> None:
 
 
 def test_utterance_with_turns_and_words() -> None:
+    # words are timed on the stream clock (the session starts 10 s into it here: records.py);
+    # turns and `end` on the session's
     side = {
         "end": 3.5,
         "client": "laptop",
         "words": [
-            {"word": " hello", "start": 1.6, "end": 2.0},
-            {"word": " there", "start": 2.6, "end": 3.2},
+            {"word": " hello", "start": 11.6, "end": 12.0},
+            {"word": " there", "start": 12.6, "end": 13.2},
         ],
         "speakers": [
             {"label": "speaker0", "start": 1.0, "end": 2.5},  # clipped to the utterance

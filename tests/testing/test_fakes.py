@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-import pytest
 
 from ambient_flow.config import Settings
 from ambient_flow.models import Detection, Detector, Diarizer, SpeechProbability, Transcriber
@@ -43,12 +42,39 @@ def test_the_enrichment_graph_runs_on_fakes(tmp_path: Path) -> None:
     assert [e.speaker_prediction for e in changes] == ["speaker0", "speaker1"]
     assert changes[0].sample_position < SR // 10  # the first window's first block
     assert changes[1].sample_position == int(1.5 * SR)
-    (utterance,) = out.lines("utterance")
-    assert utterance.text_hypothesis == "hello there"
-    assert utterance.extra["speakers"] == {"speaker0": pytest.approx(0.5, abs=0.1),
-                                            "speaker1": pytest.approx(0.5, abs=0.1)}  # fmt: skip
+    # the speaker change ends the utterance there: one utterance per turn
+    said = out.lines("utterance")
+    assert [(u.speaker_prediction, u.text_hypothesis) for u in said] == [
+        ("speaker0", "hello there"), ("speaker1", "hello there")]  # fmt: skip
+    assert [u.extra["segmentation"] for u in said] == ["speaker_change", "silence"]
+    assert 0 <= int(1.5 * SR) - said[1].sample_position < 512  # on the VAD's block grid
     (frames,) = (tmp_path / "sessions").glob("*/frames.jsonl")
     assert len(frames.read_text().splitlines()) == len(out.enrichments)
+
+
+def test_without_change_cuts_the_words_of_one_utterance_still_find_their_speakers(
+    tmp_path: Path,
+) -> None:
+    turns = [(0.0, 1.5, "alice"), (1.5, 3.0, "bob")]
+    models = fakes.models(turns=turns, script=lambda s, e: "one two three four")
+    settings = Settings(enrich=True, speaker_change_cuts=False)
+    out = run_messages(talk(3.0), tmp_path, settings=settings, models=models)
+    said = out.lines("utterance")
+    assert [(u.speaker_prediction, u.text_hypothesis) for u in said] == [
+        ("speaker0", "one two"), ("speaker1", "three four")]  # fmt: skip
+    assert {u.extra["utterance_id"] for u in said} == {said[0].extra["utterance_id"]}
+    assert [w["speaker"] for u in said for w in u.extra["words"]] == ["speaker0"] * 2 + [
+        "speaker1"] * 2  # fmt: skip
+
+
+def test_scripted_corrections_become_relabel_lines(tmp_path: Path) -> None:
+    turns = [(0.0, 1.5, "alice"), (1.5, 3.0, "bob")]
+    models = fakes.models(turns=turns, corrections=[(2.0, "alice", "bob")])
+    out = run_messages(talk(3.0), tmp_path, settings=Settings(enrich=True), models=models)
+    (fix,) = out.lines("speaker_relabel")
+    assert (fix.extra["old"], fix.extra["new"], fix.extra["reason"]) == (
+        "speaker0", "speaker1", "recluster")  # fmt: skip
+    assert fix.speaker_prediction == "speaker1" and fix.sample_position == 0
 
 
 def test_scripted_detections_become_visual_context(tmp_path: Path) -> None:

@@ -1,0 +1,234 @@
+"""The session-level pass of the embedded diarizer: re-cluster, smooth, keep the names.
+
+Online labels are decided on little evidence (a label within one step of speech). A
+1 s resemblyzer embedding is a weak pairwise voice test (equal-error rate 18-24 %), but
+assigned to the *right centroid* it is right 92-98 % of the time (research for issue 11):
+the work is finding the centroids, and that needs the session. So every few seconds of
+new speech all recent units (one embedding per 0.5 s step of speech) are clustered
+again, and the caller turns each changed unit into a relabel event.
+
+Pure numpy/scipy and deterministic (no random state anywhere):
+
+1. `nme_spectral`: NME-SC (Park et al., 2019), spectral clustering that tunes its own
+   pruning: for each neighbour count p the binarised p-nearest-neighbour graph's
+   Laplacian is decomposed, and the p with the best normalised maximum eigengap wins;
+   that gap's position is the speaker count (unless it is known). Clusters: k-means on
+   the first k eigenvectors, initialised farthest-point (no seed needed).
+2. `smooth_labels`: Viterbi re-decoding of the unit sequence against the clusters'
+   centroids, with a cost per switch (lower across a pause): one-unit flips go.
+3. `map_labels`: clusters are named after the labels their units already carry
+   (Hungarian on shared speech), so names stay stable; an unmatched cluster gets a
+   fresh name.
+
+Measured on generated dialogues (dev) and pyannote's real call: NME-SC found 2 speakers
+on the real call at its default, AHC at any threshold 3-7 or 1; real-call DER 0.50 with
+online decisions alone, 0.24 with this pass.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+__all__ = ["ReclusterOptions", "kmeans", "map_labels", "nme_spectral", "smooth_labels"]
+
+Matrix = npt.NDArray[np.float64]
+Labels = npt.NDArray[np.int64]
+
+
+@dataclass(frozen=True)
+class ReclusterOptions:
+    """Knobs of the session-level pass (chosen on the generated dev set).
+
+    Attributes:
+        prune: NME-SC's largest neighbour count, as a fraction of the units.
+        every_s: Run after this much new speech (seconds).
+        max_units: Cluster at most this many most recent units (cost grows ~n^3:
+            measured ~5 ms at 50 units, 35-70 ms at 100-120 here); older speech keeps
+            its labels and still shapes the online centroids.
+        switch_penalty: Smoothing: log-score cost of a speaker switch between units.
+        pause_switch_penalty: The same across a pause (turns change at pauses).
+        temperature: Smoothing: cosine similarities are divided by this.
+    """
+
+    prune: float = 0.2
+    every_s: float = 2.0
+    max_units: int = 120
+    switch_penalty: float = 1.0
+    pause_switch_penalty: float = 0.3
+    temperature: float = 0.05
+
+    def __post_init__(self) -> None:
+        if not 0.0 < self.prune <= 1.0:
+            raise ValueError(f"prune must be in (0, 1], got {self.prune}")
+        if self.every_s <= 0 or self.max_units < 3:
+            raise ValueError("every_s must be > 0 and max_units >= 3")
+        if self.temperature <= 0 or self.switch_penalty < 0 or self.pause_switch_penalty < 0:
+            raise ValueError("temperature must be > 0 and the penalties >= 0")
+
+
+def _unit_rows(x: npt.ArrayLike) -> Matrix:
+    a = np.asarray(x, dtype=np.float64)
+    n = np.linalg.norm(a, axis=-1, keepdims=True)
+    result: Matrix = a / np.maximum(n, 1e-12)
+    return result
+
+
+def _renumber(labels: Labels) -> Labels:
+    """Clusters numbered by first appearance (time order), so the output is canonical."""
+    seen: dict[int, int] = {}
+    out = np.empty_like(labels)
+    for i, v in enumerate(labels):
+        out[i] = seen.setdefault(int(v), len(seen))
+    return out
+
+
+def _neighbour_counts(p_max: int) -> list[int]:
+    """1, 2, 3, 4, 5, 7, 10, 14, ... up to p_max: the NME search on a geometric grid (cost)."""
+    out: list[int] = []
+    p = 1.0
+    while int(p) <= p_max:
+        if not out or int(p) != out[-1]:
+            out.append(int(p))
+        p *= 1.4
+    return out
+
+
+def nme_spectral(
+    embeddings: npt.ArrayLike, max_k: int, prune: float = 0.2, k: int | None = None
+) -> Labels:
+    """Cluster index per unit (0.., in time order of first use); `k`: the known count."""
+    from scipy.linalg import eigh
+
+    e = _unit_rows(embeddings)
+    n = e.shape[0]
+    if n < 3:
+        if k in (None, 1):
+            return np.zeros(n, np.int64)
+        return np.arange(n, dtype=np.int64) % max(1, k or 1)
+    sim = e @ e.T
+    order = np.argsort(-sim, axis=1, kind="stable")
+    km = min(max_k, n - 1)
+    best: tuple[float, int, Matrix] | None = None
+    for p in _neighbour_counts(max(2, int(prune * n))):
+        a = np.zeros_like(sim)
+        cols = order[:, : p + 1]
+        a[np.repeat(np.arange(n), p + 1), cols.reshape(-1)] = 1.0
+        a = 0.5 * (a + a.T)
+        lap = np.diag(a.sum(axis=1)) - a
+        ev = eigh(lap, eigvals_only=True, subset_by_index=[0, km], driver="evr")
+        gaps = np.diff(ev[: km + 1])
+        gap = float(gaps.max()) if gaps.size else 0.0
+        ratio = p / (gap + 1e-10)
+        if best is None or ratio < best[0]:
+            best = (ratio, int(np.argmax(gaps)) + 1 if gaps.size else 1, lap)
+    if best is None:  # pragma: no cover - the grid always holds p = 1
+        raise AssertionError("no neighbour count tried")
+    _, k_est, lap = best
+    kk = min(k if k is not None else k_est, n)
+    if kk <= 1:
+        return np.zeros(n, np.int64)
+    vec = eigh(lap, subset_by_index=[0, min(max(kk, k_est), n - 1)], driver="evr")[1]
+    return _renumber(kmeans(vec[:, :kk], kk))
+
+
+def kmeans(x: npt.ArrayLike, k: int, iters: int = 50) -> Labels:
+    """Lloyd's k-means from a farthest-point start: a function of the data only.
+
+    The first centre is the point farthest from the mean, each next one the point
+    farthest from the centres chosen; ties go to the earliest point.
+    """
+    pts = np.asarray(x, np.float64)
+    first = int(np.argmax(((pts - pts.mean(axis=0)) ** 2).sum(axis=1)))
+    centres = [pts[first]]
+    for _ in range(1, k):
+        d = np.min(((pts[:, None, :] - np.array(centres)[None]) ** 2).sum(axis=2), axis=1)
+        centres.append(pts[int(np.argmax(d))])
+    c = np.array(centres)
+    labels = np.zeros(pts.shape[0], np.int64)
+    for it in range(iters):
+        new = np.argmin(((pts[:, None, :] - c[None]) ** 2).sum(axis=2), axis=1)
+        if it > 0 and np.array_equal(new, labels):
+            break
+        labels = new
+        c = np.array([pts[labels == j].mean(axis=0) if np.any(labels == j) else c[j]
+                      for j in range(k)])  # fmt: skip
+    return labels.astype(np.int64)
+
+
+def smooth_labels(
+    embeddings: npt.ArrayLike,
+    clusters: npt.ArrayLike,
+    pauses: Sequence[bool],
+    options: ReclusterOptions,
+) -> Labels:
+    """Viterbi re-decoding of the unit sequence against the clusters' centroids.
+
+    Emission: cosine similarity to each centroid / `temperature`; a switch between
+    adjacent units costs `switch_penalty` (`pause_switch_penalty` when `pauses[i]` says
+    a pause separates unit i from unit i-1). Ties go to the lower index.
+    """
+    e = _unit_rows(embeddings)
+    lab = np.asarray(clusters, np.int64)
+    n = e.shape[0]
+    if n == 0 or lab.max() < 1:
+        return lab.copy()
+    k = int(lab.max()) + 1
+    cents = _unit_rows(np.stack([e[lab == c].mean(axis=0) for c in range(k)]))
+    score = (e @ cents.T) / options.temperature
+    back = np.zeros((n, k), np.int64)
+    acc = score[0].copy()
+    for i in range(1, n):
+        pen = options.pause_switch_penalty if pauses[i] else options.switch_penalty
+        best_prev = int(np.argmax(acc))
+        take_switch = acc[best_prev] - pen > acc
+        back[i] = np.where(take_switch, best_prev, np.arange(k))
+        acc = np.where(take_switch, acc[best_prev] - pen, acc) + score[i]
+    out = np.empty(n, np.int64)
+    out[-1] = int(np.argmax(acc))
+    for i in range(n - 1, 0, -1):
+        out[i - 1] = back[i, out[i]]
+    return out
+
+
+def map_labels(
+    clusters: Sequence[int],
+    current: Sequence[str],
+    weights: Sequence[float],
+    order: Sequence[str],
+    fresh: int,
+) -> list[str]:
+    """Name each cluster after an existing label where possible (Hungarian on shared speech).
+
+    Args:
+        clusters: Cluster index per unit.
+        current: The label each unit carries now.
+        weights: Speech behind each unit (the match weight).
+        order: Labels in issue order (ties between old labels go to the older).
+        fresh: The number of the next fresh name (`speaker{fresh}`, `speaker{fresh+1}`...).
+
+    Returns:
+        The new label per unit.
+    """
+    from scipy.optimize import linear_sum_assignment
+
+    ks = sorted({int(c) for c in clusters})
+    rank = {label: i for i, label in enumerate(order)}
+    olds = sorted(set(current), key=lambda x: (rank.get(x, len(rank)), x))
+    share = np.zeros((len(ks), max(1, len(olds))))
+    for c, old, w in zip(clusters, current, weights, strict=True):
+        share[ks.index(int(c)), olds.index(old)] += w
+    names: dict[int, str] = {}
+    if olds:
+        rows, cols = linear_sum_assignment(-share)
+        for i, j in zip(rows, cols, strict=True):
+            if share[i, j] > 0:
+                names[ks[i]] = olds[j]
+    for k in ks:
+        if k not in names:
+            names[k] = f"speaker{fresh}"
+            fresh += 1
+    return [names[int(c)] for c in clusters]

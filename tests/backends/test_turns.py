@@ -1,0 +1,197 @@
+"""The embedded diarizer's decisions, on synthetic embeddings: first labels, new voices,
+turn hints, the session pass and its relabel events, and bounds for long sessions."""
+
+from __future__ import annotations
+
+import time
+import tracemalloc
+from collections.abc import Callable
+
+import numpy as np
+import pytest
+
+from ambient_flow.backends.recluster import ReclusterOptions
+from ambient_flow.backends.turns import StepResult, TrackerOptions, TurnTracker
+from ambient_flow.models.diarization import SpeakerRelabel, SpeakerSegment, apply_relabels
+
+F, STEP, SR = 512, 8000, 16000
+Voices = Callable[[int], int | None]  # block index -> voice (None: silence)
+
+
+def embeddings(seed: int = 0, noise: float = 0.15) -> Callable[[int, int], np.ndarray]:
+    rng = np.random.default_rng(seed)
+    centres = {v: rng.standard_normal(64) for v in range(6)}
+
+    def emb(voice: int, step: int) -> np.ndarray:
+        r = np.random.default_rng(1000 * voice + step)
+        return np.abs(centres[voice] + noise * r.standard_normal(64))
+
+    return emb
+
+
+def drive(tracker: TurnTracker, voices: Voices, steps: int, emb=None) -> list[StepResult]:  # type: ignore[no-untyped-def]
+    emb = emb or embeddings()
+    out, block = [], 0
+    for step in range(1, steps + 1):
+        end = step * STEP
+        while (block + 1) * F <= end:
+            tracker.push_block(block * F, voices(block) is not None)
+            block += 1
+        runs = tracker.plan(end)
+        found = []
+        if runs is not None:
+            voice = voices(((runs[-1][0] + runs[-1][1]) // 2) // F)
+            found = [emb(voice if voice is not None else 0, step)]
+        out.append(tracker.update(end, found))
+    return out
+
+
+def final(results: list[StepResult]) -> list[SpeakerSegment]:
+    spans: list[SpeakerSegment] = []
+    for r in results:  # a step's relabels concern the segments of the steps before it
+        spans = apply_relabels(spans, r.relabels) + list(r.segments)
+    return spans
+
+
+def alternating(turn_s: float, pause_s: float, cycle: list[int]) -> Voices:
+    def voices(block: int) -> int | None:
+        t = block * F / SR
+        k = int(t // (turn_s + pause_s))
+        return None if t % (turn_s + pause_s) >= turn_s else cycle[k % len(cycle)]
+
+    return voices
+
+
+def test_the_first_label_comes_within_a_step_and_one_voice_stays_one_speaker() -> None:
+    results = drive(TurnTracker(), lambda b: 0 if b >= 10 else None, 60)
+    first = next(r for r in results if r.segments)
+    assert first.segments[0].start_sample == 10 * F
+    assert first.new_speakers == ("speaker0",)
+    assert results.index(first) <= (10 * F) // STEP + 1  # the step holding the 2nd block
+    assert {s.speaker for s in final(results)} == {"speaker0"}
+
+
+def test_two_voices_are_found_hinted_and_every_turn_is_one_label() -> None:
+    voices = alternating(4.0, 0.4, [0, 1])
+    tracker = TurnTracker(TrackerOptions(recluster=ReclusterOptions(every_s=2.0)))
+    results = drive(tracker, voices, 80)
+    spans = final(results)
+    assert len({s.speaker for s in spans}) == 2
+    for k in range(8):
+        turn = {s.speaker for s in spans if k * 4.4 * SR <= s.start_sample < (k * 4.4 + 4) * SR}
+        assert len(turn) <= 1
+    assert any(r.hints for r in results), "turn changes must give change hints"
+    assert all(0.0 <= s.confidence <= 1.0 for r in results for s in r.segments)
+
+
+def test_the_session_pass_corrects_with_relabel_events_not_silently() -> None:
+    # Close voices: online decisions merge them; the session pass splits them again.
+    voices = alternating(3.0, 0.3, [0, 1, 2])
+    emb = embeddings(seed=4, noise=0.45)
+    with_pass = drive(TurnTracker(), voices, 90, emb)
+    without = drive(TurnTracker(TrackerOptions(recluster=None)), voices, 90, emb)
+    reasons = {e.reason for r in with_pass for e in r.relabels}
+    assert "recluster" in reasons
+    assert not any(e.reason == "recluster" for r in without for e in r.relabels)
+    for r in with_pass:
+        for e in r.relabels:
+            assert isinstance(e, SpeakerRelabel) and e.old != e.new
+            # a step's relabels concern earlier steps' segments: its own carry the decision
+            for s in r.segments:
+                inside = s.start_sample < e.end_sample and s.end_sample > e.start_sample
+                assert not (inside and s.speaker == e.old), (e, s)
+    # the corrections make the final view better than the first one
+    def purity(spans: list[SpeakerSegment]) -> float:
+        votes: dict[tuple[str, int], int] = {}
+        for s in spans:
+            v = voices((s.start_sample + s.end_sample) // 2 // F)
+            if v is not None:
+                votes[s.speaker, v] = votes.get((s.speaker, v), 0) + s.end_sample - s.start_sample
+        best: dict[str, int] = {}
+        for (who, _), n in votes.items():
+            best[who] = max(best.get(who, 0), n)
+        return sum(best.values()) / max(1, sum(votes.values()))
+
+    first_view = [s for r in with_pass for s in r.segments]
+    assert len({s.speaker for s in final(with_pass)}) == 3
+    assert purity(final(with_pass)) > purity(first_view) - 1e-9
+
+
+def test_a_known_count_caps_the_speakers() -> None:
+    voices = alternating(3.0, 0.0, [0, 1, 2])
+    results = drive(TurnTracker(TrackerOptions(num_speakers=2, max_speakers=2)), voices, 60)
+    assert len({s.speaker for s in final(results)}) <= 2
+    assert len(results[-1].speakers) <= 2
+
+
+def test_silence_gives_nothing() -> None:
+    results = drive(TurnTracker(), lambda b: None, 20)
+    assert all(not r.segments and not r.relabels and not r.speakers for r in results)
+
+
+def test_decisions_are_a_function_of_the_input() -> None:
+    voices = alternating(3.0, 0.3, [0, 1])
+    a, b = drive(TurnTracker(), voices, 40), drive(TurnTracker(), voices, 40)
+    assert a == b
+
+
+def test_update_needs_what_plan_asked_for() -> None:
+    tracker = TurnTracker()
+    for k in range(15):
+        tracker.push_block(k * F, True)
+    assert tracker.plan(STEP) is not None
+    with pytest.raises(ValueError, match="plan"):
+        tracker.update(STEP, [])
+    tracker.plan(STEP)
+    tracker.cancel()
+    assert tracker.update(STEP, []).segments == ()
+
+
+def test_a_long_session_keeps_flat_memory_and_cost() -> None:
+    """Ten minutes of four talkers: units are capped, older speech folds into anchors."""
+    voices = alternating(2.5, 0.3, [0, 1, 2, 3])
+    tracker = TurnTracker()
+    emb = embeddings(seed=2, noise=0.3)
+    steps = 10 * 60 * 2
+    times: list[float] = []
+    tracemalloc.start()
+    block = 0
+    try:
+        for step in range(1, steps + 1):
+            end = step * STEP
+            while (block + 1) * F <= end:
+                tracker.push_block(block * F, voices(block) is not None)
+                block += 1
+            t = time.perf_counter()
+            runs = tracker.plan(end)
+            found = [emb(voices(runs[-1][0] // F) or 0, step)] if runs is not None else []
+            tracker.update(end, found)
+            times.append(time.perf_counter() - t)
+            if step == steps // 4:
+                early, _ = tracemalloc.get_traced_memory()
+        late, _ = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert len(tracker.units) <= 120
+    assert late - early < 200_000, (early, late)  # bytes: flat, not growing with the session
+    quarter = len(times) // 4
+    assert np.mean(times[-quarter:]) < 2.5 * np.mean(times[quarter : 2 * quarter]) + 1e-3
+    assert 2 <= len(tracker.active_labels()) <= 8
+
+
+def test_options_are_validated() -> None:
+    for bad in ({"join_threshold": 0.5, "new_threshold": 0.3}, {"min_embed_s": 2.0},
+                {"max_speakers": 0}, {"num_speakers": 9}, {"max_blocks": 4}):  # fmt: skip
+        with pytest.raises(ValueError, match=r"need|must"):
+            TrackerOptions(**bad)  # type: ignore[arg-type]
+
+
+def test_a_pair_of_events_that_undo_each_other_in_one_step_is_not_emitted() -> None:
+    from ambient_flow.backends.turns import _compact
+
+    give = SpeakerRelabel(0, 100, "speaker0", "speaker3", 200, "new_speaker")
+    take = SpeakerRelabel(0, 100, "speaker3", "speaker0", 200, "recluster")
+    other = SpeakerRelabel(50, 150, "speaker1", "speaker2", 200, "recluster")
+    assert _compact([give, take], {"speaker0"}) == []
+    assert _compact([give, other, take], {"speaker0"}) == [give, other, take]  # in between
+    assert _compact([give, take], {"speaker0", "speaker3"}) == [give, take]  # not born now

@@ -1,0 +1,86 @@
+"""The utterance step: a closed utterance waits for the diarizer's labels of its speech."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ambient_flow.models.diarization import DiarizationStep, SpeakerSegment, SpeechBlocks
+from ambient_flow.operators.events import ClientEvent
+from ambient_flow.operators.model_stage import Diarized, Passed
+from ambient_flow.operators.segmenter import SegmenterOptions
+from ambient_flow.operators.speech import DiarizationWindow, SpeechChunk, UtteranceAudio
+from ambient_flow.operators.utterances import HOLD_S, UtteranceLogic
+
+SR = 16000
+BLOCK = 512
+CHUNK = 3 * BLOCK  # three VAD blocks per chunk keeps the arithmetic whole
+STEP = 8 * CHUNK  # a diarization step every 0.77 s of audio
+
+
+def chunk(k: int, speech: tuple[float, float]) -> SpeechChunk:
+    """Chunk k: its VAD blocks say speech inside [speech) seconds, silence elsewhere."""
+    start = k * CHUNK
+    at = start + np.arange(3) * BLOCK
+    p = np.where((at >= speech[0] * SR) & (at < speech[1] * SR), 0.9, 0.0).astype(np.float32)
+    blocks = SpeechBlocks(start, BLOCK, p, p > 0.5)
+    return SpeechChunk("c", "s1", start, np.zeros(CHUNK, np.float32), blocks, 1000 + k)
+
+
+def step(end: int, who: str | None) -> Diarized:
+    """The diarizer's step decided up to `end`, the last step's worth labelled `who`."""
+    segments = (SpeakerSegment(end - STEP, end, who, 0.9),) if who else ()
+    window = DiarizationWindow("c", "s1", end - STEP, end, np.zeros(STEP, np.float32),
+                               np.zeros(STEP // BLOCK, bool), BLOCK, 5000 + end)  # fmt: skip
+    speakers = (who,) if who else ()
+    return Diarized(window, DiarizationStep(end - STEP, end, end - STEP, end, segments, speakers))
+
+
+def run(speech: tuple[float, float], seconds: float, steps: bool) -> list[object]:
+    """Feed chunks (and, with `steps`, a diarizer step after every STEP of audio)."""
+    logic = UtteranceLogic(SegmenterOptions(min_silence_s=0.3, pre_roll_s=0.0))
+    start = ClientEvent("c", "session_start", 0, "s1", {"start_sample": 0})
+    out: list[object] = list(logic.on_item(Passed(start))[0])
+    for k in range(round(seconds * SR / CHUNK)):
+        out += logic.on_item(chunk(k, speech))[0]
+        end = (k + 1) * CHUNK
+        if steps and end % STEP == 0:
+            # the diarizer names the voice only once it has heard all of it (a short reply)
+            out += logic.on_item(step(end, "speaker1" if end >= speech[1] * SR else None))[0]
+    return out
+
+
+def test_an_utterance_closed_at_silence_waits_for_the_step_that_labels_its_end() -> None:
+    out = run((0.5, 1.0), 3.0, steps=True)
+    (i,) = [n for n, o in enumerate(out) if isinstance(o, UtteranceAudio)]
+    utt = out[i]
+    assert isinstance(utt, UtteranceAudio) and utt.reason == "silence"
+    # the step that decided its end came through first, and named its speaker
+    before = out[i - 1]
+    assert isinstance(before, Diarized) and before.step.decided_end_sample >= utt.end_sample
+    assert utt.speaker == "speaker1"
+    assert utt.ended_ns == before.item.received_ns  # it left when its labels were known
+    assert not [o for o in out[: i - 1] if isinstance(o, Diarized) and
+                o.step.decided_end_sample >= utt.end_sample]  # fmt: skip
+
+
+def test_without_a_step_an_utterance_waits_at_most_hold_s_of_audio() -> None:
+    out = run((0.5, 1.0), 3.0, steps=False)  # a step dropped live, or a late diarizer
+    (utt,) = [o for o in out if isinstance(o, UtteranceAudio)]
+    assert isinstance(utt, UtteranceAudio) and utt.speaker is None
+    released_by = utt.ended_ns - 1000  # the chunk after which it left
+    assert (released_by + 1) * CHUNK - utt.end_sample <= HOLD_S * SR + CHUNK
+    assert (released_by + 1) * CHUNK - utt.end_sample >= HOLD_S * SR
+
+
+def test_a_flush_releases_what_waits() -> None:
+    logic = UtteranceLogic(SegmenterOptions(min_silence_s=0.3, pre_roll_s=0.0))
+    start = ClientEvent("c", "session_start", 0, "s1", {"start_sample": 0})
+    logic.on_item(Passed(start))
+    out: list[object] = []
+    for k in range(round(1.4 * SR / CHUNK)):  # speech 0.5-1.0 s, then 0.4 s of silence
+        out += logic.on_item(chunk(k, (0.5, 1.0)))[0]
+    assert not [o for o in out if isinstance(o, UtteranceAudio)]  # closed, still waiting
+    end = ClientEvent("c", "session_end", 99, "s1", {})
+    flushed = list(logic.on_item(Passed(end))[0])
+    assert isinstance(flushed[0], UtteranceAudio) and flushed[0].reason == "silence"
+    assert isinstance(flushed[-1], Passed)
