@@ -50,7 +50,7 @@ def main(argv: list[str] | None = None) -> int:
     clients = args.clients or (60 if args.quick else 200)
     seconds = args.seconds or (5.0 if args.quick else 8.0)
     levels = args.capacity_clients or ([300] if args.quick else [400, 800])
-    for s in (signal.SIGTERM, signal.SIGHUP):
+    for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(s, _interrupt)
     result: dict[str, Any] = {
         "command": " ".join(["python", "-m", "bench.cluster", *(argv or sys.argv[1:])]),

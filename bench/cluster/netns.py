@@ -8,13 +8,15 @@ Each namespace gets `lo` and one end of the pair; traffic between the hosts stay
 inside the two namespaces (nothing is routed to the machine's own interfaces). The
 names carry this process's pid, so two runs never collide, and a namespace left by a
 run that was killed with SIGKILL is found by its prefix and removed by the next run
-(`cleanup_stale`). Removing a namespace also removes its veth end and kills nothing
+(`cleanup_stale`), with the processes that run left inside it. Removing a namespace also removes its veth end and kills nothing
 else: the processes started inside are ended by their owners (`hosts.HostProcess`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import subprocess
 from collections.abc import Sequence
 from types import TracebackType
@@ -38,13 +40,12 @@ def _ip(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
 
 
 def _alive(pid: int) -> bool:
+    """Whether `pid` runs (a zombie, killed but not yet reaped, does not)."""
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+        stat = open(f"/proc/{pid}/stat").read()  # noqa: SIM115, PTH123
+    except OSError:
         return False
-    except PermissionError:
-        return True
-    return True
+    return stat.rsplit(")", 1)[-1].split()[0] != "Z"
 
 
 def cleanup_stale() -> list[str]:
@@ -55,6 +56,10 @@ def cleanup_stale() -> list[str]:
         parts = name.split("-")
         ours = len(parts) == 3 and parts[0] == PREFIX and parts[1].isdigit()
         if ours and not _alive(int(parts[1])):
+            # what a killed run started inside (its hosts, its loads) goes with it
+            for pid in _ip("netns", "pids", name, check=False).stdout.split():
+                with contextlib.suppress(ProcessLookupError, ValueError):
+                    os.kill(int(pid), signal.SIGKILL)
             _ip("netns", "del", name, check=False)
             removed.append(name)
     return removed
