@@ -8,8 +8,9 @@ Each namespace gets `lo` and one end of the pair; traffic between the hosts stay
 inside the two namespaces (nothing is routed to the machine's own interfaces). The
 names carry this process's pid, so two runs never collide, and a namespace left by a
 run that was killed with SIGKILL is found by its prefix and removed by the next run
-(`cleanup_stale`), with the processes that run left inside it. Removing a namespace also removes its veth end and kills nothing
-else: the processes started inside are ended by their owners (`hosts.HostProcess`).
+(`cleanup_stale`), with the processes that run left inside it. Removing a namespace
+also removes its veth end; the processes started inside are ended by their owners
+(`hosts.HostProcess`, `run.Ctx.close`) before that.
 """
 
 from __future__ import annotations
@@ -42,7 +43,8 @@ def _ip(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
 def _alive(pid: int) -> bool:
     """Whether `pid` runs (a zombie, killed but not yet reaped, does not)."""
     try:
-        stat = open(f"/proc/{pid}/stat").read()  # noqa: SIM115, PTH123
+        with open(f"/proc/{pid}/stat") as f:
+            stat = f.read()
     except OSError:
         return False
     return stat.rsplit(")", 1)[-1].split()[0] != "Z"
