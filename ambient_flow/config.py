@@ -36,16 +36,61 @@ class Settings:
     """The host's configuration. Immutable; build variants with `dataclasses.replace`."""
 
     bind: str = _knob("*", "interface to bind every port on (`*` = all interfaces)")
+    auth: str = _knob(
+        "off",
+        "who may connect: off (anyone; a warning when bound beyond loopback), token (a "
+        "per-client secret, not encrypted) or curve (ZeroMQ CURVE keys, encrypted)",
+    )
+    auth_dir: str = _knob("auth", "credential directory (`ambient-flow auth init`)")
     audio_port: int = _knob(C.AUDIO_PORT, "ZeroMQ PULL port for audio")
     video_port: int = _knob(C.VIDEO_PORT, "ZeroMQ PULL port for video")
     control_port: int = _knob(C.CONTROL_PORT, "ZeroMQ REP port for control")
     tcp_port: int = _knob(C.TCP_PORT, "raw TCP port (envelopes back to back); 0 disables it")
     max_message_bytes: int = _knob(C.MAX_MESSAGE_BYTES, "largest accepted message")
+    max_audio_message_seconds: float = _knob(
+        10.0, "most audio one message may carry (s); longer ones are rejected as audio_too_long"
+    )
     rcvhwm: int = _knob(10000, "ZeroMQ receive high-water mark per connection (messages)")
+    receive_buffer_bytes: int = _knob(
+        64 * 1024 * 1024,
+        "bytes ZeroMQ may queue per connection (sets the high-water mark to this many "
+        "largest messages, at least 2)",
+    )
+    max_host_bytes_per_second: int = _knob(
+        32 * 1024 * 1024,
+        "bytes per second one sending host may push into the flow (bursts of 2 s); "
+        "the rest is dropped and counted; 0 = no limit",
+    )
+    max_tcp_buffer_bytes: int = _knob(
+        64 * 1024 * 1024,
+        "bytes of unfinished raw-TCP records held over all connections; past it the "
+        "connection holding most is closed",
+    )
+    tcp_idle_timeout_seconds: float = _knob(
+        60.0, "a raw-TCP connection that completes no record for this long is closed (s)"
+    )
     max_tcp_connections: int = _knob(1024, "concurrent raw-TCP connections; more are refused")
     max_clients: int = _knob(4096, "distinct clients tracked at once; more are rejected")
+    max_clients_per_host: int = _knob(
+        64, "client names one sending host may stream as at once; more are rejected"
+    )
     reorder_window: int = _knob(3, "audio chunks held back to repair reordering")
+    max_reorder_seconds: float = _knob(
+        2.0, "most audio held back to repair reordering, per client (s); past it the gap is filled"
+    )
     max_gap_fill_seconds: float = _knob(60.0, "longest audio gap filled with silence")
+    max_gap_fill_seconds_per_minute: float = _knob(
+        120.0, "silence one client's gaps may add per minute of arrival time (s)"
+    )
+    max_new_sessions_per_minute: float = _knob(
+        10.0, "sessions one client may open per minute (a burst up to this many)"
+    )
+    evict_after_seconds: float = _knob(
+        600.0, "a client silent this long is dropped from the table (its session ends)"
+    )
+    name_wait_seconds: float = _knob(
+        1.0, "how long data from an unnamed connection waits for its client's hello (s)"
+    )
     heartbeat_interval: float = _knob(C.HEARTBEAT_INTERVAL_S, "expected heartbeat period (s)")
     stale_after: int = _knob(C.STALE_AFTER_HEARTBEATS, "missed heartbeat periods before stale")
     audio_chunk_ms: int = _knob(C.AUDIO_CHUNK_MS, "chunk length offered to clients in hello")
@@ -56,6 +101,24 @@ class Settings:
     data_dir: str = _knob("data", "where session directories and status.json go")
     record: str = _knob("", "tee everything received to this .zmqcap file")
     save_frames: bool = _knob(False, "also save every received JPEG in the session directory")
+    max_client_disk_bytes_per_minute: int = _knob(
+        16 * 1024 * 1024,
+        "bytes of audio and frames one client may write per minute (real-time audio needs "
+        "2 MB, saved 640x480 frames at 5 fps about 10 MB); past it its session stops "
+        "recording (counted) until the budget refills; 0 = no limit",
+    )
+    max_disk_bytes: int = _knob(
+        0, "bytes this host run may write to sessions; past it recording stops; 0 = no limit"
+    )
+    min_free_disk_bytes: int = _knob(
+        512 * 1024 * 1024, "recording stops while the data directory has less free space"
+    )
+    max_sessions_per_minute: float = _knob(
+        600.0, "session directories the host may open per minute (all clients)"
+    )
+    max_event_lines_per_session: int = _knob(
+        10_000, "per-message events (duplicates, late chunks, gaps) written to one events.jsonl"
+    )
     status_interval: float = _knob(2.0, "seconds between status.json refreshes")
     metrics_port: int = _knob(9108, "Prometheus metrics port; 0 disables it")
     log_level: str = _knob("INFO", "DEBUG, INFO, WARNING or ERROR")
@@ -139,9 +202,14 @@ class Settings:
             raise ConfigError(f"metrics_port={self.metrics_port}: a port is 1..65535 (0 = off)")
         positive = (
             "max_message_bytes",
+            "max_audio_message_seconds",
+            "max_reorder_seconds",
             "rcvhwm",
+            "receive_buffer_bytes",
+            "tcp_idle_timeout_seconds",
             "max_tcp_connections",
             "max_clients",
+            "max_clients_per_host",
             "heartbeat_interval",
             "stale_after",
             "audio_chunk_ms",
@@ -166,11 +234,47 @@ class Settings:
         for name in positive:
             if getattr(self, name) <= 0:
                 raise ConfigError(f"{name}={getattr(self, name)} must be > 0")
-        if self.reorder_window < 0 or self.max_gap_fill_seconds < 0:
-            raise ConfigError("reorder_window and max_gap_fill_seconds must be >= 0")
+        non_negative = (
+            "reorder_window",
+            "max_gap_fill_seconds",
+            "max_gap_fill_seconds_per_minute",
+            "name_wait_seconds",
+        )
+        for name in non_negative:
+            if getattr(self, name) < 0:
+                raise ConfigError(f"{name}={getattr(self, name)} must be >= 0")
+        for name in (
+            "max_client_disk_bytes_per_minute",
+            "max_disk_bytes",
+            "min_free_disk_bytes",
+            "max_event_lines_per_session",
+        ):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"{name}={getattr(self, name)} must be >= 0 (0 = no limit)")
+        if self.max_sessions_per_minute < 1:
+            raise ConfigError(
+                f"max_sessions_per_minute={self.max_sessions_per_minute} must be >= 1"
+            )
+        if self.max_host_bytes_per_second < 0:
+            raise ConfigError("max_host_bytes_per_second must be >= 0 (0 = no limit)")
+        if self.max_tcp_buffer_bytes < self.max_wire_message_bytes:
+            raise ConfigError(
+                f"max_tcp_buffer_bytes={self.max_tcp_buffer_bytes} must hold one largest "
+                f"record ({self.max_wire_message_bytes} bytes)"
+            )
+        if self.max_new_sessions_per_minute < 1:
+            raise ConfigError(
+                f"max_new_sessions_per_minute={self.max_new_sessions_per_minute} must be >= 1"
+            )
+        if self.evict_after_seconds < self.stale_after_seconds:
+            raise ConfigError(
+                f"evict_after_seconds={self.evict_after_seconds} must be >= the stale time "
+                f"({self.stale_after_seconds} s: heartbeat_interval x stale_after)"
+            )
         if not 1 <= self.video_quality <= 100:
             raise ConfigError(f"video_quality={self.video_quality} must be 1..100")
         choices = {
+            "auth": ("off", "token", "curve"),
             "vad": ("silero", "energy"),
             "transcriber": ("faster-whisper", "openai-whisper"),
             "diarizer": ("embedded", "diart"),
@@ -206,6 +310,18 @@ class Settings:
     @property
     def stale_after_seconds(self) -> float:
         return self.heartbeat_interval * self.stale_after
+
+    @property
+    def max_wire_message_bytes(self) -> int:
+        """The largest message on the wire: payload, header and envelope prefix."""
+        return self.max_message_bytes + C.MAX_HEADER_BYTES + C.ENVELOPE_PREFIX_BYTES
+
+    @property
+    def zmq_rcvhwm(self) -> int:
+        """The ZeroMQ receive high-water mark: `receive_buffer_bytes` in largest messages
+        (at least 2), never above `rcvhwm`. libzmq counts messages, not bytes; this makes
+        its queue per connection a bound in bytes."""
+        return max(2, min(self.rcvhwm, self.receive_buffer_bytes // self.max_wire_message_bytes))
 
     def endpoint(self, port: int) -> str:
         return f"tcp://{self.bind}:{port}"

@@ -9,19 +9,65 @@ import threading
 import time
 from collections.abc import Callable, Collection
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import zmq
 from bytewax.dataflow import Dataflow
 
+from ambient_flow.auth import Authenticator
 from ambient_flow.backchannel import BackChannel
 from ambient_flow.config import Settings
 from ambient_flow.telemetry import Telemetry
 
-__all__ = ["HostRuntime", "run_dataflow"]
+__all__ = ["HostRun", "HostRuntime", "run_dataflow"]
 
 logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class HostRun:
+    """This run's start and, if there was one, how the previous run ended.
+
+    Attributes:
+        started_ns: This run's start (unix ns).
+        previous_alive_ns: The previous run's last sign of life (None: no previous run).
+        previous_stopped_ns: When the previous run stopped cleanly (None: it did not,
+            or there was none).
+    """
+
+    started_ns: int
+    previous_alive_ns: int | None = None
+    previous_stopped_ns: int | None = None
+
+    @property
+    def down_s(self) -> float | None:
+        """How long no host ran before this one (None: no previous run known)."""
+        if self.previous_alive_ns is None:
+            return None
+        last = self.previous_stopped_ns or self.previous_alive_ns
+        return round(max(0, self.started_ns - last) / 1e9, 3)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "down_s": self.down_s}
+
+    @classmethod
+    def from_dict(cls, data: object) -> HostRun | None:
+        """From a capture's header (None if it holds none or a damaged one)."""
+        if not isinstance(data, dict):
+            return None
+        try:
+            return cls(
+                started_ns=int(data["started_ns"]),
+                previous_alive_ns=_opt_int(data.get("previous_alive_ns")),
+                previous_stopped_ns=_opt_int(data.get("previous_stopped_ns")),
+            )
+        except (KeyError, TypeError, ValueError):
+            return None
+
+
+def _opt_int(value: object) -> int | None:
+    return None if value is None else int(value)  # type: ignore[call-overload]
 
 
 @dataclass(eq=False)
@@ -36,6 +82,8 @@ class HostRuntime:
         clock: Wall clock in unix ns; only liveness timers read it (fake it in tests).
         replay: True when items come from a capture; timers then follow the
             recorded arrival times instead of the wall clock, so output is deterministic.
+        host_run: This run's start and how the previous one ended: live from the
+            host's run file (`status.host_run`), in a replay from the capture.
     """
 
     settings: Settings = field(default_factory=Settings)
@@ -43,23 +91,49 @@ class HostRuntime:
     stop: threading.Event = field(default_factory=threading.Event)
     clock: Callable[[], int] = time.time_ns
     replay: bool = False
+    host_run: HostRun | None = None
     _context: zmq.Context[Any] | None = field(default=None, init=False, repr=False)
+    _auth: Authenticator | None = field(default=None, init=False, repr=False)
     _back_channel: BackChannel | None = field(default=None, init=False, repr=False)
     _executors: dict[str, ThreadPoolExecutor] = field(default_factory=dict, init=False, repr=False)
     _on_close: list[Callable[[], None]] = field(default_factory=list, init=False, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
+    _latest_arrival_ns: int = field(default=0, init=False, repr=False)
     _ready: set[str] = field(default_factory=set, init=False, repr=False)
     _ready_changed: threading.Condition = field(
         default_factory=threading.Condition, init=False, repr=False
     )
 
     @property
+    def auth(self) -> Authenticator:
+        """Who may connect (`--auth`); made on first use, which checks the credentials."""
+        with self._lock:
+            if self._auth is None:
+                self._auth = Authenticator(self.settings, self.telemetry)
+            return self._auth
+
+    @property
     def context(self) -> zmq.Context[Any]:
-        """The process's one ZeroMQ context, created on first use (on a worker, not at import)."""
+        """The process's one ZeroMQ context, created on first use (on a worker, not at import).
+
+        With `--auth token|curve` its ZAP handler starts with it, before any socket exists.
+        """
+        auth = self.auth
         with self._lock:
             if self._context is None:
                 self._context = zmq.Context()
+                auth.start(self._context)
             return self._context
+
+    def note_arrival(self, received_ns: int) -> None:
+        """Record a message's arrival time (the flow's first step calls it for every one)."""
+        if received_ns > self._latest_arrival_ns:  # a benign race: only ever grows
+            self._latest_arrival_ns = received_ns
+
+    def latest_arrival_ns(self) -> int:
+        """The latest arrival time of any message so far: the data's own clock. Decisions
+        that wait for time to pass (eviction) read this, so a replay decides alike."""
+        return self._latest_arrival_ns
 
     @property
     def back_channel(self) -> BackChannel:
@@ -134,8 +208,11 @@ class HostRuntime:
         with self._lock:
             pools, self._executors = list(self._executors.values()), {}
             ctx, self._context = self._context, None
+            auth = self._auth
         for pool in pools:
             pool.shutdown(wait=True, cancel_futures=True)
+        if auth is not None:
+            auth.stop()  # its socket lives in the context: before term()
         if ctx is not None:
             ctx.term()
 

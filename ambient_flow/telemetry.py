@@ -73,15 +73,22 @@ class Telemetry:
                 "last_ts": None,
                 "samples": 0,
                 "gap_samples": 0,
+                # Silence inserted for audio that never arrived, and gaps left unfilled
+                # (caps): padding, not drops.
+                "gap_fill_seconds": 0.0,
+                "gap_unfilled_seconds": 0.0,
             },
             "video": {"frames_received": 0, "bytes_received": 0, "last_ts": None},
             "control": {"requests": 0},
         }
         self._raw: dict[str, int] = {}
+        self._parsed: dict[str, int] = {}
         self._rejects: dict[str, int] = {}
         self._drops: dict[str, int] = {}
         self._queues: dict[str, int] = {}
         self._clients: dict[str, ClientSection] = {}
+        self._last_seen: dict[str, Callable[[], int]] = {}
+        self._client_events: dict[str, int] = {"restart": 0, "evicted": 0, "refused": 0}
         self._extra: dict[str, ClientSection] = {}
 
         r = self.registry
@@ -97,6 +104,14 @@ class Telemetry:
             "ambient_rejects", "Rejected messages", ["reason", "channel"], registry=r
         )
         self.m_drops = Counter("ambient_drops", "Dropped or repaired data", ["reason"], registry=r)
+        self.m_gap_fill = Counter(
+            "ambient_gap_fill_seconds", "Silence inserted for audio that never arrived", registry=r
+        )
+        self.m_gap_unfilled = Counter(
+            "ambient_gap_unfilled_seconds",
+            "Audio gaps left unfilled (per-gap cap, per-minute budget)",
+            registry=r,
+        )
         self.m_latency = Histogram(
             "ambient_arrival_latency_seconds",
             "Arrival time minus the client's ts",
@@ -150,6 +165,12 @@ class Telemetry:
         children[0].inc()
         children[1].inc(nbytes)
 
+    def parsed(self, kind: str) -> None:
+        """One raw message parsed, as `audio`, `video`, `control`, `query` or `rejected`
+        (every raw message once: with `raw` and `rejects`, the counts add up)."""
+        with self._lock:
+            self._parsed[kind] = self._parsed.get(kind, 0) + 1
+
     def audio(self, nbytes: int, samples: int, ts: int, latency_s: float) -> None:
         with self._lock:
             a = self._totals["audio"]
@@ -182,6 +203,24 @@ class Telemetry:
         with self._lock:
             self._rejects[reason] = self._rejects.get(reason, 0) + 1
         self.m_rejects.labels(reason, channel).inc()
+
+    def gap_fill(self, filled_s: float, unfilled_s: float) -> None:
+        """One audio gap: seconds filled with silence, seconds left unfilled (caps)."""
+        with self._lock:
+            a = self._totals["audio"]
+            a["gap_fill_seconds"] = round(a["gap_fill_seconds"] + filled_s, 6)
+            a["gap_unfilled_seconds"] = round(a["gap_unfilled_seconds"] + unfilled_s, 6)
+            a["gap_samples"] += round(filled_s * 16000)
+        if filled_s:
+            self.m_gap_fill.inc(filled_s)
+        if unfilled_s:
+            self.m_gap_unfilled.inc(unfilled_s)
+
+    def client_event(self, what: str) -> None:
+        """Something that happened to a client, not to its data: a sender `restart`, a
+        client `evicted` (silent too long) or `refused` (the table is full)."""
+        with self._lock:
+            self._client_events[what] = self._client_events.get(what, 0) + 1
 
     def drop(self, reason: str, n: int = 1) -> None:
         """Count data lost or repaired, by reason (`gap_chunks`, `late`, `video_latest`, ...)."""
@@ -237,17 +276,27 @@ class Telemetry:
         with self._lock:
             self._queues[name] = size
 
-    def client(self, name: str, section: ClientSection | None) -> None:
+    def client(
+        self,
+        name: str,
+        section: ClientSection | None,
+        last_seen: Callable[[], int] | None = None,
+    ) -> None:
         """Set one client's section: a dict, or a function that makes it (None removes it).
 
         A function is called whenever the status is read, so the document is never
-        older than the read and the ingest hot path pays nothing for it.
+        older than the read and the ingest hot path pays nothing for it. A live client
+        (a function) also gives `last_seen`: its last arrival time, which the client
+        table counts by (`alive_clients`).
         """
         with self._lock:
             self._clients.pop(name, None)
+            self._last_seen.pop(name, None)
             if section is None:
                 return
             self._clients[name] = section if callable(section) else dict(section)
+            if callable(section) and last_seen is not None:
+                self._last_seen[name] = last_seen
             if not callable(section):  # a closed client: keep the last few for people to see
                 closed = [k for k, v in self._clients.items() if not callable(v)]
                 for old in closed[: max(0, len(closed) - MAX_CLOSED_CLIENTS)]:
@@ -282,9 +331,17 @@ class Telemetry:
             return dict(self._totals.get(kind, {}))
 
     def client_count(self) -> int:
-        """Clients with live state in the flow (what `max_clients` bounds)."""
+        """Clients with live state in the flow."""
         with self._lock:
             return sum(1 for v in self._clients.values() if callable(v))
+
+    def alive_clients(self, now_ns: int, window_ns: int) -> int:
+        """Live clients heard from within `window_ns` before data time `now_ns`: what
+        `max_clients` bounds (a client silent longer is due for eviction, and a replay,
+        which evicts later, counts the same)."""
+        with self._lock:
+            seen = list(self._last_seen.values())
+        return sum(1 for last_seen in seen if now_ns - last_seen() <= window_ns)
 
     def status(self) -> dict[str, Any]:
         """The status document (keys of the seed receiver kept: `audio.chunks_received`...)."""
@@ -298,9 +355,11 @@ class Telemetry:
                 "video": dict(self._totals["video"]),
                 "control": dict(self._totals["control"]),
                 "raw": dict(self._raw),
+                "parsed": dict(self._parsed),
                 "rejects": dict(self._rejects),
                 "drops": dict(self._drops),
                 "queues": dict(self._queues),
+                "client_events": dict(self._client_events),
             }
             extra = list(self._extra.items())
         for name, values in extra:

@@ -45,7 +45,9 @@ _CHANNEL_CODES: Final = {name: i for i, name in enumerate(CHANNELS)}
 
 
 def encode_record(msg: RawMessage) -> bytes:
-    peer = msg.peer.encode("utf-8")[:65535]
+    # An authenticated sender's name rides after the connection id: `host#conn@user`
+    # (names never hold `@` or `#`; a reader that does not know this sees a longer id).
+    peer = (msg.peer + (f"@{msg.user}" if msg.user else "")).encode("utf-8")[:65535]
     parts = [
         _BODY_FIXED.pack(msg.received_ns, msg.monotonic_ns, _CHANNEL_CODES[msg.channel], len(peer)),
         peer,
@@ -76,8 +78,9 @@ def _decode_body(body: bytes) -> RawMessage:
     host, sep, conn = peer.rpartition("#")
     if not sep:
         host, conn = peer, ""
+    conn, _, user = conn.partition("@")
     channel: Channel = CHANNELS[code]
-    return RawMessage(channel, tuple(parts), received_ns, monotonic_ns, host, conn)
+    return RawMessage(channel, tuple(parts), received_ns, monotonic_ns, host, conn, user)
 
 
 class CaptureWriter:

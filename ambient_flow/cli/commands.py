@@ -163,15 +163,25 @@ def inspect(args: argparse.Namespace) -> int:
 
 
 def status(args: argparse.Namespace) -> int:
+    from ambient_flow.client.transport import CurveKeys
+
+    credential = _credentials(args)
+    request: dict[str, Any] = {"cmd": "stats"}
     host, port = split_server(args.server, args.port, C.CONTROL_PORT)
     ctx = zmq.Context()
     sock = ctx.socket(zmq.REQ)
     sock.setsockopt(zmq.LINGER, 0)
+    if credential is not None and args.auth == "curve":
+        CurveKeys(credential.server_public, credential.curve_public, credential.curve_secret).apply(
+            sock
+        )
+    elif credential is not None:
+        request["token"] = credential.token
     try:
         if ":" in host:
             sock.setsockopt(zmq.IPV6, 1)
         sock.connect(f"tcp://[{host}]:{port}" if ":" in host else f"tcp://{host}:{port}")
-        sock.send_json({"cmd": "stats"})
+        sock.send_json(request)
         if not sock.poll(int(args.timeout * 1000)):
             print(
                 f"ambient-flow status: no answer from {host}:{port} within "
@@ -243,7 +253,24 @@ def add_send_flags(p: argparse.ArgumentParser) -> None:
         default=48000,
         help="godot profile: the engine's capture rate",
     )
+    p.add_argument(
+        "--auth",
+        choices=["off", "token", "curve"],
+        default="off",
+        help="what the host asks for (its --auth); needs --credentials",
+    )
+    p.add_argument("--credentials", help="this client's credential file (`auth add` issues it)")
     p.add_argument("--log-level", default="INFO")
+
+
+def _credentials(args: argparse.Namespace) -> Any:
+    from ambient_flow.auth import IssuedCredential
+
+    if not args.credentials:
+        if args.auth != "off":
+            raise ConfigError(f"--auth {args.auth} needs --credentials FILE")
+        return None
+    return IssuedCredential.load(args.credentials)
 
 
 def _audio_options(spec: str, frequency: float) -> Any:
@@ -326,6 +353,8 @@ def send(args: argparse.Namespace) -> int:
         duration_s=args.duration,
         realtime=not args.fast,
         control=not args.no_control,
+        auth=args.auth,
+        credentials=_credentials(args),
     )
     sender = Sender(options)
     _stop_on_ctrl_c(sender.stop_event)
@@ -333,7 +362,8 @@ def send(args: argparse.Namespace) -> int:
     print(
         f"sent {stats.audio_sent}/{stats.audio_chunks} audio chunks, {stats.video_sent}/"
         f"{stats.video_frames} frames, {stats.bytes / 1e6:.2f} MB in {stats.elapsed_s:.1f} s; "
-        f"drops {stats.drops}, reconnects {stats.reconnects}"
+        f"drops {stats.drops}, unconfirmed {stats.unconfirmed} (written to a connection that "
+        f"broke), reconnects {stats.reconnects}"
         + ("" if stats.server_config else "; the server never answered hello (defaults used)")
     )
     return 0
@@ -351,6 +381,7 @@ def _send_godot(args: argparse.Namespace) -> int:
         mix_rate=args.mix_rate, tone_hz=args.frequency, video=args.video != "none",
         chunk_ms=args.chunk_ms, fps=args.fps, width=width, height=height,
         quality=args.quality, duration_s=args.duration, realtime=not args.fast,
+        token=_godot_token(args),
     )  # fmt: skip
     stop = threading.Event()
     _stop_on_ctrl_c(stop)
@@ -361,6 +392,16 @@ def _send_godot(args: argparse.Namespace) -> int:
         f"({stats.video_replaced} replaced), {stats.bytes / 1e6:.2f} MB"
     )
     return 0
+
+
+def _godot_token(args: argparse.Namespace) -> str | None:
+    """The addon speaks `token` only (godot_zeromq has no CURVE)."""
+    credential = _credentials(args)
+    if credential is None:
+        return None
+    if args.auth == "curve" and args.transport != "tcp":
+        raise ConfigError("--profile godot cannot do CURVE; use --auth token, or --transport tcp")
+    return str(credential.token)
 
 
 def _stop_on_ctrl_c(event: threading.Event) -> None:

@@ -9,6 +9,7 @@ from collections.abc import Callable, Sequence
 
 from ambient_flow import __version__
 from ambient_flow.cli import commands
+from ambient_flow.cli.auth_cmd import add_auth_parser
 from ambient_flow.cli.listen import add_listen_flags
 from ambient_flow.cli.listen import listen as run_listen
 from ambient_flow.cli.settings_flags import add_settings_flags
@@ -86,6 +87,8 @@ def build_parser() -> argparse.ArgumentParser:
     inspect.add_argument("--json", action="store_true", help="machine-readable output")
     inspect.set_defaults(run=commands.inspect)
 
+    add_auth_parser(sub)
+
     listen = sub.add_parser("listen", help="print a running host's enrichments as they happen")
     add_listen_flags(listen)
     listen.set_defaults(run=run_listen)
@@ -95,6 +98,10 @@ def build_parser() -> argparse.ArgumentParser:
     status.add_argument("--port", type=int, help="its control port (default 5557)")
     status.add_argument("--json", action="store_true", help="the raw status document")
     status.add_argument("--timeout", type=float, default=2.0, help="seconds to wait")
+    status.add_argument(
+        "--auth", choices=["off", "token", "curve"], default="off", help="the host's --auth"
+    )
+    status.add_argument("--credentials", help="an admin's credential file (sees every client)")
     status.set_defaults(run=commands.status)
     return parser
 

@@ -23,7 +23,7 @@ from typing import Any
 import zmq
 
 from ambient_flow.client.pacing import Clock
-from ambient_flow.client.transport import TcpTransport, tcp_endpoint
+from ambient_flow.client.transport import CurveKeys, TcpTransport, tcp_endpoint
 from ambient_flow.errors import ConfigError, ProtocolError
 from ambient_flow.protocol import constants
 from ambient_flow.protocol.codec import encode_envelope, encode_header
@@ -117,6 +117,7 @@ class ControlOptions:
         retry_later_s: While unreachable, how often a new `hello` is tried.
         heartbeat: Send `heartbeat` requests after a successful hello.
         heartbeat_interval_s: Overrides the server's `heartbeat_interval_s` when set.
+        token: Sent in every request (`--auth token`: it names this client on the host).
         results: Ask in `hello` for this client's enrichments (`"results": true`); the
             reply's `results` object (`ControlSession.results`) says how they come.
     """
@@ -129,6 +130,7 @@ class ControlOptions:
     retry_later_s: float = 10.0
     heartbeat: bool = True
     heartbeat_interval_s: float | None = None
+    token: str | None = None
     results: bool = False
 
     def __post_init__(self) -> None:
@@ -190,16 +192,23 @@ class ZmqControlChannel(ControlChannel):
     """A REQ socket to the control port, reopened on every timeout."""
 
     def __init__(
-        self, context: zmq.Context[Any], host: str, port: int = constants.CONTROL_PORT
+        self,
+        context: zmq.Context[Any],
+        host: str,
+        port: int = constants.CONTROL_PORT,
+        curve: CurveKeys | None = None,
     ) -> None:
         self._context = context
         self._endpoint = tcp_endpoint(host, port)
+        self._curve = curve
         self._sock: zmq.Socket[Any] | None = None
         self._open()
 
     def _open(self) -> None:
         sock = self._context.socket(zmq.REQ)
         sock.setsockopt(zmq.LINGER, 0)
+        if self._curve is not None:
+            self._curve.apply(sock)
         try:
             sock.connect(self._endpoint)
         except zmq.ZMQError as exc:
@@ -328,6 +337,8 @@ class ControlSession:
         body: dict[str, Any] = {"cmd": cmd}
         if self.options.client is not None:
             body["client"] = self.options.client
+        if self.options.token is not None:
+            body["token"] = self.options.token
         if cmd == "hello":
             body["capabilities"] = list(self.options.capabilities)
             if self.options.session is not None:

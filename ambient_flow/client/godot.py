@@ -202,6 +202,8 @@ class GodotProfileOptions:
         realtime: Read the capture once per 1/60 s game frame on the clock; False runs
             the same frames as fast as possible, and the queue then waits for room.
         audio_queue: Bound of the audio send queue (`audio_queue_max` in the addon).
+        token: The addon's `auth_token` (`--auth token` on the host): in hello, every
+            control request and every data header.
         results: Ask for this client's enrichments in `hello` (`receive_results` in the
             addon) and read them while streaming: over TCP on the connection, over
             ZeroMQ from the PUB port the hello reply names.
@@ -234,6 +236,7 @@ class GodotProfileOptions:
     control_retries: int = 2
     send_block_ms: int = 50
     drain_s: float = 2.0
+    token: str | None = None
     results: bool = True
     results_wait_s: float = 0.0
 
@@ -333,12 +336,15 @@ class GodotClient:
         self._stop.set()
 
     def _extra(self, source: str) -> dict[str, Any]:
-        # audio_capture_streamer.gd `_header_extra`: client, session, source, in this order.
+        # ambient_capture.gd `header_extra` then the streamer's source: client, session,
+        # token, source, in this order.
         extra: dict[str, Any] = {}
         if self.options.header_client:
             extra["client"] = self.options.client
         if self.options.session is not None:
             extra["session"] = self.options.session
+        if self.options.token:
+            extra["token"] = self.options.token
         extra["source"] = source
         return extra
 
@@ -391,6 +397,7 @@ class GodotClient:
             capabilities=("audio", "video") if o.video else ("audio",),
             timeout_s=o.control_timeout_s,
             retries=o.control_retries,
+            token=o.token,
             results=o.results,
         )
         if isinstance(transport, TcpTransport):

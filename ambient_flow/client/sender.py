@@ -24,6 +24,7 @@ from typing import Any, Literal
 
 import zmq
 
+from ambient_flow.auth import IssuedCredential
 from ambient_flow.client.control import (
     ControlOptions,
     ControlSession,
@@ -44,6 +45,7 @@ from ambient_flow.client.media import (
 )
 from ambient_flow.client.pacing import Clock, Pacer
 from ambient_flow.client.transport import (
+    CurveKeys,
     Encoding,
     TcpTransport,
     Transport,
@@ -102,6 +104,11 @@ class SenderOptions:
         sndhwm / send_block_ms: ZeroMQ send bounds (see `ZmqTransport`).
         tcp_buffer_bytes: Bound on the TCP outbox.
         drain_s: At the end, how long queued messages may take to leave.
+        auth: What the host asks for (`--auth` there): `off`, `token` (the token goes in
+            every header and control request) or `curve` (ZeroMQ sockets use CURVE; over
+            TCP, which has no CURVE, the token is sent instead).
+        credentials: This client's credential (`ambient-flow auth add` issues it); its
+            name is the one the host streams under.
     """
 
     host: str = "127.0.0.1"
@@ -133,6 +140,8 @@ class SenderOptions:
     send_block_ms: int = 50
     tcp_buffer_bytes: int = 1 << 20
     drain_s: float = 1.0
+    auth: Literal["off", "token", "curve"] = "off"
+    credentials: IssuedCredential | None = None
 
     def __post_init__(self) -> None:
         if not self.host:
@@ -155,6 +164,23 @@ class SenderOptions:
             raise ConfigError(f"quality={self.quality} must be 1..100")
         if self.hello_wait_s < 0 or self.drain_s < 0:
             raise ConfigError("hello_wait_s and drain_s must be >= 0")
+        if self.auth not in ("off", "token", "curve"):
+            raise ConfigError(f"auth {self.auth!r}: use 'off', 'token' or 'curve'")
+        if self.auth != "off" and self.credentials is None:
+            raise ConfigError(f"--auth {self.auth} needs credentials (`ambient-flow auth add`)")
+
+    @property
+    def token(self) -> str | None:
+        """The token to present: with `--auth token`, and for TCP with `--auth curve`."""
+        uses_token = self.auth == "token" or (self.auth == "curve" and self.transport == "tcp")
+        return self.credentials.token if uses_token and self.credentials else None
+
+    @property
+    def curve(self) -> CurveKeys | None:
+        if self.auth != "curve" or self.credentials is None:
+            return None
+        c = self.credentials
+        return CurveKeys(c.server_public, c.curve_public, c.curve_secret)
 
     @property
     def capabilities(self) -> tuple[str, ...]:
@@ -196,6 +222,8 @@ class SenderStats:
         audio_sent / video_sent: Messages the transport accepted.
         bytes: Bytes the transport accepted (all channels).
         drops: Messages that could not be sent (the server sees them as `seq` gaps).
+        unconfirmed: Messages written to a TCP connection that then broke, after the
+            server's last confirmation: possibly lost (the host's `seq` gaps say).
         reconnects: TCP reconnections.
         control: The control channel's counters (None when control is off).
         last_control_reply: The last reply the server sent.
@@ -209,6 +237,7 @@ class SenderStats:
     video_sent: int = 0
     bytes: int = 0
     drops: int = 0
+    unconfirmed: int = 0
     reconnects: int = 0
     connect_failures: int = 0
     control: ControlStats | None = None
@@ -273,6 +302,7 @@ class Sender:
             video_sent=transport.video.sent if transport else 0,
             bytes=transport.bytes if transport else 0,
             drops=transport.drops if transport else 0,
+            unconfirmed=transport.unconfirmed if transport else 0,
             reconnects=transport.reconnects if transport else 0,
             connect_failures=transport.connect_failures if transport else 0,
             control=control,
@@ -338,6 +368,7 @@ class Sender:
             video_port=o.video_port,
             sndhwm=o.sndhwm,
             send_block_ms=o.send_block_ms,
+            curve=o.curve,
         )
 
     def _make_control(self, context: zmq.Context[Any], transport: Transport) -> ControlSession:
@@ -350,10 +381,11 @@ class Sender:
             retries=o.control_retries,
             retry_later_s=o.control_retry_later_s,
             heartbeat=o.heartbeat,
+            token=o.token,
         )
         if isinstance(transport, TcpTransport):
             return ControlSession(TcpControlChannel(transport), options, clock=self._clock)
-        channel = ZmqControlChannel(context, o.host, o.control_port)
+        channel = ZmqControlChannel(context, o.host, o.control_port, curve=o.curve)
         return ControlSession(channel, options, clock=self._clock)
 
     def _start_media(
@@ -424,6 +456,8 @@ class Sender:
         extra: dict[str, Any] = {}
         if self.options.client is not None:
             extra["client"] = self.options.client
+        if self.options.token is not None:
+            extra["token"] = self.options.token
         if self.options.session is not None:
             extra["session"] = self.options.session
         extra["source"] = source

@@ -38,6 +38,7 @@ from ambient_flow.telemetry import RateLimitedLog
 
 __all__ = [
     "ChannelCounters",
+    "CurveKeys",
     "Encoding",
     "SendChannel",
     "TcpTransport",
@@ -83,13 +84,35 @@ def tcp_endpoint(host: str, port: int) -> str:
     return f"tcp://{host}:{port}"
 
 
+@dataclass(frozen=True, slots=True)
+class CurveKeys:
+    """A CURVE client's keys (Z85): the host's public key, and this client's key pair
+    (`ambient-flow auth add` issues them; `--auth curve` on the host)."""
+
+    server_public: str
+    public: str
+    secret: str
+
+    def apply(self, sock: zmq.Socket[Any]) -> None:
+        """Make `sock` (before it connects) authenticate and encrypt with these keys."""
+        sock.setsockopt(zmq.CURVE_SERVERKEY, self.server_public.encode("ascii"))
+        sock.setsockopt(zmq.CURVE_PUBLICKEY, self.public.encode("ascii"))
+        sock.setsockopt(zmq.CURVE_SECRETKEY, self.secret.encode("ascii"))
+
+
 @dataclass(slots=True)
 class ChannelCounters:
-    """What happened to the messages of one channel."""
+    """What happened to the messages of one channel.
+
+    `unconfirmed` (TCP): messages written to a connection that then broke, after the
+    last point the server confirmed reading (its reply to a later control request):
+    they may or may not have arrived (the host's counts and `seq` gaps say which).
+    """
 
     sent: int = 0
     bytes: int = 0
     drops: int = 0
+    unconfirmed: int = 0
 
 
 @dataclass(slots=True)
@@ -115,6 +138,10 @@ class TransportStats:
     @property
     def bytes(self) -> int:
         return self.audio.bytes + self.video.bytes + self.control.bytes
+
+    @property
+    def unconfirmed(self) -> int:
+        return self.audio.unconfirmed + self.video.unconfirmed + self.control.unconfirmed
 
     def snapshot(self) -> TransportStats:
         return TransportStats(
@@ -160,6 +187,7 @@ class ZmqTransport:
         sndhwm: Messages queued per socket before sends drop (keeps stale data short).
         send_block_ms: How long one send may wait for room (or for the connection to come
             up) before the message counts as dropped. 0 = never wait.
+        curve: CURVE keys (`--auth curve` on the host); None for a plain connection.
     """
 
     def __init__(
@@ -171,6 +199,7 @@ class ZmqTransport:
         video_port: int = constants.VIDEO_PORT,
         sndhwm: int = 10,
         send_block_ms: int = 50,
+        curve: CurveKeys | None = None,
     ) -> None:
         if sndhwm < 1:
             raise ConfigError(f"sndhwm={sndhwm} must be >= 1")
@@ -182,7 +211,7 @@ class ZmqTransport:
         self._sockets: dict[str, zmq.Socket[Any]] = {}
         try:
             for name, port in (("audio", audio_port), ("video", video_port)):
-                self._sockets[name] = _push_socket(context, tcp_endpoint(host, port), sndhwm)
+                self._sockets[name] = _push_socket(context, tcp_endpoint(host, port), sndhwm, curve)
         except zmq.ZMQError as exc:
             self.close()
             raise ConfigError(f"cannot connect to {host}: {exc}") from exc
@@ -224,10 +253,14 @@ class ZmqTransport:
         self._sockets.clear()
 
 
-def _push_socket(context: zmq.Context[Any], endpoint: str, sndhwm: int) -> zmq.Socket[Any]:
+def _push_socket(
+    context: zmq.Context[Any], endpoint: str, sndhwm: int, curve: CurveKeys | None = None
+) -> zmq.Socket[Any]:
     sock: zmq.Socket[Any] = context.socket(zmq.PUSH)
     try:
         sock.setsockopt(zmq.LINGER, 0)
+        if curve is not None:
+            curve.apply(sock)
         sock.setsockopt(zmq.SNDHWM, sndhwm)
         # No pipe to a peer that is not connected: nothing queues up for a server that is
         # down, so a restarted server never receives a burst of stale audio.
@@ -259,6 +292,12 @@ class TcpTransport:
     the next attempt waits a capped exponential back-off (`backoff_initial_s` doubling
     up to `backoff_max_s`). Control replies from the server are collected in
     `replies`. Thread-safe: all state is behind one lock.
+
+    A message written to the socket is not yet a message received: when the connection
+    breaks, everything written after the server's last confirmation (a control reply:
+    the server answers a request only once it has read all that came before it) is
+    counted per channel as `unconfirmed`, so a sender never reports nothing lost when
+    a broken connection may have taken messages with it.
 
     Args:
         host: Server address.
@@ -308,6 +347,13 @@ class TcpTransport:
         self._next_connect_at = 0.0
         self._connections = 0
         self._log = RateLimitedLog(logger)
+        # What was written on this connection since the server last confirmed reading:
+        # channels in write order, and, per control request written, how many came
+        # before it (with it).
+        self._unconfirmed: collections.deque[SendChannel] = collections.deque(maxlen=65536)
+        self._written = 0
+        self._confirmed = 0
+        self._marks: collections.deque[int] = collections.deque()
 
     @property
     def connected(self) -> bool:
@@ -428,6 +474,9 @@ class TcpTransport:
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self._sock = sock
         self._stream = EnvelopeStream(self._max_message)
+        self._unconfirmed.clear()
+        self._marks.clear()
+        self._written = self._confirmed = 0
         self._backoff = self._backoff_initial
         if self._connections:
             self.stats.reconnects += 1
@@ -439,6 +488,17 @@ class TcpTransport:
         if self._sock is not None:
             self._sock.close()
             self._sock = None
+        for channel in self._unconfirmed:
+            self.stats.channel(channel).unconfirmed += 1
+        if self._unconfirmed:
+            self._log.log(
+                logging.WARNING,
+                "unconfirmed",
+                "%d messages written before the connection broke were not confirmed",
+                len(self._unconfirmed),
+            )
+        self._unconfirmed.clear()
+        self._marks.clear()
         dropped = len(self._outbox)
         for channel, _ in self._outbox:
             self.stats.channel(channel).drops += 1
@@ -477,6 +537,10 @@ class TcpTransport:
             counters = self.stats.channel(channel)
             counters.sent += 1
             counters.bytes += len(data)
+            self._unconfirmed.append(channel)
+            self._written += 1
+            if channel == "control":
+                self._marks.append(self._written)
 
     def _read(self) -> None:
         while self._sock is not None:
@@ -513,4 +577,9 @@ class TcpTransport:
         if kind != "control":
             self._log.log(logging.WARNING, "reply", "server sent a non-control message; ignored")
             return
+        if self._marks:  # the server had read everything written before that request
+            mark = self._marks.popleft()
+            for _ in range(min(mark - self._confirmed, len(self._unconfirmed))):
+                self._unconfirmed.popleft()
+            self._confirmed = mark
         self.replies.append(header)

@@ -20,12 +20,18 @@ from bytewax.inputs import Source
 
 from ambient_flow.operators.attribution import SessionBoundary
 from ambient_flow.operators.events import ClientEvent
-from ambient_flow.operators.identify import IdentifyLogic
+from ambient_flow.operators.identify import IdentifyLogic, IdentifyOptions
 from ambient_flow.operators.ingest import IngestItem, IngestLogic, IngestOptions
 from ambient_flow.protocol.messages import AudioChunk, Parsed, RawMessage, Rejected, VideoFrame
 from ambient_flow.runtime import HostRuntime
+from ambient_flow.sinks.disk_budget import DiskLimits
 from ambient_flow.sinks.record import RecordSink
-from ambient_flow.sinks.session import SessionItem, SessionOptions, SessionSink
+from ambient_flow.sinks.session import (
+    SessionItem,
+    SessionOptions,
+    SessionSink,
+    SessionStatusPublisher,
+)
 
 __all__ = ["IngestStreams", "attach_sessions", "build_ingest"]
 
@@ -60,7 +66,9 @@ def build_ingest(
     raw = raws[0] if len(raws) == 1 else op.merge("raw", *raws)
 
     if settings.record and not runtime.replay:
-        meta = {"config": settings.recordable()}
+        meta: dict[str, Any] = {"config": settings.recordable()}
+        if runtime.host_run is not None:
+            meta["host_run"] = runtime.host_run.to_dict()
         op.output(
             "record",
             op.key_on("capture_key", raw, lambda _m: "capture"),
@@ -68,17 +76,24 @@ def build_ingest(
         )
 
     by_host = op.key_on("by_host", raw, lambda m: m.peer_host)
-    ttl_ns = int(settings.stale_after_seconds * 1e9)
-    identified = op.stateful(
-        "identify",
-        by_host,
-        lambda state: IdentifyLogic(
-            state, max_payload=settings.max_message_bytes, conn_ttl_ns=ttl_ns
-        ),
+    naming = IdentifyOptions(
+        max_payload=settings.max_message_bytes,
+        max_audio_seconds=settings.max_audio_message_seconds,
+        conn_ttl_ns=int(settings.stale_after_seconds * 1e9),
+        name_wait_ns=int(settings.name_wait_seconds * 1e9),
+        on_arrival=runtime.note_arrival,
+        on_parsed=runtime.telemetry.parsed,
+        clock=None if runtime.replay else runtime.clock,
+        authenticated=settings.auth != "off",
+        max_names=settings.max_clients_per_host,
+        name_ttl_ns=int(settings.evict_after_seconds * 1e9),
     )
+    identified = op.stateful("identify", by_host, lambda state: IdentifyLogic(state, naming))
     by_client: Stream[tuple[str, Parsed]] = op.map("by_client", identified, _second)
 
-    options = IngestOptions.from_settings(settings, replay=runtime.replay)
+    options = IngestOptions.from_settings(
+        settings, replay=runtime.replay, host_run=runtime.host_run
+    )
     ingested = op.stateful("ingest", by_client, _ingest_builder(runtime, options))
     streams = IngestStreams(
         items=ingested,
@@ -103,8 +118,24 @@ def attach_sessions(
     items: Stream[tuple[str, SessionItem]] = ingest.items
     if boundaries is not None:
         items = op.merge("session_items", items, boundaries)
-    options = SessionOptions(save_frames=settings.save_frames, enriched=boundaries is not None)
-    op.output("sessions", items, SessionSink(settings.data_dir, options=options))
+    options = SessionOptions(
+        save_frames=settings.save_frames,
+        enriched=boundaries is not None,
+        max_event_lines=settings.max_event_lines_per_session,
+        disk=DiskLimits(
+            client_bytes_per_minute=settings.max_client_disk_bytes_per_minute,
+            max_bytes=settings.max_disk_bytes,
+            min_free_bytes=settings.min_free_disk_bytes,
+            sessions_per_minute=settings.max_sessions_per_minute,
+        ),
+    )
+    sink = SessionSink(
+        settings.data_dir,
+        settings.save_frames,
+        options=options,
+        on_status=SessionStatusPublisher(runtime.telemetry),
+    )
+    op.output("sessions", items, sink)
 
 
 def _second(kv: tuple[str, tuple[str, Parsed]]) -> tuple[str, Parsed]:

@@ -7,6 +7,9 @@ metrics on :9108.
 
 from __future__ import annotations
 
+import ipaddress
+import logging
+
 import bytewax.operators as op
 from bytewax.dataflow import Dataflow
 from bytewax.inputs import Source
@@ -24,9 +27,12 @@ from ambient_flow.sinks.results import ResultsSink
 from ambient_flow.sources.control import ControlSource
 from ambient_flow.sources.tcp import TcpSource
 from ambient_flow.sources.zmq_pull import ZmqPullSource
+from ambient_flow.status.host_run import HostRunFile
 from ambient_flow.status.reporter import StatusReporter
 
-__all__ = ["build_live", "live_flow", "live_sources"]
+__all__ = ["build_live", "is_loopback", "live_flow", "live_sources", "warn_if_open"]
+
+logger = logging.getLogger("ambient_flow.live")
 
 
 def live_sources(runtime: HostRuntime) -> dict[str, Source[RawMessage]]:
@@ -45,6 +51,10 @@ def live_sources(runtime: HostRuntime) -> dict[str, Source[RawMessage]]:
 
 def build_live(runtime: HostRuntime, models: Models | None = None) -> HostGraph:
     """The live dataflow for `runtime` (models built from its settings unless given)."""
+    warn_if_open(runtime)
+    if runtime.host_run is None:
+        runtime.host_run = HostRunFile(runtime.settings.data_dir).start()
+    runtime.telemetry.section("host_run", runtime.host_run.to_dict())
     dataflow = Dataflow("ambient_live")
     op.input("status", dataflow, StatusReporter(runtime))
     ingest = build_ingest(dataflow, runtime, live_sources(runtime), write_sessions=False)
@@ -55,6 +65,42 @@ def build_live(runtime: HostRuntime, models: Models | None = None) -> HostGraph:
         # Results back on the TCP connections that asked for them in their hello.
         op.output("results", enrich.enrichments, ResultsSink(runtime))
     return HostGraph(dataflow, ingest, enrich)
+
+
+def warn_if_open(runtime: HostRuntime) -> None:
+    """Check the credentials (`--auth token|curve`), or say loudly that anyone may talk."""
+    settings = runtime.settings
+    if runtime.auth.enabled or is_loopback(settings.bind):
+        return
+    logger.warning(
+        "--auth off and --bind %s: anyone who can reach this host may stream as any client, "
+        "end their sessions, read every client's status and subscribe to every transcript "
+        "(ports %s). Use --auth token or curve (docs/security.md), or --bind 127.0.0.1.",
+        settings.bind,
+        ", ".join(
+            str(p)
+            for p in (
+                settings.audio_port,
+                settings.video_port,
+                settings.control_port,
+                settings.tcp_port,
+                settings.pub_port if settings.enrich else 0,
+                settings.metrics_port,
+            )
+            if p
+        ),
+    )
+
+
+def is_loopback(bind: str) -> bool:
+    """Whether an interface to bind is this machine only (`127.x`, `::1`, `localhost`)."""
+    host = bind.strip("[]")
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False  # `*`, a host name, an interface name: assume it is reachable
 
 
 def live_flow(config: str | None = None) -> Dataflow:

@@ -20,7 +20,7 @@ from ambient_flow.graph.host import HostGraph, configure_logging
 from ambient_flow.graph.ingest import attach_sessions, build_ingest
 from ambient_flow.graph.spacetimedb import attach_spacetimedb
 from ambient_flow.models.bundle import Models
-from ambient_flow.runtime import HostRuntime
+from ambient_flow.runtime import HostRun, HostRuntime
 from ambient_flow.sources.replay import ReplaySource
 
 __all__ = ["build_replay", "replay_flow", "replay_settings"]
@@ -48,6 +48,7 @@ def replay_settings(path: str | Path, settings: Settings, data_dir: str | None) 
 
 def build_replay(runtime: HostRuntime, path: str | Path, models: Models | None = None) -> HostGraph:
     """The replay dataflow of capture `path` (models built from settings unless given)."""
+    runtime.host_run = HostRun.from_dict(CaptureReader(path).meta.get("host_run"))
     dataflow = Dataflow("ambient_replay")
     source = ReplaySource(runtime, path, realtime=runtime.settings.realtime)
     ingest = build_ingest(dataflow, runtime, {"capture_in": source}, write_sessions=False)

@@ -16,8 +16,10 @@ from typing import Any
 import numpy as np
 
 from ambient_flow.config import Settings
+from ambient_flow.operators.budget import TokenBucket
 from ambient_flow.protocol.constants import AUDIO_SAMPLE_RATE
 from ambient_flow.protocol.messages import AudioChunk
+from ambient_flow.runtime import HostRun
 
 __all__ = [
     "CLOCK_SKEW_MS",
@@ -40,22 +42,48 @@ LATENCY_WINDOW = 512
 
 @dataclass(frozen=True)
 class IngestOptions:
+    """The knobs per-client ingest runs with (see `Settings` for each one's meaning).
+
+    `host_down_s` is how long the host was down before this run (None: first run or
+    unknown), `host_stopped_ns` when the previous run was last seen alive and
+    `host_started_ns` when this one started; they come from the host's run file live
+    and from the capture's header in a replay.
+    """
+
     reorder_window: int = 3
+    max_reorder_seconds: float = 2.0
     max_gap_fill_seconds: float = 60.0
+    max_gap_fill_seconds_per_minute: float = 120.0
+    max_new_sessions_per_minute: float = 10.0
     stale_after_seconds: float = 15.0
+    evict_after_seconds: float = 600.0
     max_clients: int = 4096
     use_timers: bool = True  # False in replay: staleness is then judged from arrival times
     client_config: dict[str, Any] = field(default_factory=dict)
+    host_down_s: float | None = None
+    host_stopped_ns: int | None = None
+    host_started_ns: int = 0
 
     @classmethod
-    def from_settings(cls, settings: Settings, *, replay: bool) -> IngestOptions:
+    def from_settings(
+        cls, settings: Settings, *, replay: bool, host_run: HostRun | None = None
+    ) -> IngestOptions:
         return cls(
             reorder_window=settings.reorder_window,
+            max_reorder_seconds=settings.max_reorder_seconds,
             max_gap_fill_seconds=settings.max_gap_fill_seconds,
+            max_gap_fill_seconds_per_minute=settings.max_gap_fill_seconds_per_minute,
+            max_new_sessions_per_minute=settings.max_new_sessions_per_minute,
             stale_after_seconds=settings.stale_after_seconds,
+            evict_after_seconds=settings.evict_after_seconds,
             max_clients=settings.max_clients,
             use_timers=not replay,
             client_config=settings.client_config(),
+            host_down_s=host_run.down_s if host_run else None,
+            host_stopped_ns=(
+                (host_run.previous_stopped_ns or host_run.previous_alive_ns) if host_run else None
+            ),
+            host_started_ns=host_run.started_ns if host_run else 0,
         )
 
 
@@ -94,6 +122,20 @@ class ClientState:
     announced_conversion: bool = False
     last_seen_ns: int = 0
     stale: bool = False
+    #: A valid message arrived (state of names that only ever sent rejects is not kept).
+    valid: bool = False
+    #: Sessions this client has had in this host run (the first learns of a host restart).
+    sessions: int = 0
+    #: Times its sequence numbers went back (the sender restarted), over the host run.
+    restarts: int = 0
+    gap_budget: TokenBucket = field(default_factory=lambda: TokenBucket(120.0))
+    #: Silence earned by audio sent (up to a gap's worth; `ingest_media`).
+    gap_earned: TokenBucket = field(
+        default_factory=lambda: TokenBucket(60.0, period_ns=2**62, level=0.0)
+    )
+    session_budget: TokenBucket = field(default_factory=lambda: TokenBucket(10.0))
+    #: The last restart or lost stretch, for status: {"kind", "at_ns", "seconds"}.
+    last_loss: dict[str, Any] | None = None
     counters: dict[str, int] = field(default_factory=dict)
     rejects: dict[str, int] = field(default_factory=dict)
     latencies_ms: deque[float] = field(default_factory=lambda: deque(maxlen=LATENCY_WINDOW))
@@ -117,6 +159,7 @@ def client_status(st: ClientState, closed: bool = False) -> dict[str, Any]:
     if skewed:
         lat = lat - offset
     p50, p99 = np.percentile(lat, [50, 99]).round(2).tolist() if lat.size else (None, None)
+    counters = dict(st.counters)
     return {
         "open": st.session is not None and not closed,
         "session": st.session,
@@ -128,7 +171,13 @@ def client_status(st: ClientState, closed: bool = False) -> dict[str, Any]:
         "latency_ms_p99": p99,
         "clock_offset_ms": round(offset, 1) if skewed else None,
         "pending_reorder": len(st.pending),
+        "gap_fill_seconds": round(counters.get("filled_samples", 0) / AUDIO_SAMPLE_RATE, 3),
+        "gap_unfilled_seconds": round(
+            counters.get("gap_unfilled_samples", 0) / AUDIO_SAMPLE_RATE, 3
+        ),
+        "restarts": st.restarts,
+        "last_loss": dict(st.last_loss) if st.last_loss else None,
         "capabilities": list(st.capabilities),
-        "counters": dict(st.counters),
+        "counters": counters,
         "rejects": dict(st.rejects),
     }

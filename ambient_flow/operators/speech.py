@@ -26,7 +26,7 @@ from __future__ import annotations
 import logging
 from collections import deque
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -55,6 +55,8 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 FloatArray = npt.NDArray[np.float32]
+#: Longest stretch of one chunk analysed at once (samples): far below the ring's length.
+_PIECE = SR
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -194,6 +196,19 @@ class SpeechAnalysisLogic(StatefulLogic[AnalysisInput, AnalysisItem, None]):
             self._reset(start)
         if not chunk.filled:
             self._maybe_anchor(chunk, start)
+        # A chunk longer than the ring (a long gap filled with silence) is taken a second
+        # at a time, so every utterance and window is cut while its audio is still held.
+        if chunk.num_samples <= _PIECE:
+            return out + self._piece(chunk, start)
+        for offset in range(0, chunk.num_samples, _PIECE):
+            piece = chunk.samples[offset : offset + _PIECE]
+            out += self._piece(
+                replace(chunk, samples=piece, start_sample=start + offset), start + offset
+            )
+        return out
+
+    def _piece(self, chunk: AudioChunk, start: int) -> list[AnalysisItem]:
+        out: list[AnalysisItem] = []
         self._arrivals.append((start, chunk.received_ns))
         self.ring.write(chunk.samples)
         out += self._blocks(chunk, start)

@@ -17,12 +17,15 @@ import numpy as np
 
 from ambient_flow.errors import ProtocolError
 from ambient_flow.protocol import constants as C
+from ambient_flow.protocol.jsontext import loads_bounded, wire_text
 from ambient_flow.protocol.messages import AudioChunk, VideoFrame
 
 __all__ = [
     "EnvelopeStream",
     "audio_header",
+    "check_prefix",
     "decode_envelope",
+    "decode_tcp_record",
     "encode_envelope",
     "encode_header",
     "encode_multipart",
@@ -101,6 +104,34 @@ def decode_envelope(buf: bytes) -> tuple[bytes, bytes]:
     return buf[8 : 8 + header_len], buf[8 + header_len :]
 
 
+def check_prefix(header_len: int, payload_len: int, max_payload: int) -> None:
+    """The TCP stream's rule: lengths that can never be a valid record break the stream.
+
+    Raises `ProtocolError` with the reason the connection is closed for.
+    """
+    if header_len == 0:
+        raise ProtocolError("envelope_short", "header length 0: no JSON header")
+    if header_len > C.MAX_HEADER_BYTES:
+        raise ProtocolError(
+            "header_too_large", f"header length {header_len} > {C.MAX_HEADER_BYTES}"
+        )
+    if payload_len > max_payload:
+        raise ProtocolError("payload_too_large", f"payload length {payload_len} > {max_payload}")
+
+
+def decode_tcp_record(buf: bytes, max_payload: int = C.MAX_MESSAGE_BYTES) -> tuple[bytes, bytes]:
+    """`decode_envelope` for a record cut from the TCP stream.
+
+    The prefix is judged first, as the stream decoder judged it, so the bytes a TCP
+    source keeps of a stream it had to close (the bad prefix and what followed) are
+    rejected for the same reason the connection was closed for.
+    """
+    if len(buf) >= C.ENVELOPE_PREFIX_BYTES:
+        header_len, payload_len = _PREFIX.unpack_from(buf)
+        check_prefix(header_len, payload_len, max_payload)
+    return decode_envelope(buf)
+
+
 def split_parts(parts: Sequence[bytes]) -> tuple[bytes, bytes]:
     """Accept both encodings: 2 parts (header, payload) or 1 envelope part."""
     if len(parts) == 2:
@@ -111,28 +142,25 @@ def split_parts(parts: Sequence[bytes]) -> tuple[bytes, bytes]:
 
 
 def parse_header(raw: bytes) -> dict[str, Any]:
-    """Decode the JSON header; it must be an object."""
-    if len(raw) > C.MAX_HEADER_BYTES:
-        raise ProtocolError("header_too_large", f"{len(raw)} bytes > {C.MAX_HEADER_BYTES}")
-    try:
-        header = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
-        # RecursionError: JSON nested deeper than the interpreter's stack (`[[[[...`).
-        raise ProtocolError("not_json", f"header is not UTF-8 JSON ({exc})") from exc
+    """Decode the JSON header; it must be an object, at most 64 KiB and 32 levels deep."""
+    header = loads_bounded(raw, "header")
     if not isinstance(header, dict):
         raise ProtocolError("header_not_object", f"header is a JSON {type(header).__name__}")
     return header
 
 
-def _int_field(header: Mapping[str, Any], key: str, *, minimum: int = 0) -> int:
+def _int_field(
+    header: Mapping[str, Any], key: str, *, minimum: int = 0, maximum: int = C.MAX_SEQ
+) -> int:
     if key not in header:
         raise ProtocolError("missing_field", f"header has no {key!r}")
     value = header[key]
     # bool is an int subclass in Python; `true` is not a timestamp.
     if isinstance(value, bool) or not isinstance(value, int):
         raise ProtocolError("bad_field", f"{key!r} must be an integer, got {value!r:.40}")
-    if value < minimum:
-        raise ProtocolError("bad_field", f"{key!r} must be >= {minimum}, got {value}")
+    if not minimum <= value <= maximum:
+        shown = f"{value}" if abs(value) < 10**40 else f"an integer of {len(str(value))} digits"
+        raise ProtocolError("bad_field", f"{key!r} must be {minimum}..{maximum}, got {shown}")
     return value
 
 
@@ -140,9 +168,14 @@ def _opt_str(header: Mapping[str, Any], key: str) -> str | None:
     value = header.get(key)
     if value is None:
         return None
-    if not isinstance(value, str):
-        raise ProtocolError("bad_field", f"{key!r} must be a string, got {value!r:.40}")
-    return value
+    text = wire_text(value)
+    if text is None:
+        raise ProtocolError(
+            "bad_field",
+            f"{key!r} must be a string of at most {C.MAX_TEXT_FIELD} characters of valid "
+            f"Unicode, got {value!r:.40}",
+        )
+    return text
 
 
 def message_type(header: Mapping[str, Any]) -> str:
@@ -159,9 +192,13 @@ def parse_audio(
     client: str,
     received_ns: int,
     max_payload: int = C.MAX_MESSAGE_BYTES,
+    max_seconds: float = float("inf"),
 ) -> AudioChunk:
-    """Validate an audio message; stereo is downmixed here, the rate converted later."""
-    ts = _int_field(header, "ts")
+    """Validate an audio message; stereo is downmixed here, the rate converted later.
+
+    `max_seconds` bounds the audio one message may carry (`audio_too_long` above it).
+    """
+    ts = _int_field(header, "ts", maximum=C.MAX_TS_MS)
     seq = _int_field(header, "seq")
     sr = header.get("sr", C.AUDIO_SAMPLE_RATE)
     ch = header.get("ch", C.AUDIO_CHANNELS)
@@ -179,6 +216,11 @@ def parse_audio(
     if len(payload) % (2 * ch):
         raise ProtocolError(
             "odd_pcm", f"{len(payload)} bytes is not a whole number of {ch}-channel int16 frames"
+        )
+    seconds = len(payload) / (2 * ch * sr)
+    if seconds > max_seconds:
+        raise ProtocolError(
+            "audio_too_long", f"{seconds:.2f} s of audio in one message > {max_seconds:g} s"
         )
     pcm = np.frombuffer(payload, dtype="<i2")
     samples = pcm.astype(np.float32) * np.float32(1.0 / 32768.0)
@@ -207,7 +249,7 @@ def parse_video(
     max_payload: int = C.MAX_MESSAGE_BYTES,
 ) -> VideoFrame:
     """Validate a video message without decoding the image."""
-    ts = _int_field(header, "ts")
+    ts = _int_field(header, "ts", maximum=C.MAX_TS_MS)
     seq = _int_field(header, "seq")
     w = _int_field(header, "w", minimum=1)
     h = _int_field(header, "h", minimum=1)
@@ -217,8 +259,12 @@ def parse_video(
     if fmt not in C.VIDEO_FORMATS:
         raise ProtocolError("unsupported_fmt", f"video fmt {fmt!r:.40} not in {C.VIDEO_FORMATS}")
     quality = header.get("quality")
-    if quality is not None and (isinstance(quality, bool) or not isinstance(quality, int)):
-        raise ProtocolError("bad_field", f"'quality' must be an integer, got {quality!r:.40}")
+    if quality is not None and (
+        isinstance(quality, bool) or not isinstance(quality, int) or not 0 <= quality <= 100
+    ):
+        raise ProtocolError(
+            "bad_field", f"'quality' must be an integer 0..100, got {quality!r:.40}"
+        )
     if len(payload) > max_payload:
         raise ProtocolError("payload_too_large", f"{len(payload)} bytes > {max_payload}")
     if not payload:
@@ -275,18 +321,10 @@ class EnvelopeStream:
         records: list[bytes] = []
         while len(self._buf) >= C.ENVELOPE_PREFIX_BYTES:
             header_len, payload_len = _PREFIX.unpack_from(self._buf)
-            if header_len == 0:
-                self.error = ProtocolError("envelope_short", "header length 0: no JSON header")
-                break
-            if header_len > C.MAX_HEADER_BYTES:
-                self.error = ProtocolError(
-                    "header_too_large", f"header length {header_len} > {C.MAX_HEADER_BYTES}"
-                )
-                break
-            if payload_len > self._max:
-                self.error = ProtocolError(
-                    "payload_too_large", f"payload length {payload_len} > {self._max}"
-                )
+            try:
+                check_prefix(header_len, payload_len, self._max)
+            except ProtocolError as exc:
+                self.error = exc
                 break
             total = C.ENVELOPE_PREFIX_BYTES + header_len + payload_len
             if len(self._buf) < total:

@@ -36,6 +36,15 @@ ENVELOPE_PREFIX_BYTES: Final = 8
 MAX_MESSAGE_BYTES: Final = 8 * 1024 * 1024
 #: A JSON header longer than this is rejected before it is parsed.
 MAX_HEADER_BYTES: Final = 64 * 1024
+#: Deepest nesting of arrays and objects accepted in a header or control request
+#: (headers are flat; deeper JSON would cost the parser its stack).
+MAX_JSON_DEPTH: Final = 32
+#: Largest `ts` accepted: unix milliseconds of 3000-01-01 (a clock since boot is far below).
+MAX_TS_MS: Final = 32_503_680_000_000
+#: Largest `seq` accepted: the largest integer every JSON reader holds exactly (2**53 - 1).
+MAX_SEQ: Final = 2**53 - 1
+#: Longest `session` / `source` string accepted (characters).
+MAX_TEXT_FIELD: Final = 256
 
 MESSAGE_TYPES: Final = ("audio", "video")
 SOURCES: Final = ("mic", "webcam", "screen", "file", "synthetic")
@@ -66,6 +75,11 @@ REJECT_REASONS: Final = (
     "empty_payload",
     "unknown_command",  # control request with a cmd the server does not know
     "too_many_clients",  # max_clients distinct clients are already tracked
+    # Added within protocol version 1 (additive: older clients never see them unless
+    # they send what causes them).
+    "header_too_deep",  # arrays/objects nested deeper than MAX_JSON_DEPTH
+    "audio_too_long",  # more audio in one message than the server's max_audio_message_seconds
+    "unauthenticated",  # --auth token/curve: no valid credential came with it
 )
 
 #: Channels a raw message can arrive on (and the channel column of a capture record).

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Any, Final
 
 from ambient_flow.errors import ProtocolError
+from ambient_flow.protocol.jsontext import loads_bounded
 
 __all__ = ["COMMANDS", "ControlRequest", "error_reply", "parse_control"]
 
@@ -28,12 +28,8 @@ class ControlRequest:
 
 
 def parse_control(raw: bytes) -> ControlRequest:
-    """Parse one request; `cmd` must be a known command."""
-    try:
-        body = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
-        # RecursionError: JSON nested deeper than the interpreter's stack (`[[[[...`).
-        raise ProtocolError("not_json", f"request is not UTF-8 JSON ({exc})") from exc
+    """Parse one request; `cmd` must be a known command. At most 64 KiB, 32 levels deep."""
+    body = loads_bounded(raw, "request")
     if not isinstance(body, dict):
         raise ProtocolError("header_not_object", f"request is a JSON {type(body).__name__}")
     cmd = body.get("cmd")

@@ -41,6 +41,8 @@ class RawMessage:
         peer_conn: Which connection from that host: `fd<N>` for ZeroMQ (the
             source descriptor), `p<port>` for TCP. Tells two legacy clients on one
             host apart.
+        user: The client name the sender authenticated as (`--auth token|curve`:
+            its CURVE key or token, checked by the source); empty when none.
     """
 
     channel: Channel
@@ -49,6 +51,7 @@ class RawMessage:
     monotonic_ns: int
     peer_host: str
     peer_conn: str
+    user: str = ""
 
     @property
     def peer(self) -> str:

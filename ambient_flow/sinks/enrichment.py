@@ -27,7 +27,7 @@ from bytewax.outputs import DynamicSink, StatelessSinkPartition
 from typing_extensions import override
 
 from ambient_flow.operators.attribution import AttributionOutput, Enrichment, SessionBoundary
-from ambient_flow.sinks.session_files import SESSIONS_DIR, safe_session_name
+from ambient_flow.sinks.session_layout import SESSIONS_DIR, safe_session_name
 from ambient_flow.telemetry import RateLimitedLog
 
 __all__ = ["DETAIL_FILE", "FRAMES_FILE", "MODELS_FILE", "EnrichmentSink", "read_enrichments"]

@@ -25,12 +25,13 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import replace
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, Final
 
 from bytewax.outputs import DynamicSink, StatelessSinkPartition
 from typing_extensions import override
@@ -39,14 +40,15 @@ from ambient_flow.errors import StartupError
 from ambient_flow.operators.attribution import SessionBoundary
 from ambient_flow.operators.events import ClientEvent
 from ambient_flow.protocol.messages import AudioChunk, Rejected, VideoFrame
-from ambient_flow.sinks.session_files import (
+from ambient_flow.sinks.disk_budget import DiskBudget
+from ambient_flow.sinks.session_files import SessionFiles
+from ambient_flow.sinks.session_layout import (
     COUNTER_NAMES,
     SESSIONS_DIR,
-    SessionFiles,
     SessionOptions,
     safe_session_name,
 )
-from ambient_flow.telemetry import RateLimitedLog
+from ambient_flow.telemetry import RateLimitedLog, Telemetry
 
 __all__ = [
     "COUNTER_NAMES",
@@ -56,7 +58,9 @@ __all__ = [
     "SessionObserver",
     "SessionOptions",
     "SessionSink",
+    "SessionStatusPublisher",
     "SessionWriter",
+    "StatusObserver",
     "safe_session_name",
 ]
 
@@ -68,6 +72,65 @@ SessionItem = ClientEvent | AudioChunk | VideoFrame | Rejected | SessionBoundary
 MAX_CLOSED_SESSIONS = 1024
 #: Called by a `SessionSink` partition after each batch with (worker_index, counters).
 SessionObserver = Callable[[int, dict[str, int]], None]
+#: Called likewise with (worker_index, the writer's whole `status()`).
+StatusObserver = Callable[[int, dict[str, Any]], None]
+#: Session counters also shown as drops (counter -> drop reason).
+_STATUS_DROPS: Final = {
+    "write_errors": "session_write_errors",
+    "audio_not_written_chunks": "session_audio_not_written",
+    "video_frames_not_saved": "session_frames_not_saved",
+    "sessions_refused": "sessions_refused",
+}
+
+
+class SessionStatusPublisher:
+    """A `StatusObserver` that puts every worker's sessions into the status document:
+    the `sessions` section (counters summed over workers, open sessions, disk) and, as
+    drops, write errors and what the disk budgets kept off the disk, so a client whose
+    audio is received but not written shows it."""
+
+    def __init__(self, telemetry: Telemetry) -> None:
+        self._telemetry = telemetry
+        self._lock = threading.Lock()
+        self._workers: dict[int, dict[str, Any]] = {}
+        self._reported: dict[str, int] = {}
+
+    def __call__(self, worker: int, status: dict[str, Any]) -> None:
+        with self._lock:
+            self._workers[worker] = status
+            merged = _merge([self._workers[w] for w in sorted(self._workers)])
+            deltas = {
+                drop: merged.get(key, 0) - self._reported.get(key, 0)
+                for key, drop in _STATUS_DROPS.items()
+            }
+            self._reported = {key: merged.get(key, 0) for key in _STATUS_DROPS}
+        self._telemetry.section("sessions", merged)
+        for drop, n in deltas.items():
+            if n > 0:
+                self._telemetry.drop(drop, n)
+
+
+def _merge(statuses: list[dict[str, Any]]) -> dict[str, Any]:
+    """Sum numbers, merge mappings (recursively); what is neither, the last one wins."""
+    out: dict[str, Any] = {}
+    for status in statuses:
+        for key, value in status.items():
+            if isinstance(value, bool) or not isinstance(value, int | float | dict):
+                out[key] = value
+            elif isinstance(value, dict):
+                out[key] = (
+                    _merge([out.get(key, {}), value])
+                    if key != "sessions"
+                    else {
+                        **out.get(key, {}),
+                        **value,
+                    }
+                )
+            elif key == "free_bytes":
+                out[key] = value  # the same file system: not a sum
+            else:
+                out[key] = out.get(key, 0) + value
+    return out
 
 
 class SessionWriter:
@@ -107,6 +170,7 @@ class SessionWriter:
         self._closed: OrderedDict[str, SessionFiles] = OrderedDict()  # session -> its files
         self._counters = dict.fromkeys(COUNTER_NAMES, 0)
         self._log = RateLimitedLog(logger)
+        self.disk = DiskBudget(self._options.disk, self.sessions_dir)
 
     # -- reading ----------------------------------------------------------------------
     @property
@@ -125,6 +189,7 @@ class SessionWriter:
             "open": len(self._open),
             "sessions": {c: p.name for c, p in sorted(self.open_sessions.items())},
             **self._counters,
+            "disk": self.disk.status(),
         }
 
     # -- writing ----------------------------------------------------------------------
@@ -145,12 +210,13 @@ class SessionWriter:
             return self._event(item)
         if isinstance(item, AudioChunk):
             files = self._route(item.client, "orphan_audio")
-            if files is not None:
+            if files is not None and self._recording(files, item, 2 * item.num_samples):
                 self._guard(files, files.write_audio, item)
             return files
         if isinstance(item, VideoFrame):
             files = self._route(item.client, "orphan_video")
-            if files is not None:
+            saved = len(item.payload) if self._options.save_frames else 0
+            if files is not None and self._recording(files, item, saved):
                 self._guard(files, files.write_frame, item)
             return files
         if isinstance(item, Rejected):
@@ -166,6 +232,17 @@ class SessionWriter:
         self._counters["unknown_items"] += 1
         self._log.log(logging.WARNING, "unknown", "ignored %s item", type(item).__name__)
         return None
+
+    def _recording(self, files: SessionFiles, item: AudioChunk | VideoFrame, nbytes: int) -> bool:
+        """Whether the disk budgets let `item` be written; if not, it is counted instead."""
+        if not nbytes:
+            return True
+        scope = self.disk.refusal(files.client, nbytes, item.received_ns)
+        if scope is None:
+            self._guard(files, files.resume, item.received_ns)
+            return True
+        self._guard(files, files.not_written, item, scope)
+        return False
 
     def close_all(self, reason: str) -> None:
         """End every open session with `reason` (e.g. `shutdown`), at its last data time."""
@@ -222,6 +299,17 @@ class SessionWriter:
                 del self._open[event.client]
                 self._guard(current, current.close, "superseded", at_ns=event.at_ns)
                 self._remember(current)
+            if not self.disk.admit_session(event.at_ns):
+                self._counters["sessions_refused"] += 1
+                self._log.log(
+                    logging.WARNING,
+                    "session_rate",
+                    "refused session %s of %s: more than %g new sessions a minute on this host",
+                    event.session,
+                    event.client,
+                    self.disk.limits.sessions_per_minute,
+                )
+                return None
             try:
                 files = SessionFiles.create(
                     self.sessions_dir, event, self._options, self._counters, self._log
@@ -292,11 +380,16 @@ class SessionWriter:
 
 class _SessionSinkPartition(StatelessSinkPartition[object]):
     def __init__(
-        self, writer: SessionWriter, worker_index: int, observer: SessionObserver | None
+        self,
+        writer: SessionWriter,
+        worker_index: int,
+        observer: SessionObserver | None,
+        on_status: StatusObserver | None,
     ) -> None:
         self._writer = writer
         self._worker_index = worker_index
         self._observer = observer
+        self._on_status = on_status
 
     @override
     def write_batch(self, items: list[object]) -> None:
@@ -311,6 +404,8 @@ class _SessionSinkPartition(StatelessSinkPartition[object]):
     def _notify(self) -> None:
         if self._observer is not None:
             self._observer(self._worker_index, self._writer.counters)
+        if self._on_status is not None:
+            self._on_status(self._worker_index, self._writer.status())
 
 
 class SessionSink(DynamicSink[object]):
@@ -337,6 +432,8 @@ class SessionSink(DynamicSink[object]):
             and a copy of that worker's counters, e.g. to publish them to status.
             It runs on the worker thread and should be quick; what it raises
             stops the flow.
+        on_status: Likewise, with the writer's whole `status()` (e.g.
+            `SessionStatusPublisher`).
     """
 
     def __init__(
@@ -346,6 +443,7 @@ class SessionSink(DynamicSink[object]):
         *,
         options: SessionOptions | None = None,
         observer: SessionObserver | None = None,
+        on_status: StatusObserver | None = None,
     ) -> None:
         if not isinstance(data_dir, str | os.PathLike) or not os.fspath(data_dir):
             raise ValueError(f"data_dir={data_dir!r} must be a non-empty path")
@@ -355,11 +453,12 @@ class SessionSink(DynamicSink[object]):
         self._save_frames = save_frames
         self._options = options
         self._observer = observer
+        self._on_status = on_status
 
     @override
     def build(self, step_id: str, worker_index: int, worker_count: int) -> _SessionSinkPartition:
         writer = SessionWriter(self._data_dir, self._save_frames, options=self._options)
-        return _SessionSinkPartition(writer, worker_index, self._observer)
+        return _SessionSinkPartition(writer, worker_index, self._observer, self._on_status)
 
 
 def _unkey(item: object) -> object:

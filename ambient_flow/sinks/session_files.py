@@ -10,143 +10,35 @@ from __future__ import annotations
 import json
 import logging
 import os
-import re
 import shutil
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
-import numpy as np
-
 from ambient_flow.operators.events import ClientEvent
-from ambient_flow.protocol.constants import AUDIO_SAMPLE_RATE
 from ambient_flow.protocol.messages import AudioChunk, Rejected, VideoFrame
+from ambient_flow.sinks.session_layout import (
+    AUDIO_FILE,
+    EVENTS_FILE,
+    FRAMES_DIR,
+    METADATA_FILE,
+    PER_MESSAGE_EVENTS,
+    RECORDING_MODES,
+    SESSION_FILE,
+    SessionOptions,
+    dumps,
+    safe_session_name,
+)
 from ambient_flow.sinks.wav import StreamingWavWriter
 from ambient_flow.telemetry import RateLimitedLog
 from ambient_flow.timefmt import iso_utc
 
-__all__ = [
-    "AUDIO_FILE",
-    "COUNTER_NAMES",
-    "EVENTS_FILE",
-    "FRAMES_DIR",
-    "METADATA_FILE",
-    "RECORDING_MODES",
-    "SESSIONS_DIR",
-    "SESSION_FILE",
-    "UPSTREAM_METADATA_KEYS",
-    "SessionFiles",
-    "SessionOptions",
-    "dumps",
-    "safe_session_name",
-]
+__all__ = ["SessionFiles"]
 
 logger = logging.getLogger(__name__)
 
-SESSIONS_DIR: Final = "sessions"
-AUDIO_FILE: Final = "audio.wav"
-METADATA_FILE: Final = "metadata.json"
-SESSION_FILE: Final = "session.json"
-#: The keys of `metadata.json`, exactly: the upstream consumer's `SessionMetadata` fields.
-UPSTREAM_METADATA_KEYS: Final = (
-    "session_id",
-    "device_name",
-    "recording_mode",
-    "started_at",
-    "ended_at",
-    "duration_seconds",
-    "frame_count",
-    "storage_path",
-    "audio_path",
-)
-#: What `recording_mode` says unless the client's hello names one (upstream's modes).
-RECORDING_MODES: Final = ("ambient", "meeting", "focus")
 #: Most `.N` suffixes tried for a saved frame whose sequence number repeats.
 _MAX_RENAMES: Final = 1000
-EVENTS_FILE: Final = "events.jsonl"
-FRAMES_DIR: Final = "frames"
-
-
-# One path component, never hidden, never `.`/`..`: what `sanitize_client_name` and the
-# session naming upstream produce. Anything else is refused, not repaired.
-_SAFE_NAME: Final = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]{0,199}")
-
-#: Every counter `SessionWriter.counters` reports (all start at 0, so status shows them).
-COUNTER_NAMES: Final = (
-    "sessions_opened",  # a directory was created
-    "sessions_closed",  # by session_end or close_all
-    "sessions_superseded",  # session_start while the client still had one open (closed first)
-    "sessions_replaced",  # the directory existed (an earlier run of the same capture)
-    "sessions_refused",  # unsafe name, or the directory could not be created
-    "audio_chunks",
-    "audio_samples",  # written to audio.wav
-    "audio_discontinuities",  # start_sample not where the previous chunk ended (appended)
-    "audio_refused",  # not 1-D, or not at the session's sample rate
-    "video_frames",
-    "video_frames_saved",
-    "video_frames_renamed",  # a video frame with that sequence number was already saved
-    "events",  # lines written to events.jsonl (rejects included)
-    "rejected",  # Rejected items of a client with an open session
-    "rejected_not_logged",  # ... past max_rejected_lines, counted but not in events.jsonl
-    "rejected_unrouted",  # Rejected items with no client or no open session
-    "orphan_audio",  # audio for a client with no open session
-    "orphan_video",
-    "orphan_events",  # an event (or session_end) not of the client's open session
-    "unknown_items",  # not one of sinks.session.SessionItem
-    "write_errors",  # OSError while writing (disk full, permissions); counted, logged
-    "frame_counts_unrouted",  # a session's enrichment count for a session not known (any more)
-)
-
-
-def safe_session_name(name: object) -> str | None:
-    """`name` if it is one safe path component (`[A-Za-z0-9_-][A-Za-z0-9._-]*`), else None.
-
-    The session name comes from upstream, which builds it from a sanitized client
-    name; this check is the sink's own guarantee that nothing is written outside
-    `<data_dir>/sessions/`, whatever upstream does.
-    """
-    if isinstance(name, str) and _SAFE_NAME.fullmatch(name):
-        return name
-    return None
-
-
-@dataclass(frozen=True, slots=True)
-class SessionOptions:
-    """How sessions are written.
-
-    Attributes:
-        save_frames: Save every video frame as `frames/<seq:08d>.jpg`.
-        metadata_every_s: Rewrite metadata.json after this much new audio (or
-            `metadata_every_s * 5` new frames in a session without audio).
-        sample_rate: Rate of the audio written (per-client ingest emits 16 kHz).
-        jpeg_quality: Quality used when a raw rgb frame is encoded for saving.
-        max_rejected_lines: Rejected messages written to one session's events.jsonl;
-            more are only counted (a client sending garbage must not fill the disk;
-            upstream's `rejects` event at the end summarizes them all by reason).
-        enriched: The enrichment runs and reports each session's end (its
-            `SessionBoundary`), after the session's last transcript: the "closed" log
-            line waits for it and names the session's enrichment count.
-    """
-
-    save_frames: bool = False
-    metadata_every_s: float = 5.0
-    sample_rate: int = AUDIO_SAMPLE_RATE
-    jpeg_quality: int = 90
-    max_rejected_lines: int = 1000
-    enriched: bool = False
-
-    def __post_init__(self) -> None:
-        if not isinstance(self.save_frames, bool):
-            raise ValueError(f"save_frames={self.save_frames!r} must be a bool")
-        if not self.metadata_every_s > 0:
-            raise ValueError(f"metadata_every_s={self.metadata_every_s} must be > 0")
-        if isinstance(self.sample_rate, bool) or self.sample_rate <= 0:
-            raise ValueError(f"sample_rate={self.sample_rate} must be > 0")
-        if not 1 <= self.jpeg_quality <= 100:
-            raise ValueError(f"jpeg_quality={self.jpeg_quality} must be 1..100")
-        if self.max_rejected_lines < 0:
-            raise ValueError(f"max_rejected_lines={self.max_rejected_lines} must be >= 0")
 
 
 class SessionFiles:
@@ -201,7 +93,11 @@ class SessionFiles:
             "enrichments": None,
             "recording_mode": RECORDING_MODES[0],
             "events": 0,
+            "events_not_logged": 0,
             "rejected": 0,
+            "disk_pauses": 0,
+            "audio_not_written_samples": 0,
+            "video_frames_not_saved": 0,
             "files": {
                 "audio": AUDIO_FILE,
                 "events": EVENTS_FILE,
@@ -210,13 +106,20 @@ class SessionFiles:
             },
         }
         self._last_ns = start.at_ns
+        self._paused: str | None = None  # the disk budget's scope while not recording
+        self._per_message_lines = 0
+        self._paused_samples = 0
         self._next_sample: int | None = None
         self._meta_samples = 0
         self._meta_frames = 0
         self._frames_dir = path / FRAMES_DIR
         self._wav = StreamingWavWriter(path / AUDIO_FILE, options.sample_rate)
         try:
-            self._events = open(path / EVENTS_FILE, "a", encoding="utf-8")  # noqa: SIM115
+            # backslashreplace: text that is not Unicode (a lone surrogate) is written
+            # escaped rather than failing the write; the protocol refuses it first.
+            self._events = open(  # noqa: SIM115
+                path / EVENTS_FILE, "a", encoding="utf-8", errors="backslashreplace"
+            )
         except OSError:
             self._wav.close()
             raise
@@ -329,6 +232,47 @@ class SessionFiles:
         )
         self._next_sample = start  # the file follows the stream from here
 
+    # -- the disk budget ---------------------------------------------------------------
+    def not_written(self, item: AudioChunk | VideoFrame, scope: str) -> None:
+        """A disk budget refused `item` (`scope`: client, host, free_space): count it, and
+        mark the start of the pause in events.jsonl."""
+        if self._paused is None:
+            self._paused = scope
+            self._paused_samples = 0
+            self._meta["disk_pauses"] += 1
+            self._counters["disk_pauses"] += 1
+            self._disk_event(item.received_ns, scope=scope, paused=True)
+            self._log.log(
+                logging.WARNING,
+                f"disk:{scope}",
+                "session %s: not recording (%s disk budget)",
+                self.session,
+                scope,
+            )
+        self._seen(item.received_ns)
+        if isinstance(item, AudioChunk):
+            self._meta["audio_not_written_samples"] += item.num_samples
+            self._counters["audio_not_written_samples"] += item.num_samples
+            self._counters["audio_not_written_chunks"] += 1
+            self._paused_samples += item.num_samples
+        else:
+            self._meta["video_frames"] += 1
+            self._meta["video_frames_not_saved"] += 1
+            self._counters["video_frames_not_saved"] += 1
+
+    def resume(self, at_ns: int) -> None:
+        """Recording is allowed again: mark the end of the pause with what it cost."""
+        if self._paused is None:
+            return
+        scope, self._paused = self._paused, None
+        lost_s = round(self._paused_samples / self._options.sample_rate, 3)
+        self._disk_event(at_ns, scope=scope, paused=False, not_written_s=lost_s)
+
+    def _disk_event(self, at_ns: int, **data: Any) -> None:
+        start = self._meta["last_start_sample"]
+        event = ClientEvent(self.client, "disk_budget", at_ns, self.session, data)
+        self._append({**event.to_record(), "time": iso_utc(at_ns), "after_sample": start})
+
     def write_frame(self, frame: VideoFrame) -> None:
         self._meta["video_frames"] += 1
         self._counters["video_frames"] += 1
@@ -373,6 +317,13 @@ class SessionFiles:
         return bytes(buf)
 
     def write_event(self, event: ClientEvent) -> None:
+        if event.kind in PER_MESSAGE_EVENTS:
+            if self._per_message_lines >= self._options.max_event_lines:
+                self._meta["events_not_logged"] += 1
+                self._counters["events_not_logged"] += 1
+                self._seen(event.at_ns)
+                return
+            self._per_message_lines += 1
         mode = event.data.get("recording_mode") if event.kind == "hello" else None
         if isinstance(mode, str) and mode in RECORDING_MODES:
             self._meta["recording_mode"] = mode
@@ -449,7 +400,7 @@ class SessionFiles:
         self._meta["audio_seconds"] = round(self._meta["samples"] / self._options.sample_rate, 6)
         for name, doc in ((SESSION_FILE, self._meta), (METADATA_FILE, self.upstream_metadata())):
             tmp = self.path / (name + ".tmp")
-            tmp.write_text(dumps(doc, indent=2) + "\n", encoding="utf-8")
+            tmp.write_text(dumps(doc, indent=2) + "\n", encoding="utf-8", errors="backslashreplace")
             os.replace(tmp, self.path / name)
         self._meta_samples = self._meta["samples"]
         self._meta_frames = self._meta["video_frames"]
@@ -495,22 +446,3 @@ class SessionFiles:
             self._meta["video_frames"],
             "" if enrichments is None else f", {enrichments} enrichments",
         )
-
-
-def _json_default(obj: object) -> Any:
-    if isinstance(obj, np.generic):
-        return obj.item()
-    if isinstance(obj, np.ndarray):
-        return obj.tolist()
-    if isinstance(obj, bytes | bytearray | memoryview):
-        return {"bytes": len(obj)}
-    if isinstance(obj, set | frozenset):
-        return sorted(obj, key=repr)
-    if isinstance(obj, os.PathLike):
-        return os.fspath(obj)
-    return repr(obj)
-
-
-def dumps(obj: object, indent: int | None = None) -> str:
-    """JSON for our files: numpy values as numbers, bytes as their size, never a crash."""
-    return json.dumps(obj, default=_json_default, ensure_ascii=False, indent=indent)

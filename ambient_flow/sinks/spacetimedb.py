@@ -32,7 +32,7 @@ from ambient_flow.operators.attribution import Enrichment, SessionBoundary
 from ambient_flow.operators.events import ClientEvent
 from ambient_flow.protocol.constants import AUDIO_SAMPLE_RATE
 from ambient_flow.runtime import HostRuntime
-from ambient_flow.sinks.session_files import FRAMES_DIR, SESSIONS_DIR
+from ambient_flow.sinks.session_layout import FRAMES_DIR, SESSIONS_DIR
 from ambient_flow.spacetimedb import MappingOptions, SpacetimeWriter, WriterOptions
 from ambient_flow.spacetimedb.metrics import WriterCollector
 from ambient_flow.timefmt import iso_utc

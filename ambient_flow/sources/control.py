@@ -26,19 +26,29 @@ from ambient_flow.protocol.results import results_reply, wants_results
 from ambient_flow.runtime import HostRuntime
 from ambient_flow.sources.zmq_pull import MAX_BATCH, peer_address
 
-__all__ = ["ControlResponder", "ControlSource"]
+__all__ = ["ControlResponder", "ControlSource", "own_view"]
 
 logger = logging.getLogger(__name__)
 
 
 class ControlResponder:
-    """Builds the reply to one control request (shared by the REP and TCP paths)."""
+    """Builds the reply to one control request (shared by the REP and TCP paths).
+
+    With `--auth token|curve`, `user` is the client the source checked the request's
+    credential for: without one every request is refused (`unauthenticated`), and
+    `stats` shows everything only to an admin; anyone else sees its own client.
+    """
 
     def __init__(self, runtime: HostRuntime) -> None:
         self._runtime = runtime
 
     def reply(
-        self, request: bytes, peer: str, *, transport: Literal["tcp", "zmq"] = "zmq"
+        self,
+        request: bytes,
+        peer: str,
+        user: str = "",
+        *,
+        transport: Literal["tcp", "zmq"] = "zmq",
     ) -> dict[str, Any]:
         runtime = self._runtime
         runtime.telemetry.control()
@@ -48,20 +58,40 @@ class ControlResponder:
             # Only answered here: the raw request also goes into the flow, where the
             # parser rejects it again and counts and logs it like any bad message.
             return error_reply(str(exc))
+        auth = runtime.auth
+        if auth.enabled and not user:
+            # Counted in the flow, which rejects the same request as `unauthenticated`.
+            return error_reply(f"unauthenticated: --auth {auth.mode} needs a valid credential")
         settings = runtime.settings
         if req.command in ("hello", "get_config"):
             reply: dict[str, Any] = {"status": "ok", "config": settings.client_config()}
             if wants_results(req.body):
+                # With --auth the client is who the credential says, whatever the body names.
+                body = {**req.body, "client": user} if user else req.body
                 reply["results"] = results_reply(
-                    req.body, transport=transport, enrich=settings.enrich,
+                    body, transport=transport, enrich=settings.enrich,
                     pub_port=settings.pub_port,
                 )  # fmt: skip
             return reply
         if req.command == "heartbeat":
             return {"status": "ok", "ts": runtime.clock() // 1_000_000}
         if req.command == "stats":
-            return {"status": "ok", "stats": runtime.telemetry.status()}
+            stats = runtime.telemetry.status()
+            if auth.enabled and not auth.is_admin(user):
+                stats = own_view(stats, user)
+            return {"status": "ok", "stats": stats}
         return {"status": "ok"}  # bye
+
+
+def own_view(stats: dict[str, Any], user: str) -> dict[str, Any]:
+    """What a client that is not an admin may see of the status document: itself."""
+    mine = stats.get("clients", {}).get(user)
+    return {
+        "time": stats.get("time"),
+        "client": user,
+        "clients": {user: mine} if mine is not None else {},
+        "client_count": stats.get("client_count"),
+    }
 
 
 class _ControlPartition(StatefulSourcePartition[RawMessage, None]):
@@ -71,8 +101,11 @@ class _ControlPartition(StatefulSourcePartition[RawMessage, None]):
         sock = runtime.context.socket(zmq.REP)
         sock.setsockopt(zmq.LINGER, 0)
         sock.setsockopt(zmq.MAXMSGSIZE, 1024 * 1024)
+        self._auth = runtime.auth
+        self._auth.secure(sock)
         bind_or_explain(sock, endpoint, "control")
         self._sock = sock
+        runtime.telemetry.section("control_port", {"endpoint": endpoint, "auth": self._auth.mode})
         logger.info("answering control on %s (ZeroMQ REP)", endpoint)
 
     @override
@@ -85,19 +118,23 @@ class _ControlPartition(StatefulSourcePartition[RawMessage, None]):
                 parts = self._sock.recv_multipart(zmq.NOBLOCK, copy=False)
             except zmq.Again:
                 break
+            kept, user = self._auth.zmq_message(
+                parts[0], [p.bytes for p in parts[:3]], control=True
+            )
             raw = RawMessage(
                 channel="control",
-                parts=tuple(p.bytes for p in parts[:3]),
+                parts=kept,
                 received_ns=time.time_ns(),
                 monotonic_ns=time.monotonic_ns(),
                 peer_host=peer_address(parts[0]),
                 peer_conn=f"fd{parts[0].get(zmq.SRCFD)}",
+                user=user,
             )
             self._runtime.telemetry.raw("control", raw.size)
             if len(parts) == 1:
-                reply = self._responder.reply(raw.parts[0], raw.peer)
+                reply = self._responder.reply(parts[0].bytes, raw.peer, user)
             else:
-                self._runtime.telemetry.reject("frame_count", "control")
+                # Counted once, in the flow, where the parser rejects the raw request too.
                 reply = error_reply(f"frame_count: a control request is 1 part, got {len(parts)}")
             self._sock.send(json.dumps(reply, default=str).encode("utf-8"))
             batch.append(raw)

@@ -62,6 +62,7 @@ class _ReplayPartition(StatefulSourcePartition[RawMessage, int]):
                     self._awake = datetime.now(UTC) + timedelta(seconds=due)
                     break
             batch.append(msg)
+            self._runtime.telemetry.raw(msg.channel, msg.size)
             self._offset = offset
         self._count += len(batch)
         self._report(done=False)

@@ -1,4 +1,11 @@
-"""ZeroMQ PULL inputs: audio :5555 and video :5556, one partition per endpoint."""
+"""ZeroMQ PULL inputs: audio :5555 and video :5556, one partition per endpoint.
+
+Bounded in bytes: libzmq's queue per connection holds at most `Settings.zmq_rcvhwm`
+messages of at most `max_wire_message_bytes` (a larger one makes libzmq drop that
+connection, counted with the disconnects), one batch takes at most `MAX_BATCH_BYTES`,
+and each sending host gets `max_host_bytes_per_second` (`ReceiveBudget`); the socket
+is read at full speed and the excess dropped and counted before it costs a parse.
+"""
 
 from __future__ import annotations
 
@@ -14,6 +21,8 @@ from zmq.utils.monitor import recv_monitor_message
 from ambient_flow.ports import bind_or_explain
 from ambient_flow.protocol.messages import Channel, RawMessage
 from ambient_flow.runtime import HostRuntime
+from ambient_flow.sources.receive_budget import ReceiveBudget
+from ambient_flow.telemetry import RateLimitedLog
 
 __all__ = ["ZmqPullSource", "peer_address"]
 
@@ -21,6 +30,8 @@ logger = logging.getLogger(__name__)
 
 #: Most messages one `next_batch` takes, so one busy socket cannot starve the worker.
 MAX_BATCH = 512
+#: Most bytes one `next_batch` hands on (what a batch holds in memory at once).
+MAX_BATCH_BYTES = 16 * 1024 * 1024
 #: Parts kept of a message with too many; the rest are read and discarded so the
 #: socket stays in sync, and the message is rejected downstream as `frame_count`.
 MAX_PARTS = 3
@@ -34,10 +45,12 @@ class _ZmqPullPartition(StatefulSourcePartition[RawMessage, None]):
         self._telemetry = runtime.telemetry
         sock = runtime.context.socket(zmq.PULL)
         sock.setsockopt(zmq.LINGER, 0)
-        sock.setsockopt(zmq.RCVHWM, settings.rcvhwm)
-        # Twice the accepted size: messages between the two limits reach the parser and
-        # are counted as payload_too_large; libzmq drops the connection beyond it.
-        sock.setsockopt(zmq.MAXMSGSIZE, 2 * settings.max_message_bytes + 65536)
+        sock.setsockopt(zmq.RCVHWM, settings.zmq_rcvhwm)
+        # A payload a little over the limit still reaches the parser (payload_too_large);
+        # libzmq drops the connection of a message that could never be valid.
+        sock.setsockopt(zmq.MAXMSGSIZE, settings.max_wire_message_bytes)
+        self._auth = runtime.auth
+        self._auth.secure(sock)
         bind_or_explain(sock, endpoint, channel)
         self._sock = sock
         # Connection events: how many peers are connected, and disconnects (libzmq also
@@ -45,6 +58,11 @@ class _ZmqPullPartition(StatefulSourcePartition[RawMessage, None]):
         self._monitor = sock.get_monitor_socket(zmq.EVENT_ACCEPTED | zmq.EVENT_DISCONNECTED)
         self._connections = 0
         self._disconnects = 0
+        rate = settings.max_host_bytes_per_second
+        self._budget = ReceiveBudget(rate, 2 * rate)
+        self._dropped = 0
+        self._dropped_bytes = 0
+        self._log = RateLimitedLog(logger)
         logger.info("listening for %s on %s (ZeroMQ PULL)", channel, endpoint)
 
     @override
@@ -53,6 +71,8 @@ class _ZmqPullPartition(StatefulSourcePartition[RawMessage, None]):
             raise StopIteration
         batch: list[RawMessage] = []
         sock = self._sock
+        taken = 0
+        dropped = self._dropped
         for _ in range(MAX_BATCH):
             try:
                 first = sock.recv(zmq.NOBLOCK, copy=False)
@@ -65,21 +85,44 @@ class _ZmqPullPartition(StatefulSourcePartition[RawMessage, None]):
                 if len(parts) < MAX_PARTS:
                     parts.append(part.bytes)
                 more = part.more
+            host = peer_address(first)
+            size = sum(len(p) for p in parts)
+            if not self._budget.allow(host, size):
+                self._over_budget(host, size)
+                continue
+            kept, user = self._auth.zmq_message(first, parts)
             raw = RawMessage(
                 channel=self._channel,
-                parts=tuple(parts),
+                parts=kept,
                 received_ns=time.time_ns(),
                 monotonic_ns=time.monotonic_ns(),
-                peer_host=peer_address(first),
+                peer_host=host,
                 peer_conn=f"fd{first.get(zmq.SRCFD)}",
+                user=user,
             )
             self._telemetry.raw(self._channel, raw.size)
             batch.append(raw)
-        self._poll_monitor()
+            taken += size
+            if taken >= MAX_BATCH_BYTES:
+                break
+        self._poll_monitor(force=self._dropped != dropped)
         return batch
 
-    def _poll_monitor(self) -> None:
-        changed = False
+    def _over_budget(self, host: str, size: int) -> None:
+        self._dropped += 1
+        self._dropped_bytes += size
+        self._telemetry.drop(f"receive_budget_{self._channel}")
+        self._log.log(
+            logging.WARNING,
+            f"budget:{host}",
+            "%s: host %s sends more than %d bytes/s; dropping",
+            self._channel,
+            host,
+            self._runtime.settings.max_host_bytes_per_second,
+        )
+
+    def _poll_monitor(self, *, force: bool = False) -> None:
+        changed = force
         while True:
             try:
                 event = recv_monitor_message(self._monitor, zmq.NOBLOCK)
@@ -94,7 +137,13 @@ class _ZmqPullPartition(StatefulSourcePartition[RawMessage, None]):
         if changed:
             self._telemetry.section(
                 f"zmq_{self._channel}",
-                {"connections": self._connections, "disconnects": self._disconnects},
+                {
+                    "connections": self._connections,
+                    "disconnects": self._disconnects,
+                    "rcvhwm": self._runtime.settings.zmq_rcvhwm,
+                    "budget_dropped": self._dropped,
+                    "budget_dropped_bytes": self._dropped_bytes,
+                },
             )
 
     @override

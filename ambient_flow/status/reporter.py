@@ -16,6 +16,7 @@ from typing_extensions import override
 
 from ambient_flow.runtime import HostRuntime
 from ambient_flow.status.file import StatusFile
+from ambient_flow.status.host_run import HostRunFile
 from ambient_flow.status.metrics import MetricsServer
 
 __all__ = ["StatusReporter"]
@@ -29,6 +30,8 @@ class _ReporterPartition(StatefulSourcePartition[None, None]):
         self._runtime = runtime
         self._interval = timedelta(seconds=settings.status_interval)
         self._file = StatusFile(Path(settings.data_dir) / "status.json", runtime.telemetry.status)
+        started = runtime.host_run.started_ns if runtime.host_run else 0
+        self._run = HostRunFile(settings.data_dir, started_ns=started)
         port = settings.metrics_port
         self._metrics = (
             MetricsServer(runtime.telemetry.registry, settings.bind, port) if port else None
@@ -42,6 +45,7 @@ class _ReporterPartition(StatefulSourcePartition[None, None]):
         now = datetime.now(UTC)
         if now >= self._next:
             self._file.write()
+            self._run.alive()
             self._next = now + self._interval
         return []
 
@@ -57,6 +61,7 @@ class _ReporterPartition(StatefulSourcePartition[None, None]):
     @override
     def close(self) -> None:
         self._file.write()
+        self._run.stop()
         if self._metrics is not None:
             self._metrics.stop()
 

@@ -16,6 +16,8 @@ import zmq
 from bytewax.dataflow import Dataflow
 from bytewax.testing import TestingSink, TestingSource
 
+from ambient_flow.auth import IssuedCredential
+from ambient_flow.client.transport import CurveKeys
 from ambient_flow.config import Settings
 from ambient_flow.graph.enrich import build_enrichment
 from ambient_flow.graph.host import HostGraph
@@ -212,8 +214,11 @@ class LiveHost(Host):
         clock: Callable[[], int] | None = None,
         models: Models | None = None,
         extend: Callable[[HostGraph, HostRuntime], None] | None = None,
+        credentials: IssuedCredential | None = None,
         **overrides: Any,
     ) -> None:
+        #: What `request` authenticates with (`--auth token|curve`).
+        self.credentials = credentials
         self.outputs = FlowOutputs()
 
         def attach(graph: HostGraph, runtime: HostRuntime) -> None:
@@ -274,9 +279,15 @@ class LiveHost(Host):
         return f"tcp://127.0.0.1:{port}"
 
     def request(self, body: dict[str, Any], timeout: float = 2.0) -> dict[str, Any]:
-        """One control request on a fresh REQ socket; TimeoutError if no reply."""
+        """One control request on a fresh REQ socket; TimeoutError if no reply. With
+        `credentials`, as that client (its keys under `--auth curve`, else its token)."""
         sock = self.context.socket(zmq.REQ)
         sock.setsockopt(zmq.LINGER, 0)
+        cred = self.credentials
+        if cred is not None and self.settings.auth == "curve":
+            CurveKeys(cred.server_public, cred.curve_public, cred.curve_secret).apply(sock)
+        elif cred is not None and "token" not in body:
+            body = {**body, "token": cred.token}
         try:
             sock.connect(self.endpoint("control"))
             sock.send_json(body)

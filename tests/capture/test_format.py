@@ -119,7 +119,10 @@ raw_messages = st.builds(
     st.integers(0, 2**64 - 1),
     st.integers(0, 2**64 - 1),
     peers,
-    peers.filter(lambda s: "#" not in s),
+    # A connection id never holds `#` or `@` (the sources make `fd<N>` and `p<port>`);
+    # a user is a client name (`[A-Za-z0-9._-]`, never `@` or `#`).
+    peers.filter(lambda s: "#" not in s and "@" not in s),
+    st.one_of(st.just(""), st.from_regex(r"[A-Za-z0-9._-]{1,20}", fullmatch=True)),
 )
 
 

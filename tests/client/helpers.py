@@ -77,6 +77,8 @@ class TcpSink:
         self.envelopes: list[list[bytes]] = []
         self._reply = reply
         self._stop = threading.Event()
+        #: Set: connections are kept open but not read (bytes pile up in the kernel).
+        self.paused = threading.Event()
         self._threads: list[threading.Thread] = []
         self._accept = threading.Thread(target=self._serve, daemon=True)
         self._accept.start()
@@ -103,6 +105,9 @@ class TcpSink:
         conn.settimeout(0.1)
         with conn:
             while not self._stop.is_set():
+                if self.paused.is_set():
+                    self._stop.wait(0.01)
+                    continue
                 try:
                     data = conn.recv(65536)
                 except TimeoutError:

@@ -190,3 +190,47 @@ def test_discard_queued_drops_only_that_channel_while_disconnected(fake_clock: F
         assert transport.pending_bytes == 3
     finally:
         transport.close()
+
+
+def test_tcp_messages_lost_with_a_broken_connection_are_counted_unconfirmed(
+    tcp_sink: Callable[..., TcpSink],
+) -> None:
+    """The server confirms what it read by answering control requests; what a broken
+    connection took with it is never reported as nothing lost."""
+
+    def answer(env: bytes) -> bytes | None:
+        head, _ = decode_envelope(env)
+        if b'"control"' in head:
+            return encode_envelope({"type": "control", "status": "ok"}, b"")
+        return None
+
+    sink = tcp_sink(reply=answer)
+    transport = TcpTransport("127.0.0.1", sink.port, backoff_initial_s=0.05)
+    pcm = bytes(3200)
+    try:
+        for seq in range(300):
+            transport.send("audio", [encode_envelope({"type": "audio", "seq": seq}, pcm)])
+            if seq % 25 == 0:
+                transport.send(
+                    "control", [encode_envelope({"type": "control", "cmd": "heartbeat"}, b"")]
+                )
+            if seq == 150:
+                transport.drain(1.0)
+                time.sleep(0.2)  # the replies so far are in
+                transport.service()
+                sink.paused.set()  # the server stops reading ...
+            if seq == 200:
+                transport.drain(0.2)
+                sink.close_connections()  # ... and goes away with what it had not read
+                sink.paused.clear()
+            transport.service()
+            time.sleep(0.002)
+        transport.drain(2.0)
+        time.sleep(0.3)
+    finally:
+        transport.close()
+    arrived = sum(1 for envs in sink.envelopes for e in envs if b'"audio"' in decode_envelope(e)[0])
+    sent, unconfirmed = transport.stats.audio.sent, transport.stats.audio.unconfirmed
+    assert arrived < sent  # the broken connection did take messages with it
+    assert unconfirmed >= sent - arrived  # and every one of them is counted
+    assert unconfirmed <= 200 - 125  # only what came after the last confirmation

@@ -169,10 +169,12 @@ def test_header_key_order_matches_the_vectors() -> None:
     video_keys = _dict_keys(wire, "video_header")
     assert video_keys == ["type", "ts", "seq", "w", "h", "fmt", "quality"]
     assert list(encodes["encode_video_rgb"]["header"]) == video_keys[:-1]
-    assert _const(wire, "VIDEO_HEADER_KEYS") == [*video_keys, "client", "session", "source"]
+    optional = ["client", "session", "token", "source"]
+    assert _const(wire, "VIDEO_HEADER_KEYS") == [*video_keys, *optional]
     hub = _source("ambient_capture.gd")
     extra = hub[hub.index("func header_extra") :]
     assert extra.index('extra["client"]') < extra.index('extra["session"]')
+    assert extra.index('extra["session"]') < extra.index('extra["token"]')
     for name, source in (("audio_capture_streamer.gd", "mic"), ("video_capture_streamer.gd", "")):
         text = _source(name)
         assert '_extra["source"] = ' in text

@@ -107,3 +107,18 @@ def _diff(a, b):  # pragma: no cover - debugging aid
             if x != y:
                 return client, i, x, y
     return None
+
+
+def test_a_capture_holding_a_hostile_message_replays(live_host, tmp_path: Path) -> None:
+    """A `ts` of 1e309 (valid JSON, too large for any float) recorded live replays too."""
+    capture = tmp_path / "hostile.zmqcap"
+    host = live_host(record=str(capture))
+    head = b'{"type":"audio","ts":1' + b"0" * 309 + b',"seq":0}'
+    push = host.push("audio")
+    push.send(len(head).to_bytes(4, "big") + (3200).to_bytes(4, "big") + head + bytes(3200))
+    push.send_multipart(audio_parts(0, client="good"))
+    host.wait_for(lambda o: len(o.rejects()) == 1 and len(o.audio("good")) == 1)
+    live = host.stop()
+    replayed = run_capture(capture, tmp_path / "replay")
+    assert [r.reason for r in replayed.rejects()] == ["bad_field"]
+    assert replayed.records() == live.records()

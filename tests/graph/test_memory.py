@@ -107,3 +107,17 @@ def test_two_hundred_clients_come_and_go_and_leave_nothing_behind(live_host) -> 
     assert grown_mb < 8, (grown_mb, peak / 1e6)
     print(json.dumps({"baseline": baseline, "after": after, "grown_mb": round(grown_mb, 2)}))
     assert np.isfinite(grown_mb)
+
+
+def test_names_that_only_ever_send_junk_leave_nothing_behind(live_host) -> None:  # type: ignore[no-untyped-def]
+    """A fuzzer's identities that never send one valid message keep no per-client state."""
+    host = live_host()
+    push = host.push("audio")
+    baseline = live_objects()["IngestLogic"]
+    for i in range(500):
+        push.send_multipart([b'{"type":"audio","client":"junk-%d","ts":1,"seq":-1}' % i, b"\0\0"])
+    push.send_multipart(audio_parts(0, client="real"))
+    host.wait_for(lambda o: len(o.rejects()) == 500 and len(o.audio("real")) == 1, timeout=20)
+    assert live_objects()["IngestLogic"] <= baseline + 1  # the real client's only
+    status = host.request({"cmd": "stats"})["stats"]
+    assert set(status["clients"]) == {"real"} and status["rejects"] == {"bad_field": 500}

@@ -59,6 +59,9 @@ def test_gap_is_filled_with_silence_and_counted(tmp_path: Path) -> None:
         "to_seq": 3,
         "missing": 2,
         "filled_samples": 3200,
+        "gap_fill_s": 0.2,
+        "unfilled_s": 0.0,
+        "seq_jump": False,
     }
     end = out.events("session_end")[0]
     assert end.data["counters"]["audio_missing_chunks"] == 2
@@ -83,17 +86,21 @@ def test_duplicates_and_late_chunks_are_counted_not_emitted(tmp_path: Path) -> N
     assert [e.data["seq"] for e in out.events("late")] == [3]
 
 
-def test_sequence_restart_from_zero_continues_the_timeline(tmp_path: Path) -> None:
+def test_a_sequence_restart_starts_a_new_session_without_padding(tmp_path: Path) -> None:
     first = audio_seq([0, 1, 2])
-    # The client restarted 1 s later: seq back to 0, ts moved on.
+    # The client restarted 1.3 s later: seq back to 0, ts moved on.
     later = [audio_raw(s, ts=T0_MS + 1300 + 100 * s) for s in range(3)]
     out = run_messages(first + later, tmp_path)
     (restart,) = out.events("restart")
-    assert restart.data["from_seq"] == 3 and restart.data["to_seq"] == 0
-    fills = [c for c in out.audio() if c.filled]
-    assert sum(c.num_samples for c in fills) == 16000  # 1.3 s later minus 0.3 s sent
+    assert restart.data == {"channel": "audio", "from_seq": 3, "to_seq": 0, "gap_s": 1.0}
+    assert not [c for c in out.audio() if c.filled]  # the pause is recorded, not padded
     starts = [c.start_sample for c in out.audio()]
-    assert starts == sorted(starts)
+    assert starts == [1600 * i for i in range(6)]
+    sessions = out.events("session_start")
+    assert len(sessions) == 2 and sessions[1].data["after"] == "restart"
+    assert sessions[1].data["gap_s"] == 1.0
+    assert [e.data["reason"] for e in out.events("session_end")] == ["restart", "eof"]
+    assert restart.session == sessions[0].session  # recorded in the session it ended
 
 
 def test_stereo_44k1_is_downmixed_and_resampled_with_a_real_filter(tmp_path: Path) -> None:

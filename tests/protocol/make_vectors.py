@@ -26,8 +26,8 @@ from ambient_flow.protocol.identity import sanitize_client_name
 
 VECTORS_PATH = Path(__file__).resolve().parents[2] / "ambient_flow" / "protocol" / "vectors.json"
 
-#: Reject reasons that depend on server state, not on the bytes of one message.
-STATEFUL_REASONS = ("too_many_clients",)
+#: Reject reasons that depend on server state or settings, not on the bytes of one message.
+STATEFUL_REASONS = ("too_many_clients", "audio_too_long", "unauthenticated")
 #: The connection identity the vectors are parsed with when the header names no client.
 FALLBACK_CLIENT = "192.0.2.10"
 TS = 1700000000000
@@ -469,6 +469,33 @@ def bad_vectors() -> list[dict[str, Any]]:
         "bad_field",
     )
     bad(
+        "bad_field_ts_too_large",
+        "ts above 32503680000000 (3000-01-01 in unix ms): out of range. JSON allows integers "
+        "of any size; the server accepts ts 0..32503680000000 and seq 0..2**53-1.",
+        "envelope",
+        "audio",
+        [envelope(jhead({"type": "audio", "ts": 10**309, "seq": 0}), two)],
+        "bad_field",
+    )
+    bad(
+        "bad_field_seq_too_large",
+        "seq 2**63: above 2**53-1, the largest integer every JSON reader holds exactly.",
+        "envelope",
+        "audio",
+        [envelope(jhead({"type": "audio", "ts": TS, "seq": 2**63}), two)],
+        "bad_field",
+    )
+    deep = b'{"type":"audio","ts":1,"seq":0,"x":' + b"[" * 32 + b"]" * 32 + b"}"
+    bad(
+        "bad_header_too_deep",
+        "Arrays nested 32 deep inside the header object: 33 levels of nesting, the limit "
+        "is 32.",
+        "envelope",
+        "audio",
+        [envelope(deep, two)],
+        "header_too_deep",
+    )
+    bad(
         "bad_field_video_w_zero",
         "w and h must be >= 1.",
         "envelope",
@@ -654,6 +681,7 @@ def encode_vectors() -> list[dict[str, Any]]:
                 "fmt": "int16",
                 "client": "café",
                 "session": "s1",
+                "token": "Xy1-token-example_9",
                 "source": "mic",
                 "v": 1,
             },
@@ -734,6 +762,9 @@ def build() -> dict[str, Any]:
             "envelope_prefix_bytes": C.ENVELOPE_PREFIX_BYTES,
             "max_message_bytes": C.MAX_MESSAGE_BYTES,
             "max_header_bytes": C.MAX_HEADER_BYTES,
+            "max_json_depth": C.MAX_JSON_DEPTH,
+            "max_ts_ms": C.MAX_TS_MS,
+            "max_seq": C.MAX_SEQ,
             "sources": list(C.SOURCES),
             "commands": list(COMMANDS),
             "reject_reasons": list(C.REJECT_REASONS),

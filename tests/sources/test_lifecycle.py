@@ -67,3 +67,31 @@ def test_stop_then_start_again_on_the_same_ports(tmp_path, live_host) -> None:
     first.stop()
     second = live_host(settings=first.settings)
     assert second.request({"cmd": "heartbeat"})["status"] == "ok"
+
+
+def test_a_host_restart_is_recorded_with_its_length(tmp_path) -> None:
+    """A client streams through a host restart: its first session in the new run says how
+    long the host was down, status shows the previous run, and a replay says the same."""
+    from ambient_flow.testing import run_capture
+
+    settings = test_settings(tmp_path / "data")
+    with LiveHost(tmp_path / "data", settings=settings) as first:
+        push = first.push("audio")
+        for seq in range(3):
+            push.send_multipart(audio_parts(seq, client="mic"))
+        first.wait_for(lambda o: len(o.audio()) == 3)
+    time.sleep(0.5)  # the host is down
+    capture = tmp_path / "second.zmqcap"
+    second_settings = test_settings(tmp_path / "data", record=str(capture))
+    with LiveHost(tmp_path / "data", settings=second_settings) as second:
+        push = second.push("audio")
+        for seq in range(8, 11):  # the client kept counting while the host was down
+            push.send_multipart(audio_parts(seq, client="mic"))
+        second.wait_for(lambda o: len(o.audio()) == 3)
+        host = second.request({"cmd": "stats"})["stats"]["host_run"]
+    (restart,) = second.outputs.events("host_restart")
+    assert 0.5 <= restart.data["down_s"] < 5
+    assert host["down_s"] == restart.data["down_s"] and host["previous_stopped_ns"]
+    assert not first.outputs.events("host_restart")  # a first run has no previous one
+    replayed = run_capture(capture, tmp_path / "replay")
+    assert [e.data for e in replayed.events("host_restart")] == [restart.data]

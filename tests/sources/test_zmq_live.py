@@ -173,3 +173,55 @@ def test_connections_are_counted_and_oversized_messages_drop_only_their_connecti
         time.sleep(0.05)
     assert section()["disconnects"] >= 1
     assert section()["connections"] >= 1
+
+
+def test_the_upstream_sender_lands_in_one_session_on_a_fresh_host(live_host) -> None:
+    """Single-frame envelopes, no client field, and its first chunk (seq 0) on the wire
+    before its hello on REP: one session, named by the hello, holding all its audio."""
+    host = live_host()
+    audio = host.push("audio")
+    now = int(time.time() * 1000)
+    audio.send(encode_envelope(audio_header(now, 0), media.sine_pcm()))
+    time.sleep(0.2)  # the chunk is through the source before the hello is sent
+    reply = host.request({"cmd": "hello", "client": "upstream", "capabilities": ["audio"]})
+    assert reply["status"] == "ok"
+    for seq in range(1, 6):
+        audio.send(encode_envelope(audio_header(now + 100 * seq, seq), media.sine_pcm()))
+    host.wait_for(lambda o: len(o.audio()) == 6)
+    out = host.stop()
+    assert out.clients() == ["upstream"]
+    assert len(out.events("session_start")) == 1
+    assert [c.start_sample for c in out.audio()] == [1600 * s for s in range(6)]
+
+
+def test_legacy_data_is_released_by_the_live_timer_without_a_hello(live_host) -> None:
+    host = live_host(name_wait_seconds=0.3)
+    audio = host.push("audio")
+    audio.send(encode_envelope(audio_header(1000, 0), media.sine_pcm()))
+    started = time.monotonic()
+    host.wait_for(lambda o: len(o.audio()) == 1, timeout=3)
+    assert 0.25 < time.monotonic() - started < 2.0
+    assert host.outputs.clients() == ["127.0.0.1"]
+
+
+def test_a_silent_client_is_evicted_live_as_its_replay_does(live_host, tmp_path) -> None:
+    """Live the timer evicts; replayed, the recorded arrival times give the same items."""
+    from ambient_flow.testing import run_capture
+
+    capture = tmp_path / "evict.zmqcap"
+    host = live_host(
+        record=str(capture), heartbeat_interval=0.1, stale_after=2, evict_after_seconds=0.5
+    )
+    quiet, busy = host.push("audio"), host.push("audio")
+    quiet.send_multipart(audio_parts(0, client="quiet"))
+    for seq in range(12):
+        busy.send_multipart(audio_parts(seq, client="busy"))
+        time.sleep(0.1)
+    host.wait_for(lambda o: any(e.data.get("reason") == "evicted" for e in o.events("session_end")))
+    quiet.send_multipart(audio_parts(1, client="quiet"))
+    host.wait_for(lambda o: len(o.audio("quiet")) == 2)
+    live = host.stop()
+    ends = [e.data["reason"] for e in live.events("session_end", client="quiet")]
+    assert ends == ["evicted", "eof"]
+    replayed = run_capture(capture, tmp_path / "replay")
+    assert replayed.records()["quiet"] == live.records()["quiet"]

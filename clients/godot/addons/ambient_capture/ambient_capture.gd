@@ -33,6 +33,10 @@ signal detections_changed(counts: Dictionary)
 @export var send_client_in_headers := true
 ## Optional `session` header field ("" = none).
 @export var session_id := ""
+## The host runs with `--auth token` (or `curve`, over raw TCP): this client's token from
+## `ambient-flow auth add`. Sent in hello, every control request and every data header;
+## the host then names this client after its credential. "" = no authentication.
+@export var auth_token := ""
 @export var enable_audio := true
 @export var enable_video := true
 ## Bound of the audio send queue, in chunks (beyond it chunks are dropped and counted).
@@ -99,7 +103,7 @@ func connect_to_host() -> bool:
 		caps.append("video")
 	if _control != null:
 		_control.request_results = receive_results
-		_control.begin(transport, host, control_port, client_name, session_id, caps)
+		_control.begin(transport, host, control_port, client_name, session_id, caps, auth_token)
 	var extra := header_extra()
 	if enable_audio and _audio != null:
 		_audio.start(transport, extra)
@@ -125,13 +129,16 @@ func disconnect_from_host() -> void:
 		_set_transport_state("stopped", "")
 
 
-## The optional header fields, in header order: client, session (source is per stream).
+## The optional header fields, in header order: client, session, token (source is per
+## stream).
 func header_extra() -> Dictionary:
 	var extra := {}
 	if send_client_in_headers and not client_name.is_empty():
 		extra["client"] = client_name
 	if not session_id.is_empty():
 		extra["session"] = session_id
+	if not auth_token.is_empty():
+		extra["token"] = auth_token
 	return extra
 
 

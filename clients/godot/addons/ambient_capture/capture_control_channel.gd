@@ -60,7 +60,8 @@ func begin(
 	control_port: int,
 	client_name: String,
 	session_id: String,
-	capabilities: PackedStringArray
+	capabilities: PackedStringArray,
+	auth_token: String = ""
 ) -> void:
 	_transport = transport
 	_host = host
@@ -71,6 +72,8 @@ func begin(
 		_body_base["client"] = client_name
 	if not session_id.is_empty():
 		_body_base["session"] = session_id
+	if not auth_token.is_empty():
+		_body_base["token"] = auth_token
 	_hello_ok = false
 	_pending = {}
 	_next_hello_ms = Time.get_ticks_msec()

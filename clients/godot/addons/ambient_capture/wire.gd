@@ -30,9 +30,11 @@ const MAX_MESSAGE_BYTES := 8388608
 const MAX_HEADER_BYTES := 65536
 const SOURCES := ["mic", "webcam", "screen", "file", "synthetic"]
 ## Key order of the headers this client writes (the documented order).
-const AUDIO_HEADER_KEYS := ["type", "ts", "seq", "sr", "ch", "fmt", "client", "session", "source"]
+const AUDIO_HEADER_KEYS := [
+	"type", "ts", "seq", "sr", "ch", "fmt", "client", "session", "token", "source"
+]
 const VIDEO_HEADER_KEYS := [
-	"type", "ts", "seq", "w", "h", "fmt", "quality", "client", "session", "source"
+	"type", "ts", "seq", "w", "h", "fmt", "quality", "client", "session", "token", "source"
 ]
 
 
