@@ -74,7 +74,8 @@ class StatusReporter(FixedPartitionedSource[None, None]):
 
     @override
     def list_parts(self) -> list[str]:
-        return ["status"]
+        # One per bind address: each host of a cluster reports its own process.
+        return [f"status@{self._runtime.settings.bind}"]
 
     @override
     def build_part(self, step_id: str, for_part: str, resume_state: None) -> _ReporterPartition:
