@@ -7,7 +7,6 @@ design that survives losing a host (root needed; everything it makes it removes)
 
 ```
 netns.py     the namespaces and the veth pair between them; stale ones removed by prefix
-hosts.py     a host: `python -m bytewax.run flows.live` inside a namespace, bound to its address
 load.py      a load process inside a namespace: real-time clients with a host list (failover)
 sessions.py  what the hosts wrote, read back from their session directories
 run.py       the phases: cluster, kill (one member of the cluster), failover (independent
@@ -15,5 +14,7 @@ run.py       the phases: cluster, kill (one member of the cluster), failover (in
 main.py      the command line, clean-up on any exit (Ctrl-C, SIGTERM), the JSON
 report.py    the text report
 ```
-See docs/cluster.md for what the figures show and how to run N machines.
+A host is `bench.core.hostproc.HostProcess` (`python -m bytewax.run flows.live` in a
+namespace, bound to its address). See docs/cluster.md for what the figures show and how
+to run N machines.
 """

@@ -10,7 +10,7 @@ names carry this process's pid, so two runs never collide, and a namespace left 
 run that was killed with SIGKILL is found by its prefix and removed by the next run
 (`cleanup_stale`), with the processes that run left inside it. Removing a namespace
 also removes its veth end; the processes started inside are ended by their owners
-(`hosts.HostProcess`, `run.Ctx.close`) before that.
+(`core.hostproc.HostProcess`, `run.Ctx.close`) before that.
 """
 
 from __future__ import annotations

@@ -10,9 +10,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from bench.cluster.hosts import HostProcess, read_status
 from bench.cluster.netns import Namespaces
 from bench.cluster.sessions import read_sessions
+from bench.core.hostproc import HostProcess, read_status
 
 __all__ = ["Ctx", "capacity", "cluster_run", "independent_failover"]
 

@@ -15,6 +15,8 @@ class Plan:
     audio_count: int = 60_000
     video_count: int = 10_000
     blast_senders: tuple[int, ...] = (1, 2)
+    blast_clients: int = 100  # audio blasts interleave this many clients' sequences
+    workers2: bool = True  # also measure the flow with -w 2
     client_levels: tuple[int, ...] = (10, 100, 500, 1000, 2000)
     client_seconds: float = 6.0
     latency_rate: int = 200

@@ -29,6 +29,18 @@ def _throughput(sec: Sec, _all: dict[str, Sec]) -> list[str]:
             f"{fmt(row['peer_MB_per_s']):>10} {fmt(row['ratio_flow_to_peer']):>9} "
             f"{fmt(row['flow_cpu_pct']):>9} {row['complete']}"
         )
+        if "ratio_flow_to_same_work" in row:
+            w2 = ""
+            if "flow_w2_msgs_per_s" in row:
+                w2 = (
+                    f"; flow -w 2 {fmt(row['flow_w2_msgs_per_s'])} msg/s = "
+                    f"{fmt(row['ratio_w2_to_same_work'])} of it"
+                )
+            lines.append(
+                f"  {'':<10} {row['clients']} clients interleaved; same-work peer "
+                f"{fmt(row['same_msgs_per_s'])} msg/s; flow/same-work = "
+                f"{fmt(row['ratio_flow_to_same_work'])} (target >= 0.60){w2}"
+            )
     return lines
 
 
@@ -122,7 +134,8 @@ TITLES = {
     "idle": lambda _s: "[idle] live host, no traffic",
     "throughput": lambda _s: (
         "[1 throughput] blast N envelopes, first->last item at the ingest tap; "
-        "peer = plain pyzmq PULL recv loop, same senders"
+        "peer = plain pyzmq PULL recv loop, same senders; same-work peer = a plain PULL loop "
+        "that parses, sequences and writes each client's WAV (bench/ingest/peer.py)"
     ),
     "imagezmq": lambda _s: (
         "[6 imagezmq] same JPEGs, imagezmq PUB->ImageHub SUB vs our whole flow (video)"
