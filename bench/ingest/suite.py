@@ -16,11 +16,12 @@ See bench/README.md.
 from __future__ import annotations
 
 from bench.core.runner import Section, Suite
-from bench.ingest.clients import clients
+from bench.ingest.clients import clients, clients_w2
 from bench.ingest.latency import latency, stall
 from bench.ingest.plan import Plan
 from bench.ingest.replay import replay
 from bench.ingest.report import BODIES, TITLES
+from bench.ingest.scaleout import scaleout
 from bench.ingest.throughput import idle, imagezmq_peer, throughput
 
 __all__ = ["SUITE"]
@@ -33,6 +34,8 @@ _RUNS = (
     ("stall", stall),
     ("replay", replay),
     ("clients", clients),
+    ("clients_w2", clients_w2),
+    ("scaleout", scaleout),
 )
 
 SUITE = Suite(
