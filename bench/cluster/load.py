@@ -52,8 +52,9 @@ class _Host:
             s = ctx.socket(zmq.PUSH)
             s.setsockopt(zmq.LINGER, 2000)
             s.setsockopt(zmq.SNDHWM, 100_000)  # a busy host makes a queue, not a loss
-            s.setsockopt(zmq.HEARTBEAT_IVL, hb_ms)
-            s.setsockopt(zmq.HEARTBEAT_TIMEOUT, hb_to)
+            if hb_ms:  # 0: no heartbeats (only a closed connection is noticed)
+                s.setsockopt(zmq.HEARTBEAT_IVL, hb_ms)
+                s.setsockopt(zmq.HEARTBEAT_TIMEOUT, hb_to)
             s.setsockopt(zmq.SNDTIMEO, 0)  # never block: a full queue is counted, not waited on
             self.monitors.append(s.get_monitor_socket(zmq.EVENT_CONNECTED | zmq.EVENT_DISCONNECTED))
             s.connect(eps[kind])
