@@ -237,6 +237,7 @@ def parse_audio(
         session=_opt_str(header, "session"),
         source=_opt_str(header, "source"),
         source_channels=int(ch),
+        pcm=bytes(payload) if ch == 1 else None,
     )
 
 
