@@ -20,6 +20,7 @@ class Plan:
     client_levels: tuple[int, ...] = (100, 500, 1000, 2000, 3000, 5000)
     w2_levels: tuple[int, ...] = (1000, 2000, 3000, 5000)  # clients with -w 2
     scaleout_clients: int = 2000
+    scaleout_modes: tuple[str, ...] = ("1 process", "-w 2", "2 processes")
     client_seconds: float = 6.0
     latency_rate: int = 200
     latency_seconds: float = 5.0
@@ -38,6 +39,7 @@ class Plan:
             client_levels=(100, 1000),
             w2_levels=(1000,),
             scaleout_clients=1000,
+            scaleout_modes=("1 process", "2 processes"),  # -w 2: sections 1 and 2b
             client_seconds=4.0,
             latency_seconds=3.0,
             stall_seconds=4.0,

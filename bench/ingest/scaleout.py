@@ -170,7 +170,7 @@ def _run(mode: str, work: str, plan: Plan) -> dict[str, Any]:
 def scaleout(plan: Plan) -> dict[str, Any]:
     """Blast audio and real-time clients into each mode; ratios to 1 process."""
     out: dict[str, Any] = {"blast": [], "clients": []}
-    for mode in MODES:
+    for mode in plan.scaleout_modes:
         for work in ("blast", "clients"):
             try:
                 row = _run(mode, work, plan)
