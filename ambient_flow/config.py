@@ -119,6 +119,10 @@ class Settings:
     max_event_lines_per_session: int = _knob(
         10_000, "per-message events (duplicates, late chunks, gaps) written to one events.jsonl"
     )
+    session_flush_seconds: float = _knob(
+        0.25,
+        "longest time written session data waits for its flush (what a killed host can lose)",
+    )
     status_interval: float = _knob(2.0, "seconds between status.json refreshes")
     metrics_port: int = _knob(9108, "Prometheus metrics port; 0 disables it")
     log_level: str = _knob("INFO", "DEBUG, INFO, WARNING or ERROR")
@@ -279,6 +283,8 @@ class Settings:
         ):
             if getattr(self, name) < 0:
                 raise ConfigError(f"{name}={getattr(self, name)} must be >= 0 (0 = no limit)")
+        if not self.session_flush_seconds > 0:
+            raise ConfigError(f"session_flush_seconds={self.session_flush_seconds} must be > 0")
         if self.max_sessions_per_minute < 1:
             raise ConfigError(
                 f"max_sessions_per_minute={self.max_sessions_per_minute} must be >= 1"

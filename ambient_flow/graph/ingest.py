@@ -134,6 +134,7 @@ def attach_sessions(
         settings.save_frames,
         options=options,
         on_status=SessionStatusPublisher(runtime.telemetry),
+        flush_s=settings.session_flush_seconds,
     )
     op.output("sessions", items, sink)
 

@@ -229,7 +229,12 @@ class MediaSteps:
         converted = chunk.sample_rate != SR or chunk.source_channels != 1
         return [
             dataclasses.replace(
-                chunk, samples=samples, sample_rate=SR, start_sample=start, converted=converted
+                chunk,
+                samples=samples,
+                sample_rate=SR,
+                start_sample=start,
+                converted=converted,
+                pcm=None if converted else chunk.pcm,  # resampled samples are new ones
             )
         ]
 

@@ -223,7 +223,7 @@ def parse_audio(
             "audio_too_long", f"{seconds:.2f} s of audio in one message > {max_seconds:g} s"
         )
     pcm = np.frombuffer(payload, dtype="<i2")
-    samples = pcm.astype(np.float32) * np.float32(1.0 / 32768.0)
+    samples = np.multiply(pcm, np.float32(1.0 / 32768.0), dtype=np.float32)  # one pass
     if ch == 2:
         samples = samples.reshape(-1, 2).mean(axis=1, dtype=np.float32)
     return AudioChunk(
@@ -237,6 +237,7 @@ def parse_audio(
         session=_opt_str(header, "session"),
         source=_opt_str(header, "source"),
         source_channels=int(ch),
+        pcm=bytes(payload) if ch == 1 else None,
     )
 
 

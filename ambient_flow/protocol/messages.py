@@ -71,6 +71,11 @@ class AudioChunk:
     absolute position on the client's sample clock, `converted` says whether the
     sender's rate or channel count had to be converted, and `filled` marks silence
     that ingest inserted for audio that never arrived (a sequence gap).
+
+    `pcm` is the int16 little-endian bytes the samples came from, while they are exactly
+    those (mono, not converted): the session writes them as they are, with no float ->
+    int16 round trip (the same bytes: an int16 / 32768 is exact in float32). Any step
+    that changes the samples must drop it (`pcm=None`).
     """
 
     client: str
@@ -86,6 +91,7 @@ class AudioChunk:
     start_sample: int | None = None
     converted: bool = False
     filled: bool = False
+    pcm: bytes | None = None
 
     @property
     def num_samples(self) -> int:

@@ -48,6 +48,7 @@ from ambient_flow.sinks.session_layout import (
     SessionOptions,
     safe_session_name,
 )
+from ambient_flow.sinks.session_thread import FLUSH_SECONDS, SessionWriterThread
 from ambient_flow.telemetry import RateLimitedLog, Telemetry
 
 __all__ = [
@@ -180,8 +181,8 @@ class SessionWriter:
 
     @property
     def open_sessions(self) -> dict[str, Path]:
-        """Client -> directory of its open session."""
-        return {client: files.path for client, files in self._open.items()}
+        """Client -> directory of its open session (safe to read from another thread)."""
+        return {client: files.path for client, files in list(self._open.items())}
 
     def status(self) -> dict[str, Any]:
         """The `sessions` section of the status document."""
@@ -200,6 +201,10 @@ class SessionWriter:
             files = self.write(item)
             if files is not None:
                 touched[files.client] = files
+        self.flush_sessions(touched)
+
+    def flush_sessions(self, touched: Mapping[str, SessionFiles]) -> None:
+        """Flush these sessions (client -> files) if they are still open."""
         for client, files in touched.items():
             if self._open.get(client) is files:
                 self._guard(files, files.flush)
@@ -379,25 +384,35 @@ class SessionWriter:
 
 
 class _SessionSinkPartition(StatelessSinkPartition[object]):
+    """Hands each batch to the worker's `SessionWriterThread` (session I/O off the worker)."""
+
     def __init__(
         self,
         writer: SessionWriter,
         worker_index: int,
         observer: SessionObserver | None,
         on_status: StatusObserver | None,
+        flush_s: float,
     ) -> None:
         self._writer = writer
         self._worker_index = worker_index
         self._observer = observer
         self._on_status = on_status
+        self._thread = SessionWriterThread(
+            writer,
+            name=f"session-writer-{worker_index}",
+            flush_s=flush_s,
+            on_counters=(lambda c: observer(worker_index, c)) if observer is not None else None,
+            on_status=(lambda s: on_status(worker_index, s)) if on_status is not None else None,
+        )
 
     @override
     def write_batch(self, items: list[object]) -> None:
-        self._writer.write_batch(_unkey(item) for item in items)
-        self._notify()
+        self._thread.put([_unkey(item) for item in items])
 
     @override
     def close(self) -> None:
+        self._thread.close()
         self._writer.close_all("shutdown")
         self._notify()
 
@@ -417,9 +432,12 @@ class SessionSink(DynamicSink[object]):
     Items may be bare (`ClientEvent`, `AudioChunk`, `VideoFrame`, `Rejected`) or
     still keyed (`(client, item)`).
 
-    Delivery: every item is written as it arrives and flushed after every batch;
-    a process killed with SIGKILL loses at most its last batch and leaves readable
-    files (sessions it had open keep `ended_at: null`). On a clean end of input the
+    Delivery: each worker's writer runs on a thread of its own
+    (`session_thread.SessionWriterThread`): items are written in order as they come and
+    each session is flushed at most every `flush_s` seconds (0.25 by default); a
+    process killed with SIGKILL loses at most its last `flush_s` seconds of items (plus
+    batches still queued for the thread, normally none) and leaves readable files
+    (sessions it had open keep `ended_at: null`). On a clean end of input the
     open sessions are closed with reason `shutdown`. There is no resume state
     (a `DynamicSink` has none): after a Bytewax recovery resume, items of a session
     opened before the resume count as orphans until their client starts a new one.
@@ -428,12 +446,13 @@ class SessionSink(DynamicSink[object]):
         data_dir: Root data directory (`Settings.data_dir`).
         save_frames: Also save every video frame as a JPEG.
         options: Finer settings (`SessionOptions`).
-        observer: Called after every batch (and at close) with the worker index
+        observer: Called after every flush (and at close) with the worker index
             and a copy of that worker's counters, e.g. to publish them to status.
-            It runs on the worker thread and should be quick; what it raises
+            It runs on the writer thread and should be quick; what it raises
             stops the flow.
-        on_status: Likewise, with the writer's whole `status()` (e.g.
-            `SessionStatusPublisher`).
+        on_status: Likewise with the writer's whole `status()` (e.g.
+            `SessionStatusPublisher`), at most once a second and at close.
+        flush_s: Longest time a written item waits for its flush (the crash-loss window).
     """
 
     def __init__(
@@ -444,7 +463,10 @@ class SessionSink(DynamicSink[object]):
         options: SessionOptions | None = None,
         observer: SessionObserver | None = None,
         on_status: StatusObserver | None = None,
+        flush_s: float = FLUSH_SECONDS,
     ) -> None:
+        if not flush_s > 0:
+            raise ValueError(f"flush_s={flush_s} must be > 0")
         if not isinstance(data_dir, str | os.PathLike) or not os.fspath(data_dir):
             raise ValueError(f"data_dir={data_dir!r} must be a non-empty path")
         if not isinstance(save_frames, bool):
@@ -454,11 +476,14 @@ class SessionSink(DynamicSink[object]):
         self._options = options
         self._observer = observer
         self._on_status = on_status
+        self._flush_s = flush_s
 
     @override
     def build(self, step_id: str, worker_index: int, worker_count: int) -> _SessionSinkPartition:
         writer = SessionWriter(self._data_dir, self._save_frames, options=self._options)
-        return _SessionSinkPartition(writer, worker_index, self._observer, self._on_status)
+        return _SessionSinkPartition(
+            writer, worker_index, self._observer, self._on_status, self._flush_s
+        )
 
 
 def _unkey(item: object) -> object:

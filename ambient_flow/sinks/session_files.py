@@ -206,7 +206,11 @@ class SessionFiles:
             elif start != self._next_sample:
                 self._discontinuity(chunk, start)
             meta["last_start_sample"] = start
-        written = self._wav.write(samples)
+        pcm = chunk.pcm
+        if pcm is not None and len(pcm) == 2 * samples.shape[0]:
+            written = self._wav.write_pcm16(pcm)  # as it arrived: no float -> int16 trip
+        else:
+            written = self._wav.write(samples)
         if self._next_sample is not None:
             self._next_sample += written
         meta["samples"] += written

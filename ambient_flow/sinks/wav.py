@@ -152,6 +152,14 @@ class StreamingWavWriter:
         self._data_bytes += len(data)
         return len(data) // _SAMPLE_BYTES
 
+    def write_pcm16(self, data: bytes) -> int:
+        """Append int16 little-endian mono bytes as they are; the samples appended."""
+        if len(data) % _SAMPLE_BYTES:
+            raise ValueError(f"{len(data)} bytes is not a whole number of int16 samples")
+        self._open_fh().write(data)
+        self._data_bytes += len(data)
+        return len(data) // _SAMPLE_BYTES
+
     def write_silence(self, num_samples: int) -> None:
         """Append `num_samples` zero samples (to keep the file on the stream's sample clock)."""
         if num_samples > 0:

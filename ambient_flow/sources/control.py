@@ -165,7 +165,7 @@ class ControlSource(FixedPartitionedSource[RawMessage, None]):
 
     @override
     def list_parts(self) -> list[str]:
-        return ["control"]
+        return [f"control@{self._endpoint}"]  # one per bound address (docs/cluster.md)
 
     @override
     def build_part(self, step_id: str, for_part: str, resume_state: None) -> _ControlPartition:

@@ -379,7 +379,7 @@ class TcpSource(FixedPartitionedSource[RawMessage, None]):
 
     @override
     def list_parts(self) -> list[str]:
-        return ["tcp"]
+        return [f"tcp@{self._host}:{self._port}"]  # one per bound address (docs/cluster.md)
 
     @override
     def build_part(self, step_id: str, for_part: str, resume_state: None) -> _TcpPartition:

@@ -182,12 +182,15 @@ class ZmqPullSource(FixedPartitionedSource[RawMessage, None]):
             raise ValueError("ZmqPullSource needs at least one endpoint")
         self._runtime = runtime
         self._endpoints = dict(endpoints)
+        # Named by endpoint: hosts of one cluster bound to their own addresses list
+        # different partitions, so each binds its own ports (docs/cluster.md).
+        self._parts: dict[str, Channel] = {f"{c}@{ep}": c for c, ep in self._endpoints.items()}
 
     @override
     def list_parts(self) -> list[str]:
-        return list(self._endpoints)
+        return list(self._parts)
 
     @override
     def build_part(self, step_id: str, for_part: str, resume_state: None) -> _ZmqPullPartition:
-        channel: Channel = for_part  # type: ignore[assignment]
+        channel = self._parts[for_part]
         return _ZmqPullPartition(self._runtime, channel, self._endpoints[channel])

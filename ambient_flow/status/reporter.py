@@ -1,9 +1,11 @@
 """The status reporter's place in the live dataflow: a timer that emits nothing.
 
-Bytewax gives an input what a reporter needs: it is built on exactly one worker of the
-cluster (so one process writes status.json and binds the metrics port), it is woken at
-the time it asks for (`next_awake`), and it is closed when the flow ends (a final
-write). It reads the telemetry; it never emits an item.
+Bytewax gives an input what a reporter needs: it is built on one worker per bind address
+(so each host of a cluster writes its own status.json and binds its metrics port, and
+processes sharing an address share one), it is woken at the time it asks for
+(`next_awake`), and it is closed when the flow ends (a final write). It reads the
+telemetry; it never emits an item. The document is built and written on a thread of its
+own (`StatusFile.write_soon`): a tick costs the worker O(1), whatever the client count.
 """
 
 from __future__ import annotations
@@ -44,7 +46,7 @@ class _ReporterPartition(StatefulSourcePartition[None, None]):
             raise StopIteration
         now = datetime.now(UTC)
         if now >= self._next:
-            self._file.write()
+            self._file.write_soon()  # built and written off the worker: O(1) here
             self._run.alive()
             self._next = now + self._interval
         return []
@@ -60,6 +62,7 @@ class _ReporterPartition(StatefulSourcePartition[None, None]):
 
     @override
     def close(self) -> None:
+        self._file.wait()
         self._file.write()
         self._run.stop()
         if self._metrics is not None:
@@ -74,7 +77,8 @@ class StatusReporter(FixedPartitionedSource[None, None]):
 
     @override
     def list_parts(self) -> list[str]:
-        return ["status"]
+        # One per bind address: each host of a cluster reports its own process.
+        return [f"status@{self._runtime.settings.bind}"]
 
     @override
     def build_part(self, step_id: str, for_part: str, resume_state: None) -> _ReporterPartition:

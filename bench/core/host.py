@@ -82,9 +82,11 @@ class BenchHost:
     """The live graph on loopback with free ports, data under `data_dir`; a context manager.
 
     `overrides` are `Settings` fields on top of `testing.harness.test_settings` (which
-    picks distinct free ports). `models` (loaded) are used when `enrich=True`, so one
-    run loads them once. `sessions=False` leaves out the session sink (a diagnostic
-    peer, not the product). `extend(streams, runtime)` adds steps before the start.
+    picks distinct free ports) and `hostproc.SIMULATED_CLIENTS` (every simulated client
+    shares 127.0.0.1). `workers` is Bytewax's `-w`. `models` (loaded) are used when
+    `enrich=True`, so one run loads them once. `sessions=False` leaves out the session
+    sink (a diagnostic peer, not the product). `extend(streams, runtime)` adds steps
+    before the start.
     """
 
     def __init__(
@@ -94,10 +96,15 @@ class BenchHost:
         models: Models | None = None,
         sessions: bool = True,
         extend: Callable[[IngestStreams, HostRuntime], None] | None = None,
+        workers: int = 1,
         **overrides: Any,
     ) -> None:
         from ambient_flow.graph import build_live
+        from bench.core.hostproc import SIMULATED_CLIENTS
 
+        self.workers = workers
+        for key, value in SIMULATED_CLIENTS.items():  # the senders share one address
+            overrides.setdefault(key, value)
         # The production status interval (test_settings uses 0.2 s for fast tests; writing
         # status.json costs O(clients) on the worker, so 0.2 s would skew big runs).
         overrides.setdefault("status_interval", 2.0)
@@ -159,7 +166,7 @@ class BenchHost:
 
     def _main(self) -> None:
         try:
-            run_dataflow(self.flow)
+            run_dataflow(self.flow, self.workers)
         except BaseException as exc:  # reported by start()/stop()
             self.error = startup_cause(exc) or exc
 

@@ -18,7 +18,7 @@ from bench.core.stats import MachineLoad, cpu_seconds, percentile, rounded
 from bench.ingest import senders as snd
 from bench.ingest.plan import Plan
 
-__all__ = ["MAX_SENDER_LAG_S", "MAX_STEADY_P99_MS", "clients"]
+__all__ = ["MAX_SENDER_LAG_S", "MAX_STEADY_P99_MS", "clients", "clients_w2"]
 
 #: A level passes with no audio lost, senders on schedule (a blocked PUSH turns an
 #: overloaded host into sender lag, not loss), and a host that keeps up once every
@@ -28,18 +28,25 @@ MAX_STEADY_P99_MS = 500.0
 
 
 def _sender_procs(n: int) -> int:
-    return 1 if n <= 100 else 2 if n <= 1000 else 4
+    return 1 if n <= 100 else 2 if n <= 1000 else 4 if n <= 3000 else 6
 
 
 def _client_level(
-    n: int, seconds: float, pcm: bytes, jpg: bytes, wh: tuple[int, int], *, sessions: bool = True
+    n: int,
+    seconds: float,
+    pcm: bytes,
+    jpg: bytes,
+    wh: tuple[int, int],
+    *,
+    sessions: bool = True,
+    workers: int = 1,
 ) -> dict[str, Any]:
     procs = _sender_procs(n)
     names = [f"c{i:05d}" for i in range(n)]
     audio_tap, video_tap = Tap(), Tap()
     lat = LatencyTap((AudioChunk,), limit=100_000)
     with temp_dir("af-bench-clients-") as tmp:
-        host = BenchHost(tmp, sessions=sessions)
+        host = BenchHost(tmp, sessions=sessions, workers=workers)
         host.tap("bench_audio", host.streams.audio, audio_tap)
         host.tap("bench_audio_lat", host.streams.audio, lat)
         host.tap("bench_video", host.streams.video, video_tap)
@@ -73,6 +80,7 @@ def _client_level(
     steady = steady_p99 is not None and steady_p99 < MAX_STEADY_P99_MS
     return {
         "clients": n,
+        "workers": workers,
         "sessions_written": sessions,
         "sender_procs": procs,
         "seconds": round(wall, 2),
@@ -84,6 +92,7 @@ def _client_level(
         "drained_within_5s": drained,
         "filled_chunks": audio_tap.filled,
         "host_cpu_pct": round(100 * cpu / wall, 1),
+        "cpu_per_1000_clients_pct": round(100 * cpu / wall * 1000 / n, 1),
         "sender_cpu_pct": round(100 * sender_cpu / wall, 1),
         "machine": box,
         "sender_max_lag_s": rounded(max_lag, 3),
@@ -106,13 +115,24 @@ def _client_level(
 
 def clients(plan: Plan) -> dict[str, Any]:
     """10 audio + 5 video (320x240) msgs/s per client, rising levels (see the module doc)."""
+    return _search(plan, plan.client_levels, workers=1)
+
+
+def clients_w2(plan: Plan) -> dict[str, Any]:
+    """The same with `-w 2` (two worker threads in the one process)."""
+    return _search(plan, plan.w2_levels, workers=2)
+
+
+def _search(plan: Plan, client_levels: tuple[int, ...], workers: int) -> dict[str, Any]:
     pcm = audio_pcm()
     jpg = camera_jpegs(320, 240, count=1)[0]
     levels: list[dict[str, Any]] = []
 
     def level(n: int, sessions: bool = True) -> dict[str, Any]:
         try:
-            row = _client_level(n, plan.client_seconds, pcm, jpg, (320, 240), sessions=sessions)
+            row = _client_level(
+                n, plan.client_seconds, pcm, jpg, (320, 240), sessions=sessions, workers=workers
+            )
         except Exception as exc:  # a level that cannot run is a failed level, reported
             row = {"clients": n, "sessions_written": sessions, "pass": False, "error": repr(exc)}
         levels.append(row)
@@ -120,7 +140,7 @@ def clients(plan: Plan) -> dict[str, Any]:
 
     best = 0
     failed = None
-    for n in plan.client_levels:
+    for n in client_levels:
         if not level(n)["pass"]:
             failed = n
             break
@@ -130,11 +150,12 @@ def clients(plan: Plan) -> dict[str, Any]:
             mid = (best + failed) // 2
             if level(mid)["pass"]:
                 best = mid
-        # The failing level again without the session sink: how much of the cost is the sink.
-        level(failed, sessions=False)
+        if workers == 1:  # the failing level again without the session sink: what it costs
+            level(failed, sessions=False)
     return {
         "video": f"320x240 JPEG q70, {len(jpg)} B",
         "rates": "10 audio + 5 video msgs/s per client",
+        "workers": workers,
         "levels": levels,
         "largest_passing": best,
         "first_failing": failed,

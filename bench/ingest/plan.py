@@ -15,7 +15,12 @@ class Plan:
     audio_count: int = 60_000
     video_count: int = 10_000
     blast_senders: tuple[int, ...] = (1, 2)
-    client_levels: tuple[int, ...] = (10, 100, 500, 1000, 2000)
+    blast_clients: int = 100  # audio blasts interleave this many clients' sequences
+    workers2: bool = True  # also measure the flow with -w 2
+    client_levels: tuple[int, ...] = (100, 500, 1000, 2000, 3000, 5000)
+    w2_levels: tuple[int, ...] = (1000, 2000, 3000, 5000)  # clients with -w 2
+    scaleout_clients: int = 2000
+    scaleout_modes: tuple[str, ...] = ("1 process", "-w 2", "2 processes")
     client_seconds: float = 6.0
     latency_rate: int = 200
     latency_seconds: float = 5.0
@@ -31,7 +36,10 @@ class Plan:
             audio_count=10_000,
             video_count=1_000,
             blast_senders=(1,),
-            client_levels=(10, 100, 500),
+            client_levels=(100, 1000),
+            w2_levels=(1000,),
+            scaleout_clients=1000,
+            scaleout_modes=("1 process", "2 processes"),  # -w 2: sections 1 and 2b
             client_seconds=4.0,
             latency_seconds=3.0,
             stall_seconds=4.0,

@@ -29,6 +29,18 @@ def _throughput(sec: Sec, _all: dict[str, Sec]) -> list[str]:
             f"{fmt(row['peer_MB_per_s']):>10} {fmt(row['ratio_flow_to_peer']):>9} "
             f"{fmt(row['flow_cpu_pct']):>9} {row['complete']}"
         )
+        if "ratio_flow_to_same_work" in row:
+            w2 = ""
+            if "flow_w2_msgs_per_s" in row:
+                w2 = (
+                    f"; flow -w 2 {fmt(row['flow_w2_msgs_per_s'])} msg/s = "
+                    f"{fmt(row['ratio_w2_to_same_work'])} of it"
+                )
+            lines.append(
+                f"  {'':<10} {row['clients']} clients interleaved; same-work peer "
+                f"{fmt(row['same_msgs_per_s'])} msg/s; flow/same-work = "
+                f"{fmt(row['ratio_flow_to_same_work'])} (target >= 0.60){w2}"
+            )
     return lines
 
 
@@ -91,6 +103,7 @@ def _client_rows(row: Sec) -> list[str]:
         f"{fmt(row['sender_cpu_pct']):>9} {fmt(row['sender_max_lag_s']):>6} "
         f"{fmt(row['audio_e2e_ms_p50']):>8} {fmt(row['audio_e2e_ms_p99']):>8} "
         f"{fmt(row['audio_e2e_ms_p99_2nd_half']):>8} {'PASS' if row['pass'] else 'FAIL'}"
+        f"  {fmt(row.get('cpu_per_1000_clients_pct'))}"
         + ("" if row.get("sessions_written", True) else "  (no session sink)"),
         f"          status: audio.chunks_received={st['audio.chunks_received']} "
         f"video.frames_received={st['video.frames_received']} clients={st['client_count']} "
@@ -106,7 +119,7 @@ def _clients(sec: Sec, _all: dict[str, Sec]) -> list[str]:
     lines = [
         f"  {'clients':>7} {'procs':>5} {'audio sent':>10} {'delivered':>9} {'lost':>5} "
         f"{'video':>11} {'host CPU%':>9} {'send CPU%':>9} {'lag s':>6} {'e2e p50':>8} "
-        f"{'e2e p99':>8} {'p99 2nd½':>8} pass"
+        f"{'e2e p99':>8} {'p99 2nd½':>8} pass  CPU%/1000 clients"
     ]
     for row in sec["levels"]:
         lines += _client_rows(row)
@@ -118,11 +131,39 @@ def _clients(sec: Sec, _all: dict[str, Sec]) -> list[str]:
     return lines
 
 
+def _scaleout(sec: Sec, _all: dict[str, Sec]) -> list[str]:
+    lines = []
+    for row in sec["blast"]:
+        if "error" in row:
+            lines.append(f"  blast   {row['mode']:<12} FAILED: {row['error']}")
+            continue
+        lines.append(
+            f"  blast   {row['mode']:<12} {row['audio_received']}/{row['audio_sent']} audio, "
+            f"{fmt(row['msgs_per_s'])} msg/s (x{fmt(row.get('ratio_to_1_process'))} of 1 "
+            f"process), host CPU {fmt(row['host_cpu_pct'])} %"
+        )
+    for row in sec["clients"]:
+        if "error" in row:
+            lines.append(f"  clients {row['mode']:<12} FAILED: {row['error']}")
+            continue
+        lines.append(
+            f"  clients {row['mode']:<12} {row['clients']} clients: audio "
+            f"{row['audio_received']}/{row['audio_sent']}, video "
+            f"{row['video_received']}/{row['video_sent']}, sender lag "
+            f"{fmt(row['sender_max_lag_s'])} s, all counted {fmt(row['drain_s'])} s after the "
+            f"last send, host CPU {fmt(row['host_cpu_pct'])} % "
+            f"({fmt(row['cpu_per_1000_clients_pct'])} % per 1000 clients) "
+            f"{'PASS' if row['pass'] else 'FAIL'}"
+        )
+    return lines
+
+
 TITLES = {
     "idle": lambda _s: "[idle] live host, no traffic",
     "throughput": lambda _s: (
         "[1 throughput] blast N envelopes, first->last item at the ingest tap; "
-        "peer = plain pyzmq PULL recv loop, same senders"
+        "peer = plain pyzmq PULL recv loop, same senders; same-work peer = a plain PULL loop "
+        "that parses, sequences and writes each client's WAV (bench/ingest/peer.py)"
     ),
     "imagezmq": lambda _s: (
         "[6 imagezmq] same JPEGs, imagezmq PUB->ImageHub SUB vs our whole flow (video)"
@@ -140,6 +181,11 @@ TITLES = {
         "[5 replay] run_capture as fast as possible; peer = reading the capture only"
     ),
     "clients": lambda s: f"[2 clients] real-time clients, {s.get('rates')}, video {s.get('video')}",
+    "clients_w2": lambda s: f"[2b clients -w 2] the same with two worker threads, {s.get('rates')}",
+    "scaleout": lambda _s: (
+        "[7 scale-out] the host as its own process(es), measured from outside (stats, /proc): "
+        "1 process, -w 2, 2 processes (-i/-a on 127.0.0.1 and 127.0.0.2)"
+    ),
 }
 BODIES = {
     "idle": _idle,
@@ -149,4 +195,6 @@ BODIES = {
     "stall": _stall,
     "replay": _replay,
     "clients": _clients,
+    "clients_w2": _clients,
+    "scaleout": _scaleout,
 }

@@ -26,13 +26,18 @@ def blast(
     count: int,
     payloads: list[bytes],
     wh: tuple[int, int],
+    clients: int,
     go: Any,
     results: Any,
 ) -> None:
-    """Send `count` messages as fast as ZeroMQ takes them (PUSH blocks at its HWM: no loss)."""
+    """Send `count` messages as fast as ZeroMQ takes them (PUSH blocks at its HWM: no loss).
+
+    Message i is client `i % clients`'s message `i // clients` (names `client-k`), so
+    many clients' sequences interleave as they would on a busy host.
+    """
     ctx = zmq.Context()
     sock = push_socket(ctx, endpoint)
-    name = client.encode()
+    names = [f"{client}-{k}".encode() for k in range(clients)]
     if not await_go(idx, go, results):
         sock.close(linger=0)
         ctx.term()
@@ -44,11 +49,12 @@ def blast(
     deadline = time.monotonic() + 120.0
     sent = 0
     copy = len(payloads[0]) < 16384  # zero-copy only pays for big messages
-    for seq in range(count):
-        msg = envelope(kind, name, seq, base_ms + step * seq, payloads[seq % npay], wh)
+    for i in range(count):
+        seq = i // clients
+        msg = envelope(kind, names[i % clients], seq, base_ms + step * seq, payloads[i % npay], wh)
         sock.send(msg, 0, copy)
         sent += 1
-        if not seq & 1023 and time.monotonic() > deadline:
+        if not i & 1023 and time.monotonic() > deadline:
             break
     t1 = time.time_ns()
     sock.close()  # waits (bounded by LINGER) until the queue is handed to the peer

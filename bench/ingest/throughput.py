@@ -18,6 +18,7 @@ from bench.core.procs import SenderGroup, temp_dir
 from bench.core.stats import cpu_seconds, median, rounded
 from bench.core.wire import envelope
 from bench.ingest import senders as snd
+from bench.ingest.peer import SameWorkPeer
 from bench.ingest.plan import Plan
 
 __all__ = ["flow_blast", "idle", "imagezmq_peer", "payloads", "throughput"]
@@ -52,10 +53,16 @@ def idle(plan: Plan) -> dict[str, Any]:
 
 # -- 1. throughput and its pyzmq peer ----------------------------------------------------------
 def _blast_args(
-    endpoint: str, kind: str, count: int, senders: int, payloads: list[bytes], wh: tuple[int, int]
+    endpoint: str,
+    kind: str,
+    count: int,
+    senders: int,
+    payloads: list[bytes],
+    wh: tuple[int, int],
+    clients: int = 1,
 ) -> list[tuple[Any, ...]]:
     per = count // senders
-    return [(endpoint, kind, f"blast-{i}", per, payloads, wh) for i in range(senders)]
+    return [(endpoint, kind, f"blast-{i}", per, payloads, wh, clients) for i in range(senders)]
 
 
 def _rate(
@@ -70,6 +77,29 @@ def _rate(
         "MB_per_s": round(n * msg_bytes / secs / 1e6, 2),
         "cpu_pct": round(100 * cpu / secs, 1),
     }
+
+
+def _peer_same_work(count: int, senders: int, payload: bytes, clients: int) -> dict[str, Any]:
+    """`peer.SameWorkPeer` on the same senders and messages (audio only)."""
+    endpoint = f"tcp://127.0.0.1:{free_port()}"
+    expected = (count // senders) * senders
+    with temp_dir("af-bench-same-") as tmp:
+        peer = SameWorkPeer(endpoint, tmp)
+        try:
+            args = _blast_args(endpoint, "audio", count, senders, [payload], (0, 0), clients)
+            with SenderGroup(snd.blast, args) as group:
+                group.wait_ready()
+                c0 = cpu_seconds()
+                group.start()
+                got = peer.run(expected)
+                cpu = cpu_seconds() - c0
+                group.wait_done(30)
+        finally:
+            peer.close()
+    size = _envelope_bytes("audio", [payload], (0, 0))
+    out = _rate(got["n"], expected, got["first_ns"], got["last_ns"], cpu, size)
+    out.update(written=got["written"], gaps=got["gaps"], rejects=got["rejects"])
+    return out
 
 
 def _peer_pull(
@@ -108,17 +138,23 @@ def _peer_pull(
 
 
 def flow_blast(
-    kind: str, count: int, senders: int, payloads: list[bytes], wh: tuple[int, int]
+    kind: str,
+    count: int,
+    senders: int,
+    payloads: list[bytes],
+    wh: tuple[int, int],
+    clients: int = 1,
+    workers: int = 1,
 ) -> dict[str, Any]:
     """The same senders into the live flow; timed from first to last item at the ingest tap."""
     tap = Tap()
     expected = (count // senders) * senders
     with temp_dir("af-bench-tp-") as tmp:
-        host = BenchHost(tmp)
+        host = BenchHost(tmp, workers=workers)
         host.tap("bench_tap", host.streams.audio if kind == "audio" else host.streams.video, tap)
         host.start()
         try:
-            args = _blast_args(host.endpoint(kind), kind, count, senders, payloads, wh)
+            args = _blast_args(host.endpoint(kind), kind, count, senders, payloads, wh, clients)
             with SenderGroup(snd.blast, args) as group:
                 group.wait_ready()
                 c0 = cpu_seconds()
@@ -157,16 +193,28 @@ def throughput(plan: Plan) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for kind, count in (("audio", plan.audio_count), ("video", plan.video_count)):
         pay, wh = payloads(kind)
+        clients = plan.blast_clients if kind == "audio" else 1
         for senders in plan.blast_senders:
             runs: list[dict[str, Any]] = []
             for _ in range(plan.repeats):
                 peer = _peer_pull(kind, count, senders, pay, wh)
-                flow = flow_blast(kind, count, senders, pay, wh)
-                ratio = flow["msgs_per_s"] / max(peer["msgs_per_s"], 1e-9)
-                runs.append({"peer": peer, "flow": flow, "ratio": ratio})
-            out[f"{kind}_x{senders}"] = {
+                run: dict[str, Any] = {"peer": peer}
+                if kind == "audio":
+                    run["same"] = _peer_same_work(count, senders, pay[0], clients)
+                flow = flow_blast(kind, count, senders, pay, wh, clients)
+                run["flow"] = flow
+                run["ratio"] = flow["msgs_per_s"] / max(peer["msgs_per_s"], 1e-9)
+                if kind == "audio":
+                    same_rate = max(run["same"]["msgs_per_s"], 1e-9)
+                    run["ratio_same"] = flow["msgs_per_s"] / same_rate
+                    if plan.workers2:
+                        run["flow_w2"] = flow_blast(kind, count, senders, pay, wh, clients, 2)
+                        run["ratio_w2_same"] = run["flow_w2"]["msgs_per_s"] / same_rate
+                runs.append(run)
+            row = out[f"{kind}_x{senders}"] = {
                 "message_bytes": int(_envelope_bytes(kind, pay, wh)),
                 "senders": senders,
+                "clients": clients,
                 "count": count,
                 "flow_msgs_per_s": rounded(_median_of(runs, "flow", "msgs_per_s"), 1),
                 "flow_MB_per_s": rounded(_median_of(runs, "flow", "MB_per_s")),
@@ -177,6 +225,15 @@ def throughput(plan: Plan) -> dict[str, Any]:
                 "complete": all(r["flow"]["messages"] == r["flow"]["expected"] for r in runs),
                 "runs": runs,
             }
+            if kind == "audio":
+                row["same_msgs_per_s"] = rounded(_median_of(runs, "same", "msgs_per_s"), 1)
+                row["ratio_flow_to_same_work"] = rounded(median([r["ratio_same"] for r in runs]), 3)
+                if plan.workers2:
+                    w2 = _median_of(runs, "flow_w2", "msgs_per_s")
+                    row["flow_w2_msgs_per_s"] = rounded(w2, 1)
+                    row["ratio_w2_to_same_work"] = rounded(
+                        median([r["ratio_w2_same"] for r in runs]), 3
+                    )
     return out
 
 

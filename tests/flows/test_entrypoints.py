@@ -36,10 +36,12 @@ def host_env(data_dir: Path) -> tuple[dict[str, str], dict[str, int]]:
     return env, ports
 
 
-def stats(ctx: zmq.Context, port: int, timeout: float = 1.0) -> dict | None:  # type: ignore[type-arg]
+def stats(  # type: ignore[type-arg]
+    ctx: zmq.Context, port: int, timeout: float = 1.0, host: str = "127.0.0.1"
+) -> dict | None:
     req = ctx.socket(zmq.REQ)
     req.setsockopt(zmq.LINGER, 0)
-    req.connect(f"tcp://127.0.0.1:{port}")
+    req.connect(f"tcp://{host}:{port}")
     try:
         req.send_json({"cmd": "stats"})
         if not req.poll(int(timeout * 1000)):
@@ -146,6 +148,54 @@ def test_two_processes_on_localhost(tmp_path: Path) -> None:
         ctx.destroy(linger=0)
     names = sorted(p.name.split("_")[2] for p in (tmp_path / "data" / "sessions").iterdir())
     assert names == ["p", "q", "r", "s"]
+
+
+def test_cluster_processes_bind_their_own_addresses(tmp_path: Path) -> None:
+    """Two processes of one cluster, bound to different addresses (127.0.0.1 and
+    127.0.0.2 here, two machines in docs/cluster.md): each binds its own ports and
+    writes its own status.json, and a client that moves from one to the other halfway
+    keeps one session (its state is keyed across the cluster)."""
+    env, ports = host_env(tmp_path / "unused")
+    ips = ("127.0.0.1", "127.0.0.2")
+    addresses = f"127.0.0.1:{free_port()};127.0.0.1:{free_port()}"
+    procs = []
+    for i, ip in enumerate(ips):
+        env_i = dict(env, AMBIENT_FLOW_BIND=ip, AMBIENT_FLOW_DATA_DIR=str(tmp_path / f"d{i}"))
+        procs.append(start(["flows.live", "-a", addresses, "-i", str(i)], env_i))
+    ctx = zmq.Context()
+    names = ("p", "q", "r", "s")
+    try:
+        for ip in ips:
+            wait_until(lambda ip=ip: stats(ctx, ports["control"], host=ip) is not None, 40, procs)
+        pushes = []
+        for ip in ips:
+            push = ctx.socket(zmq.PUSH)
+            push.setsockopt(zmq.LINGER, 2000)
+            push.connect(f"tcp://{ip}:{ports['audio']}")
+            pushes.append(push)
+        for seq in range(10):
+            for name in names:
+                pushes[seq // 5].send_multipart(audio_parts(seq, client=name))
+
+        def wavs() -> list[Path]:
+            return [w for i in (0, 1) for w in (tmp_path / f"d{i}").glob("sessions/*/*.wav")]
+
+        wait_until(
+            lambda: len(wavs()) == 4 and all(w.stat().st_size >= 44 + 10 * 3200 for w in wavs()),
+            20,
+            procs,
+        )
+        for push in pushes:
+            push.close()
+    finally:
+        stop(procs)
+        ctx.destroy(linger=0)
+    sessions = [json.loads((w.parent / "session.json").read_text()) for w in wavs()]
+    assert sorted(m["client"] for m in sessions) == list(names)  # one session per client
+    assert all(m["samples"] == 10 * 1600 for m in sessions)
+    received = [json.loads((tmp_path / f"d{i}" / "status.json").read_text()) for i in (0, 1)]
+    assert len({doc["pid"] for doc in received}) == 2  # each process reports itself
+    assert sum(doc["audio"]["chunks_received"] for doc in received) == 40
 
 
 @pytest.fixture
