@@ -202,7 +202,12 @@ def status(args: argparse.Namespace) -> int:
 
 # -- send -----------------------------------------------------------------------------
 def add_send_flags(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--server", default="127.0.0.1", help="host address")
+    p.add_argument(
+        "--server",
+        default="127.0.0.1",
+        help="host address, or a comma-separated host list (same ports; the next host when "
+        "the current stops answering control: docs/cluster.md)",
+    )
     p.add_argument("--audio-port", type=int, default=C.AUDIO_PORT)
     p.add_argument("--video-port", type=int, default=C.VIDEO_PORT)
     p.add_argument("--control-port", type=int, default=C.CONTROL_PORT)
@@ -313,8 +318,12 @@ def _size(spec: str | None) -> tuple[int | None, int | None]:
 
 def send(args: argparse.Namespace) -> int:
     from ambient_flow.client import PlaybackOptions, Sender, SenderOptions, stream_capture
+    from ambient_flow.client.hosts import parse_hosts
 
     stop = threading.Event()
+    hosts = parse_hosts(args.server)
+    if len(hosts) > 1 and (args.capture or args.profile == "godot"):
+        raise ConfigError("a host list (--server a,b) works with the plain sender only")
     if args.capture:
         opts = PlaybackOptions(
             host=args.server,
@@ -333,7 +342,8 @@ def send(args: argparse.Namespace) -> int:
         return _send_godot(args)
     width, height = _size(args.size)
     options = SenderOptions(
-        host=args.server,
+        host=hosts[0],
+        fallback_hosts=hosts[1:],
         audio_port=args.audio_port,
         video_port=args.video_port,
         control_port=args.control_port,
@@ -363,7 +373,8 @@ def send(args: argparse.Namespace) -> int:
         f"sent {stats.audio_sent}/{stats.audio_chunks} audio chunks, {stats.video_sent}/"
         f"{stats.video_frames} frames, {stats.bytes / 1e6:.2f} MB in {stats.elapsed_s:.1f} s; "
         f"drops {stats.drops}, unconfirmed {stats.unconfirmed} (written to a connection that "
-        f"broke), reconnects {stats.reconnects}"
+        f"broke or left), reconnects {stats.reconnects}"
+        + (f", failovers {stats.failovers} (now on {stats.host})" if stats.failovers else "")
         + ("" if stats.server_config else "; the server never answered hello (defaults used)")
     )
     return 0

@@ -33,6 +33,7 @@ from ambient_flow.client.control import (
     TcpControlChannel,
     ZmqControlChannel,
 )
+from ambient_flow.client.hosts import Confirmed, add_stats
 from ambient_flow.client.media import (
     AudioOptions,
     AudioSource,
@@ -49,6 +50,7 @@ from ambient_flow.client.transport import (
     Encoding,
     TcpTransport,
     Transport,
+    TransportStats,
     ZmqTransport,
     check_port,
     encode_message,
@@ -80,6 +82,9 @@ class SenderOptions:
 
     Attributes:
         host: The server's address.
+        fallback_hosts: More hosts (same ports), tried in order after `host` when the
+            current one stops answering control (docs/cluster.md: independent hosts with
+            a host list); ZeroMQ transport and control on only.
         transport: `zmq` (PUSH to the audio/video ports, REQ to control) or `tcp` (one
             connection to `tcp_port` for everything).
         encoding: ZeroMQ message shape: `envelope` (one frame, what real clients send)
@@ -112,6 +117,7 @@ class SenderOptions:
     """
 
     host: str = "127.0.0.1"
+    fallback_hosts: tuple[str, ...] = ()
     audio_port: int = constants.AUDIO_PORT
     video_port: int = constants.VIDEO_PORT
     control_port: int = constants.CONTROL_PORT
@@ -144,8 +150,12 @@ class SenderOptions:
     credentials: IssuedCredential | None = None
 
     def __post_init__(self) -> None:
-        if not self.host:
+        if not self.host or not all(self.fallback_hosts):
             raise ConfigError("host is empty")
+        if len(set(self.hosts)) != len(self.hosts):
+            raise ConfigError(f"hosts {self.hosts}: a host is listed twice")
+        if self.fallback_hosts and (self.transport != "zmq" or not self.control):
+            raise ConfigError("a host list needs the ZeroMQ transport and control on")
         for name in ("audio_port", "video_port", "control_port", "tcp_port"):
             check_port(name, getattr(self, name))
         if self.transport not in ("zmq", "tcp"):
@@ -168,6 +178,11 @@ class SenderOptions:
             raise ConfigError(f"auth {self.auth!r}: use 'off', 'token' or 'curve'")
         if self.auth != "off" and self.credentials is None:
             raise ConfigError(f"--auth {self.auth} needs credentials (`ambient-flow auth add`)")
+
+    @property
+    def hosts(self) -> tuple[str, ...]:
+        """Every host, in the order they are tried."""
+        return (self.host, *self.fallback_hosts)
 
     @property
     def token(self) -> str | None:
@@ -222,9 +237,12 @@ class SenderStats:
         audio_sent / video_sent: Messages the transport accepted.
         bytes: Bytes the transport accepted (all channels).
         drops: Messages that could not be sent (the server sees them as `seq` gaps).
-        unconfirmed: Messages written to a TCP connection that then broke, after the
-            server's last confirmation: possibly lost (the host's `seq` gaps say).
+        unconfirmed: Messages written to a TCP connection that then broke, or sent to a
+            host left for the next of the list, after that server's last confirmation:
+            possibly lost (the host's `seq` gaps and sessions say).
         reconnects: TCP reconnections.
+        failovers: Moves to the next host of the list (`fallback_hosts`).
+        host: The host in use at the end (or now).
         control: The control channel's counters (None when control is off).
         last_control_reply: The last reply the server sent.
         server_config: What the server said in its hello reply (None if it did not answer).
@@ -240,6 +258,8 @@ class SenderStats:
     unconfirmed: int = 0
     reconnects: int = 0
     connect_failures: int = 0
+    failovers: int = 0
+    host: str = ""
     control: ControlStats | None = None
     last_control_reply: dict[str, Any] | None = None
     server_config: ServerConfig | None = None
@@ -280,6 +300,14 @@ class Sender:
         self._started: float | None = None
         self._ended: float | None = None
         self._ran = False
+        # the host list: the current host, what earlier hosts' transports counted, what
+        # the current host confirmed, and a lock per channel held while a send uses the
+        # transport (a failover swaps it)
+        self._host_index = 0
+        self._failovers = 0
+        self._retired = TransportStats()
+        self._confirmed = Confirmed()
+        self._send_locks = {"audio": threading.Lock(), "video": threading.Lock()}
 
     @property
     def stop_event(self) -> threading.Event:
@@ -292,7 +320,9 @@ class Sender:
     @property
     def stats(self) -> SenderStats:
         """Counters so far (safe to read while running)."""
-        transport = self._transport.stats.snapshot() if self._transport else None
+        transport = (
+            add_stats(self._retired, self._transport.stats.snapshot()) if self._transport else None
+        )
         control = self._control.stats if self._control else None
         end = self._ended if self._ended is not None else self._clock()
         return SenderStats(
@@ -305,6 +335,8 @@ class Sender:
             unconfirmed=transport.unconfirmed if transport else 0,
             reconnects=transport.reconnects if transport else 0,
             connect_failures=transport.connect_failures if transport else 0,
+            failovers=self._failovers,
+            host=self.options.hosts[self._host_index],
             control=control,
             last_control_reply=control.last_reply if control else None,
             server_config=self._control.config if self._control else None,
@@ -336,7 +368,7 @@ class Sender:
                 self.options, self._control.config if self._control else None
             )
             threads = self._start_media(self._settings, sources)
-            self._supervise(threads)
+            self._supervise(threads, context)
             self._raise_thread_error()
             self._transport.drain(self.options.drain_s)
             if self._control is not None and not self._errors:
@@ -363,7 +395,7 @@ class Sender:
             return TcpTransport(o.host, o.tcp_port, max_buffer_bytes=o.tcp_buffer_bytes)
         return ZmqTransport(
             context,
-            o.host,
+            o.hosts[self._host_index],
             audio_port=o.audio_port,
             video_port=o.video_port,
             sndhwm=o.sndhwm,
@@ -385,7 +417,8 @@ class Sender:
         )
         if isinstance(transport, TcpTransport):
             return ControlSession(TcpControlChannel(transport), options, clock=self._clock)
-        channel = ZmqControlChannel(context, o.host, o.control_port, curve=o.curve)
+        host = o.hosts[self._host_index]
+        channel = ZmqControlChannel(context, host, o.control_port, curve=o.curve)
         return ControlSession(channel, options, clock=self._clock)
 
     def _start_media(
@@ -427,17 +460,51 @@ class Sender:
             thread.start()
         return threads
 
-    def _supervise(self, threads: list[threading.Thread]) -> None:
-        """Keep control and the TCP connection going until the media threads end."""
-        transport = self._transport
+    def _supervise(self, threads: list[threading.Thread], context: zmq.Context[Any]) -> None:
+        """Keep control and the TCP connection going until the media threads end; with a
+        host list, move to the next host when the current one stops answering control."""
         while any(t.is_alive() for t in threads) and not self._stop.is_set():
             wait = _LOOP_TICK_S
             if self._control is not None:
                 self._control.poll()
+                if self._transport is not None:
+                    replies = self._control.stats.replies
+                    self._confirmed = self._confirmed.update(replies, self._transport.stats)
+                if self.options.fallback_hosts and self._control.stats.reachable is False:
+                    self._fail_over(context)
                 wait = min(wait, max(0.0, self._control.next_wakeup() - self._clock()))
-            if transport is not None:
-                transport.service()
+            if self._transport is not None:
+                self._transport.service()
             self._stop.wait(wait)
+
+    def _fail_over(self, context: zmq.Context[Any]) -> None:
+        """The next host of the list: new sockets and a new hello there (a new session);
+        the old sockets closed at once (linger 0), what they held counted (`Confirmed`)."""
+        old, old_control = self._transport, self._control
+        if old is None or old_control is None:  # pragma: no cover - set before supervising
+            return
+        dead = self.options.hosts[self._host_index]
+        with self._send_locks["audio"], self._send_locks["video"]:
+            self._retired = add_stats(self._retired, self._confirmed.retire(old.stats))
+            self._host_index = (self._host_index + 1) % len(self.options.hosts)
+            old.close()
+            self._transport = self._make_transport(context)
+        old_control.close()
+        self._failovers += 1
+        self._confirmed = Confirmed()
+        self._control = self._make_control(context, self._transport)
+        self._control.start()
+        logger.warning(
+            "host %s stopped answering control; streaming to %s (a new session there)",
+            dead,
+            self.options.hosts[self._host_index],
+        )
+
+    def _send(self, channel: Literal["audio", "video"], frames: list[bytes]) -> None:
+        """One message on the current host's transport (a failover waits for the send)."""
+        with self._send_locks[channel]:
+            if self._transport is not None:
+                self._transport.send(channel, frames)
 
     def _guard(self, loop: Callable[..., None], *args: Any) -> None:
         try:
@@ -486,8 +553,7 @@ class Sender:
         return duration is None or offset_s < duration - 1e-9
 
     def _audio_loop(self, source: AudioSource, origin_mono: float, origin_wall: int) -> None:
-        transport = self._transport
-        if transport is None:  # pragma: no cover - set before threads start
+        if self._transport is None:  # pragma: no cover - set before threads start
             return
         period = source.chunk_samples / source.sample_rate
         pacer = self._pacer(period, source.live, origin_mono)
@@ -500,14 +566,13 @@ class Sender:
                 break
             ts = self._timestamp(origin_wall, seq * period, source.live)
             header = audio_header(ts, seq, sr=source.sample_rate, ch=source.channels, **extra)
-            transport.send("audio", encode_message(header, chunk, self.options.encoding))
+            self._send("audio", encode_message(header, chunk, self.options.encoding))
             self._counts["audio"] = seq = seq + 1
 
     def _video_loop(
         self, source: VideoSource, origin_mono: float, origin_wall: int, fps: float
     ) -> None:
-        transport = self._transport
-        if transport is None:  # pragma: no cover - set before threads start
+        if self._transport is None:  # pragma: no cover - set before threads start
             return
         period = 1.0 / fps
         pacer = self._pacer(period, source.live, origin_mono)
@@ -522,5 +587,5 @@ class Sender:
             header = video_header(
                 ts, seq, w=source.width, h=source.height, quality=source.quality, **extra
             )
-            transport.send("video", encode_message(header, jpeg, self.options.encoding))
+            self._send("video", encode_message(header, jpeg, self.options.encoding))
             self._counts["video"] = seq = seq + 1

@@ -150,13 +150,15 @@ def live_run(
     enrich: bool = True,
     keep: bool = False,
     video: bool = True,
+    workers: int = 1,
 ) -> Row:
     """Our live host on loopback; `len(tracks)` clients speak in real time (+ camera).
 
     Batching off = `batch_max=1`: every cross-client batcher of the model stage calls
     its model with one item. `keep`: the row also holds what was published (arrival ns,
     fields), the chunks' send times and the speaker-label latencies (ms), for callers
-    that measure more. `video=False`: no camera.
+    that measure more. `video=False`: no camera. `workers`: Bytewax's `-w` (threads of
+    this one process; the model stage is shared by them, as in `bytewax.run -w 2`).
     """
     plan = ctx.plan
     video_lat, audio_lat = LatencyTap((VideoFrame,)), LatencyTap((AudioChunk,))
@@ -164,7 +166,7 @@ def live_run(
     published: list[tuple[int, dict[str, Any]]] = []
     overrides: dict[str, Any] = {"enrich": enrich} | ({} if batching else {"batch_max": 1})
     with temp_dir("af-bench-enrich-") as tmp:
-        host = BenchHost(tmp, models=ctx.loaded if enrich else None, **overrides)
+        host = BenchHost(tmp, models=ctx.loaded if enrich else None, workers=workers, **overrides)
         host.tap("bench_items_video", host.streams.items, video_lat)
         host.tap("bench_items_audio", host.streams.items, audio_lat)
         host.tap("bench_audio", host.streams.audio, audio_tap)
@@ -189,6 +191,7 @@ def live_run(
     max_lag = max((r["max_lag_s"] for r in group.reports.values()), default=None)
     row: Row = {
         "clients": len(tracks),
+        "workers": workers,
         "batching": batching,
         "enrich": enrich,
         "seconds": round(load["seconds"], 1),
@@ -200,6 +203,7 @@ def live_run(
         "video_sent": sent_v,
         "sender_max_lag_s": rounded(max_lag, 3),
         "host_cpu_pct": round(100 * load["cpu"] / load["seconds"], 1),
+        "host_cpu_s": round(load["cpu"], 2),
         "machine": load["machine"],
         "stall": {
             **_stall("video", video_lat),

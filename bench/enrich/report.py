@@ -17,7 +17,8 @@ def _stage(row: Sec, name: str, key: str) -> Any:
 
 def _live_header(capacity: bool) -> str:
     return (
-        f"  {'clients':>7} {'batch':>5} {'EoS->text p50':>13} {'p90':>6} {'max':>6} "
+        f"  {'clients':>7}{' -w' if capacity else ''} {'batch':>5} {'EoS->text p50':>13} "
+        f"{'p90':>6} {'max':>6} "
         f"{'1st/last⅓':>11} {'miss':>5} {'WER':>6} {'label p50':>9} {'p99':>6} "
         f"{'RTF whisper':>11} {'diar':>6} {'det':>6} {'batch d/v':>9} {'stall v p99':>11} "
         f"{'max':>6} {'a p99':>6} {'CPU%':>5}" + ("  pass" if capacity else "")
@@ -33,8 +34,9 @@ def _live_row(row: Sec, capacity: bool) -> list[str]:
     verdict = ""
     if capacity:
         verdict = "  PASS" if row.get("pass") else "  FAIL " + "; ".join(row.get("why", []))
+    workers = f" {row.get('workers', 1):>2}" if capacity else ""
     lines = [
-        f"  {row['clients']:>7} {'on' if row['batching'] else 'off':>5} "
+        f"  {row['clients']:>7}{workers} {'on' if row['batching'] else 'off':>5} "
         f"{fmt(tr['latency_ms_p50']):>13} {fmt(tr['latency_ms_p90']):>6} "
         f"{fmt(tr['latency_ms_max']):>6} {third:>11} {tr['missed']:>2}/{tr['phrases']:<2} "
         f"{percent(tr['wer']):>6} {fmt(row['speaker_label_ms_p50']):>9} "
@@ -130,7 +132,38 @@ def _whisperlive(sec: Sec, done: dict[str, Sec]) -> list[str]:
     return lines
 
 
-def _capacity(sec: Sec, _all: dict[str, Sec]) -> list[str]:
+def _where(sec: Sec, done: dict[str, Sec]) -> list[str]:
+    """Where the time goes: the model stages' busy time in cores at the boundary levels,
+    and the direct model timings (section 1) when they ran in the same invocation."""
+    lines = [
+        "  where the time goes (busy = wall time inside a stage's model calls per second of the "
+        "run, so on a saturated box it includes waiting for a core; share = of all model-call "
+        "time; host CPU = this process, senders apart):"
+    ]
+    for w in sec.get("where_time_goes", []):
+        stages = ", ".join(
+            f"{k} {fmt(v)} ({percent(w['stage_busy_share'][k])})"
+            for k, v in w["stage_busy_per_s"].items()
+        )
+        lines.append(
+            f"    -w {w['workers']} {w['clients']:>2} clients "
+            f"{'PASS' if w['pass'] else 'FAIL'}: transcript p90 {fmt(w['transcript_p90_ms'])} "
+            f"ms; busy {stages}; host CPU {fmt(w['host_cpu_cores'])} cores; machine busy "
+            f"{w['machine_busy_pct']} % (of 100 x cores)"
+        )
+    models = done.get("models", {}).get("rtf")
+    if models:
+        lines.append(
+            f"    direct timings (section 1), core-seconds per second of one client's audio: "
+            f"transcription {fmt(models['transcription'])} (of speech), diarization "
+            f"{fmt(models['diarization'])} ({fmt(models['diarization_batch4_per_client'])} "
+            f"batched x4), VAD {fmt(models['vad'])}, detection "
+            f"{fmt(models['detection_at_video_fps'])} at the camera's fps"
+        )
+    return lines
+
+
+def _capacity(sec: Sec, done: dict[str, Sec]) -> list[str]:
     runs = ", ".join(
         f"{k}: {'/'.join('P' if v else 'F' for v in vs)}" for k, vs in sec["passes"].items()
     )
@@ -142,7 +175,14 @@ def _capacity(sec: Sec, _all: dict[str, Sec]) -> list[str]:
         f"  pass = {sec['criteria']}",
         f"  runs per level (pass/fail): {runs}; live-section levels (batched): {seeded}",
         f"  largest passing level: batched {sec['largest_passing_batched']} clients, "
-        f"unbatched {sec['largest_passing_unbatched']} clients",
+        f"unbatched {sec['largest_passing_unbatched']} clients (1 worker); "
+        + ", ".join(
+            f"-w {w}: {n} clients"
+            for w, n in sec.get("largest_passing_by_workers", {}).items()
+            if w != "1"
+        )
+        + " (batched)",
+        *_where(sec, done),
     ]
 
 
@@ -186,7 +226,8 @@ TITLES = {
     ),
     "capacity": lambda s: (
         f"[5 capacity] real-time clients ({s.get('phrases_per_client')} phrases each, camera "
-        f"{s.get('video_fps')} fps), diarization/detection batchers on and off (batch_max=1)"
+        f"{s.get('video_fps')} fps), 1 worker with the diarization/detection batchers on and "
+        f"off (batch_max=1), and -w 2 (batched)"
     ),
     "replay": lambda _s: "[6 replay] capture through the replay graph with the enrichment on",
     "accuracy": lambda _s: (

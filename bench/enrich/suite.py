@@ -11,7 +11,8 @@ detection); live runs with 1, 2 and 4 clients speaking espeak-ng phrases in real
 (end of speech -> transcript on the PUB stream, speaker-label latency, per-stage RTF in
 the flow, ingest stall at `streams.items`, against the same senders with the enrichment
 off); WhisperLive on the same audio at the same pace; the most real-time clients the
-embedded models sustain, batching on and off; replay speed of recordings/sample.zmqcap;
+embedded models sustain (transcript p90 <= 2 s), 1 worker batching on and off and
+`-w 2`, with where the time goes; replay speed of recordings/sample.zmqcap;
 DER/WER/cpWER through `ambient_flow.cli.evaluate`. Everything is on 127.0.0.1, every
 loop is bounded, senders are separate processes, and nothing is downloaded (local model
 paths, HF_HUB_OFFLINE=1). See bench/README.md.

@@ -130,6 +130,12 @@ def test_bad_flags_are_clear_errors(tmp_path: Path) -> None:
     assert done.returncode == 2 and "audio_port=70000" in done.stderr
     done = run("send", "--audio", str(tmp_path / "missing.wav"))
     assert done.returncode == 2 and "missing.wav" in done.stderr
+    done = run("send", "--server", "10.0.0.1,,10.0.0.2")
+    assert done.returncode == 2 and "empty host" in done.stderr
+    done = run("send", "--server", "a,b", "--transport", "tcp")
+    assert done.returncode == 2 and "ZeroMQ transport" in done.stderr
+    done = run("send", "--server", "a,b", "--profile", "godot")
+    assert done.returncode == 2 and "plain sender only" in done.stderr
 
 
 def test_live_prints_what_it_hears_and_listen_subscribes(tmp_path: Path) -> None:
