@@ -107,3 +107,41 @@ def test_a_python_subscriber_with_its_token_gets_its_own_results_on_pub(
     finally:
         ctx.destroy(linger=0)
     assert host.runtime.telemetry.status()["auth"]["handshakes"]
+
+
+def test_listen_with_a_token_prints_its_own_clients_lines(
+    live_host: MakeHost, auth_dir: str, credentials: Creds, capsys: Any
+) -> None:
+    import argparse
+    import threading
+    from pathlib import Path
+
+    from ambient_flow.cli.listen import add_listen_flags, listen
+
+    host = token_host(live_host, auth_dir)
+    parser = argparse.ArgumentParser()
+    add_listen_flags(parser)
+    issued = Path(auth_dir) / "issued"
+    server = f"127.0.0.1:{host.settings.pub_port}"
+
+    def args(name: str) -> argparse.Namespace:
+        return parser.parse_args(["--server", server, "--auth", "token", "--json",
+                                  "--credentials", str(issued / f"{name}.json"),
+                                  "--duration", "8", "--count", "1"])  # fmt: skip
+
+    results: dict[str, int] = {}
+    threads = [
+        threading.Thread(target=lambda n=n: results.__setitem__(n, listen(args(n))))
+        for n in ("alice", "bob")
+    ]
+    for t in threads:
+        t.start()
+    time.sleep(0.5)  # the subscriptions reach the host
+    GodotClient(options(host, transport="tcp", client="x", token=credentials["alice"].token,
+                        results=False)).run()  # fmt: skip
+    for t in threads:
+        t.join(15)
+    lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
+    assert results == {"alice": 0, "bob": 0}
+    assert len(lines) == 1  # alice's listener saw her line; bob's saw nothing of hers
+    assert '"client": "alice"' in lines[0]
