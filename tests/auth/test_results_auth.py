@@ -12,9 +12,10 @@ from typing import Any
 import zmq
 
 from ambient_flow.auth import IssuedCredential
-from ambient_flow.client.godot import GodotClient, GodotProfileOptions
+from ambient_flow.client.godot import GodotClient
 from ambient_flow.client.results import PubResults, TranscriptReceived, result_events
 from ambient_flow.testing import LiveHost, fakes
+from tests.client.test_results import options
 
 MakeHost = Callable[..., LiveHost]
 Creds = dict[str, IssuedCredential]
@@ -26,24 +27,6 @@ def token_host(live_host: MakeHost, auth_dir: str) -> LiveHost:
         auth="token", auth_dir=auth_dir, enrich=True, models=models,
         max_utterance=1.2, min_speech=0.3,
     )  # fmt: skip
-
-
-def options(host: LiveHost, **kw: Any) -> GodotProfileOptions:
-    s = host.settings
-    base: dict[str, Any] = {
-        "audio_port": s.audio_port,
-        "video_port": s.video_port,
-        "control_port": s.control_port,
-        "tcp_port": s.tcp_port,
-        "duration_s": 3.0,
-        "realtime": True,
-        "hello_wait_s": 3.0,
-        "results": True,
-        "results_wait_s": 3.0,
-        "video": False,
-    }
-    base.update(kw)
-    return GodotProfileOptions(**base)
 
 
 def test_over_tcp_results_go_to_the_client_the_token_names(
