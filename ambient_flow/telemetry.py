@@ -368,5 +368,7 @@ class Telemetry:
         if self._stages:
             doc["stages"] = self._stage_sections()
         doc["client_count"] = len(doc["clients"])
+        # Of those, the ones with state in the flow (the rest left: the last few kept to see).
+        doc["clients_in_state"] = self.client_count()
         doc["stale_clients"] = sorted(k for k, v in doc["clients"].items() if v.get("stale"))
         return doc

@@ -240,7 +240,9 @@ def test_a_client_that_only_sends_junk_after_going_quiet_is_evicted(live_host) -
         time.sleep(0.1)
         evicted = any(e.data.get("reason") == "evicted" for e in host.outputs.events("session_end"))
     assert evicted
-    assert host.runtime.telemetry.client_count() == 0  # its state is released
+    status = host.runtime.telemetry.status()
+    assert status["clients_in_state"] == 0  # its state is released
+    assert status["client_count"] == 1 and not status["clients"]["noisy"]["open"]  # still shown
     out = host.stop()
     assert len(out.rejects("bad_field")) >= 5
 
