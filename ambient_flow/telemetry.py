@@ -30,7 +30,11 @@ _LATENCY_BUCKETS = (0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2
 class RateLimitedLog:
     """Log at most one line per key per `interval` seconds, saying how many were held back.
 
-    Bad input can arrive thousands of times a second; the log must stay readable.
+    Bad input can arrive thousands of times a second; the log must stay readable. Keys
+    often name a client or a sending host, which a hostile network can make up without
+    end: keys quiet for longer than `interval` are forgotten whenever more than
+    `max_keys` (and twice as many as after the last pruning) are known, so memory stays
+    bounded by the keys of the last `interval` seconds.
     """
 
     def __init__(
@@ -39,6 +43,7 @@ class RateLimitedLog:
         interval: float = 5.0,
         *,
         clock: Callable[[], float] = time.monotonic,
+        max_keys: int = 4096,
     ) -> None:
         self._logger = logger
         self._interval = interval
@@ -46,6 +51,8 @@ class RateLimitedLog:
         self._last: dict[str, float] = {}
         self._held: dict[str, int] = {}
         self._lock = threading.Lock()
+        self._max_keys = max_keys
+        self._prune_at = max_keys
 
     def log(self, level: int, key: str, msg: str, *args: object) -> None:
         now = self._clock()
@@ -55,8 +62,22 @@ class RateLimitedLog:
                 return
             held = self._held.pop(key, 0)
             self._last[key] = now
+            if len(self._last) > self._prune_at:
+                self._prune(now)
         suffix = f" (+{held} more like this in the last {self._interval:g} s)" if held else ""
         self._logger.log(level, msg + suffix, *args)
+
+    def _prune(self, now: float) -> None:
+        """Forget keys quiet for a whole interval (what they held back goes unsaid)."""
+        quiet = [k for k, t in self._last.items() if now - t >= self._interval]
+        for k in quiet:
+            del self._last[k]
+            self._held.pop(k, None)
+        self._prune_at = max(self._max_keys, 2 * len(self._last))  # amortized: O(1) a call
+
+    def __len__(self) -> int:
+        """Keys remembered (for tests and the curious)."""
+        return len(self._last)
 
 
 class Telemetry:
@@ -415,5 +436,7 @@ class Telemetry:
         if self._stages:
             doc["stages"] = self._stage_sections()
         doc["client_count"] = len(doc["clients"])
+        # Of those, the ones with state in the flow (the rest left: the last few kept to see).
+        doc["clients_in_state"] = self.client_count()
         doc["stale_clients"] = sorted(k for k, v in doc["clients"].items() if v.get("stale"))
         return doc

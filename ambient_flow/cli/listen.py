@@ -74,9 +74,34 @@ def add_listen_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--port", type=int, help=f"its PUB port (default {PUB_PORT})")
     p.add_argument("--client", help="only this client (default: every client)")
     p.add_argument("--json", action="store_true", help="print each message's JSON header")
+    p.add_argument(
+        "--auth", choices=["off", "token", "curve"], default="off",
+        help="the host's --auth: subscribe as the client of --credentials (PLAIN or CURVE)",
+    )  # fmt: skip
+    p.add_argument("--credentials", help="a credential file (`auth add` issues it)")
     p.add_argument("--count", type=int, help="stop after this many frames")
     p.add_argument("--duration", type=float, help="stop after this many seconds")
     p.add_argument("--log-level", default="WARNING")
+
+
+def _authenticate(sub: zmq.Socket[Any], args: argparse.Namespace) -> None:
+    """With `--auth token|curve`, subscribe as the credential's client: the host's PUB
+    port then sends that client's lines only (an admin's: everyone's)."""
+    mode = getattr(args, "auth", "off")
+    path = getattr(args, "credentials", None)
+    if mode == "off":
+        return
+    if not path:
+        raise ConfigError(f"--auth {mode} needs --credentials FILE")
+    from ambient_flow.auth import IssuedCredential
+    from ambient_flow.client.transport import CurveKeys
+
+    cred = IssuedCredential.load(path)
+    if mode == "curve":
+        CurveKeys(cred.server_public, cred.curve_public, cred.curve_secret).apply(sub)
+    else:
+        sub.setsockopt(zmq.PLAIN_USERNAME, cred.name.encode("utf-8"))
+        sub.setsockopt(zmq.PLAIN_PASSWORD, cred.token.encode("utf-8"))
 
 
 def listen(args: argparse.Namespace, stop: threading.Event | None = None) -> int:
@@ -89,6 +114,7 @@ def listen(args: argparse.Namespace, stop: threading.Event | None = None) -> int
     ctx = zmq.Context()
     sub = ctx.socket(zmq.SUB)
     sub.setsockopt(zmq.LINGER, 0)
+    _authenticate(sub, args)
     # A prefix subscription; the exact topic is checked below (`kitchen` vs `kitchen2`).
     sub.setsockopt(zmq.SUBSCRIBE, (args.client or "").encode("utf-8"))
     host_part = f"[{host}]" if ":" in host else host

@@ -283,6 +283,7 @@ class GodotProfileStats:
     server_config: ServerConfig | None = None
     results: int = 0
     last_transcript: str | None = None
+    results_unavailable: str | None = None  # the addon's status_changed("results", ...)
 
 
 class _StereoTone:
@@ -520,6 +521,7 @@ class GodotClient:
             server_config=control.config,
             results=self.results.received,
             last_transcript=self.results.last_transcript,
+            results_unavailable=self.results.unavailable,
         )
 
 

@@ -19,7 +19,7 @@ from typing import Any
 
 import zmq
 
-from ambient_flow.client.transport import TcpTransport, Transport, tcp_endpoint
+from ambient_flow.client.transport import CurveKeys, TcpTransport, Transport, tcp_endpoint
 from ambient_flow.errors import ProtocolError
 from ambient_flow.protocol.codec import decode_envelope
 from ambient_flow.telemetry import RateLimitedLog
@@ -93,7 +93,9 @@ class PubResults:
 
     ZeroMQ filters topics by prefix (`kitchen` also matches `kitchen-2`), so the topic
     part is compared with the name exactly. Reading never blocks; at most `max_pending`
-    records wait unread (the oldest are dropped beyond, counted in `dropped`).
+    records wait unread (the oldest are dropped beyond, counted in `dropped`). Under
+    `--auth token` the host's PUB port takes ZeroMQ PLAIN (`token`: user name = the topic),
+    under `--auth curve` CURVE (`curve`); the hello reply's offer says which (`auth`).
     """
 
     def __init__(
@@ -104,6 +106,8 @@ class PubResults:
         topic: str,
         *,
         max_pending: int = 256,
+        token: str | None = None,
+        curve: CurveKeys | None = None,
     ) -> None:
         self.topic = topic
         self.dropped = 0
@@ -115,6 +119,11 @@ class PubResults:
         self._sock.setsockopt(zmq.LINGER, 0)
         self._sock.setsockopt(zmq.RCVHWM, max_pending)
         self._sock.setsockopt(zmq.SUBSCRIBE, topic.encode("utf-8"))
+        if curve is not None:
+            curve.apply(self._sock)
+        elif token is not None:
+            self._sock.setsockopt(zmq.PLAIN_USERNAME, topic.encode("utf-8"))
+            self._sock.setsockopt(zmq.PLAIN_PASSWORD, token.encode("utf-8"))
         self._sock.connect(tcp_endpoint(host, port))
 
     def poll(self) -> list[dict[str, Any]]:
@@ -153,12 +162,15 @@ class ResultsReader:
         events: What the addon would have signalled, in order (the last `keep`).
         last_transcript: The latest transcript (what the test scene shows).
         received: Result records read.
+        unavailable: Why results offered over ZeroMQ cannot be read (the host's PUB port
+            asks for PLAIN or CURVE, which the addon's godot_zeromq cannot speak), or None.
     """
 
     def __init__(self, host: str, keep: int = 1000) -> None:
         self.events: deque[ResultEvent] = deque(maxlen=keep)
         self.last_transcript: str | None = None
         self.received = 0
+        self.unavailable: str | None = None
         self._host = host
         self._pub: PubResults | None = None
 
@@ -174,7 +186,7 @@ class ResultsReader:
             transport.results.clear()
         else:
             if self._pub is None and offer is not None and offer.get("transport") == "pub":
-                self._pub = PubResults(context, self._host, int(offer["port"]), str(offer["topic"]))
+                self._open_pub(context, offer)
             records = self._pub.poll() if self._pub is not None else []
         out: list[ResultEvent] = []
         for record in records:
@@ -185,6 +197,14 @@ class ResultsReader:
             if isinstance(event, TranscriptReceived):
                 self.last_transcript = event.text
         return out
+
+    def _open_pub(self, context: zmq.Context[Any], offer: Mapping[str, Any]) -> None:
+        if "auth" in offer:  # as the addon: say so once, never subscribe in vain
+            if self.unavailable is None:
+                self.unavailable = f"the host's PUB port needs {offer['auth']}; use transport tcp"
+                logger.warning("results unavailable: %s", self.unavailable)
+            return
+        self._pub = PubResults(context, self._host, int(offer["port"]), str(offer["topic"]))
 
     def close(self) -> None:
         if self._pub is not None:

@@ -95,17 +95,18 @@ class IngestLogic(MediaSteps, StatefulLogic[Parsed, IngestItem, ClientState]):
         if not st.client:
             st.client = value.client or ""
         now = value.received_ns
-        if isinstance(value, Rejected):
-            stale: list[IngestItem] = []
-            if st.valid and not st.stale and now - st.last_seen_ns > self._stale_ns:
-                stale = self._go_stale()  # before the reject: live, the timer said it first
-            # A name that never sent a valid message keeps no state: counted, forgotten.
-            keep = StatefulLogic.RETAIN if st.valid else StatefulLogic.DISCARD
-            return stale + self._reject(value), keep
         out: list[IngestItem] = []
         if st.valid and now - st.last_seen_ns > self._evict_ns:
-            out += self._evict()  # silent past evict_after: this message starts afresh
+            # Silent past evict_after (rejects are not being heard from): this message
+            # starts afresh. Live, the timer has usually said so already.
+            out += self._evict()
             st = self.state
+        if isinstance(value, Rejected):
+            if st.valid and not st.stale and now - st.last_seen_ns > self._stale_ns:
+                out += self._go_stale()  # before the reject: live, the timer said it first
+            # A name that never sent a valid message keeps no state: counted, forgotten.
+            keep = StatefulLogic.RETAIN if st.valid else StatefulLogic.DISCARD
+            return out + self._reject(value), keep
         if not st.valid:
             if self._tele.alive_clients(now, self._evict_ns) >= self._opt.max_clients:
                 return out + self._refuse(value), StatefulLogic.DISCARD

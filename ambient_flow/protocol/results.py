@@ -10,7 +10,9 @@ A client that wants its own enrichments says so in its `hello` with `"results": 
 - over ZeroMQ: `{"transport": "pub", "port": PUB_PORT, "topic": NAME}`: subscribe a SUB
   socket to that topic on the PUB port; messages are `[topic][envelope]` with the same
   record as header (no `type`). ZeroMQ matches topics by prefix: compare the topic
-  part with NAME exactly;
+  part with NAME exactly. With `--auth token` the offer adds `"auth": "plain"` (the PUB
+  port takes ZeroMQ PLAIN: user name NAME, password the client's token), with `--auth
+  curve` `"auth": "curve"` (the client's CURVE keys);
 - or `{"error": "..."}` when the host cannot send any (enrichment off, no PUB port, no
   client name).
 """
@@ -56,6 +58,7 @@ def results_reply(
     transport: Literal["tcp", "zmq"],
     enrich: bool,
     pub_port: int,
+    auth: str = "off",
 ) -> dict[str, Any]:
     """The `results` object of the hello reply (call only when `wants_results(body)`)."""
     name = results_name(body)
@@ -67,7 +70,10 @@ def results_reply(
         return {"transport": "tcp", "client": name}
     if not pub_port:
         return {"error": "this host publishes no results (--pub-port 0); use raw TCP"}
-    return {"transport": "pub", "port": pub_port, "topic": name}
+    offer: dict[str, Any] = {"transport": "pub", "port": pub_port, "topic": name}
+    if auth != "off":  # the PUB port takes only authenticated subscribers (docs/security.md)
+        offer["auth"] = "plain" if auth == "token" else auth
+    return offer
 
 
 def encode_result(record: Mapping[str, Any]) -> bytes:

@@ -70,7 +70,7 @@ class ControlResponder:
                 body = {**req.body, "client": user} if user else req.body
                 reply["results"] = results_reply(
                     body, transport=transport, enrich=settings.enrich,
-                    pub_port=settings.pub_port,
+                    pub_port=settings.pub_port, auth=auth.mode,
                 )  # fmt: skip
             return reply
         if req.command == "heartbeat":

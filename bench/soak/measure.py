@@ -82,7 +82,8 @@ def summary_line(s: Sample) -> str:
     tcp = st.get("tcp", {})
     return (
         f"{s.t / 60:6.1f} min  rss {s.rss_mb:7.1f} MB  fds {s.fds:4d}  disk {s.disk_mb:8.1f} MB"
-        f"  clients {clients:3d}  table {st.get('client_count', 0):4d}"
+        f"  clients {clients:3d}  table {st.get('clients_in_state', 0):4d}"
+        f"/{st.get('client_count', 0):3d} shown"
         f"  audio {st.get('audio', {}).get('chunks_received', 0):8d}"
         f"  rejects {sum(st.get('rejects', {}).values()):8d}"
         f"  drops {sum(st.get('drops', {}).values()):8d}"
@@ -92,8 +93,9 @@ def summary_line(s: Sample) -> str:
 
 
 def verdict(samples: list[Sample]) -> tuple[bool, list[str]]:
-    """RSS and descriptors flat after warm-up; the disk growing steadily (not faster as
-    time goes on) and by no more than the audio the host accepted (no amplification)."""
+    """RSS, descriptors and the client table (clients with state in the flow) flat after
+    warm-up; the disk growing steadily (not faster as time goes on) and by no more than
+    the audio the host accepted (no amplification)."""
     warm = max(2, len(samples) // 5)
     steady = samples[warm:]
     if len(steady) < 4:
@@ -112,6 +114,13 @@ def verdict(samples: list[Sample]) -> tuple[bool, list[str]]:
     lines.append(
         f"fds after warm-up: {min(fd)}..{max(fd)}, trend {fd_slope:+.1f}/h"
         f" -> {'flat' if fd_flat else 'GROWING'}"
+    )
+    table = [int(s.stats.get("clients_in_state", 0)) for s in steady]
+    table_slope = slope_per_hour([(s.t, n) for s, n in zip(steady, table, strict=True)])
+    table_flat = max(table) - min(table) <= 60 and table_slope < 30
+    lines.append(
+        f"clients in state after warm-up: {min(table)}..{max(table)}, trend {table_slope:+.1f}/h"
+        f" -> {'flat' if table_flat else 'GROWING'}"
     )
     half = len(steady) // 2
     first, second = steady[: half + 1], steady[half:]
@@ -134,4 +143,4 @@ def verdict(samples: list[Sample]) -> tuple[bool, list[str]]:
         f" {sessions} sessions (at most {allowed:.0f})"
         f" -> {'no amplification' if bounded else 'AMPLIFIED'}"
     )
-    return rss_flat and fd_flat and steady_disk and bounded, lines
+    return rss_flat and fd_flat and table_flat and steady_disk and bounded, lines

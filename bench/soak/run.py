@@ -46,6 +46,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--enrich", action="store_true", help="run the enrichment too")
     p.add_argument("--keep", action="store_true", help="keep the data directory")
     args = p.parse_args(argv)
+    # Started in the background (`... &`), a process inherits SIGINT ignored: stop cleanly
+    # on SIGINT and SIGTERM alike (the load processes and the host stopped, data removed).
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     seconds = args.minutes * 60
     every = args.sample or max(10.0, min(60.0, seconds / 40))
     data = Path(tempfile.mkdtemp(prefix="af-soak-"))

@@ -225,3 +225,25 @@ def test_a_silent_client_is_evicted_live_as_its_replay_does(live_host, tmp_path)
     assert ends == ["evicted", "eof"]
     replayed = run_capture(capture, tmp_path / "replay")
     assert replayed.records()["quiet"] == live.records()["quiet"]
+def test_a_client_that_only_sends_junk_after_going_quiet_is_evicted(live_host) -> None:
+    """Rejects are not being heard from: a name whose valid data stopped is evicted on
+    time even while its junk keeps coming (each reject used to put the timer off again)."""
+    host = live_host(heartbeat_interval=0.1, stale_after=2, evict_after_seconds=0.5)
+    push = host.push("audio")
+    push.send_multipart(audio_parts(0, client="noisy"))
+    host.wait_for(lambda o: len(o.audio("noisy")) == 1)
+    junk = [b'{"type":"audio","client":"noisy","ts":1,"seq":-1}', b"\x00\x00"]
+    deadline = time.monotonic() + 4.0
+    evicted = False
+    while time.monotonic() < deadline and not evicted:
+        push.send_multipart(junk)
+        time.sleep(0.1)
+        evicted = any(e.data.get("reason") == "evicted" for e in host.outputs.events("session_end"))
+    assert evicted
+    status = host.runtime.telemetry.status()
+    assert status["clients_in_state"] == 0  # its state is released
+    assert status["client_count"] == 1 and not status["clients"]["noisy"]["open"]  # still shown
+    out = host.stop()
+    assert len(out.rejects("bad_field")) >= 5
+
+

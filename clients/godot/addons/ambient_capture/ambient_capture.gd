@@ -189,6 +189,11 @@ func _on_config(config: Dictionary) -> void:
 	var offer := _control.results_offer if _control != null else {}
 	if transport == null or not transport.uses_zmq() or offer.get("transport", "") != "pub":
 		return
+	if offer.has("auth"):
+		# The PUB port takes only PLAIN/CURVE subscribers; godot_zeromq speaks neither.
+		var why := "the host's PUB port needs %s; use transport tcp" % offer["auth"]
+		status_changed.emit("results", "unavailable", why)
+		return
 	if _results_link == null:
 		_results_link = AmbientResultsLink.new()
 		if not _results_link.open(host, int(offer["port"]), str(offer["topic"])):
