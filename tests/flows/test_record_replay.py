@@ -81,13 +81,15 @@ def test_a_capture_cut_mid_record_replays_everything_before_the_cut(recorded, tm
     data = capture.read_bytes()
     whole = list(CaptureReader(capture))
     cut = tmp_path / "cut.zmqcap"
-    cut.write_bytes(data[: len(data) - 1000])  # kill -9 mid-write leaves such a tail
+    # kill -9 mid-write leaves such a tail: the last record cut short. (A fixed cut of
+    # 1000 bytes held a varying number of small control records at the end of the run.)
+    cut.write_bytes(data[: len(data) - 10])
     reader = CaptureReader(cut)
     kept = list(reader)
-    assert kept == whole[: len(kept)] and len(kept) >= len(whole) - 2
+    assert kept == whole[:-1]  # every record before the cut, exactly
     assert reader.problems and "truncated" in reader.problems[0].detail
     replayed = run_capture(cut, tmp_path / "cut")
-    assert len(replayed.audio()) >= len(live.audio()) - 3
+    assert len(replayed.audio()) >= len(live.audio()) - 1
 
 
 def test_a_corrupt_record_in_the_middle_is_skipped_and_the_rest_replays(recorded, tmp_path) -> None:
