@@ -45,7 +45,12 @@ def test_written_in_order_flushed_within_the_interval_and_closed(
         thread.put([alice.audio()])
     wav = tmp_path / "sessions" / alice.session / "audio.wav"
     deadline = time.monotonic() + 2.0
-    while time.monotonic() < deadline and (not wav.exists() or _pcm_bytes(wav) < 50 * CHUNK * 2):
+    while time.monotonic() < deadline and (
+        not wav.exists()
+        or _pcm_bytes(wav) < 50 * CHUNK * 2
+        or not counters  # reported after the write that the file shows
+        or counters[-1]["audio_chunks"] < 50
+    ):
         time.sleep(0.01)
     assert _pcm_bytes(wav) == 50 * CHUNK * 2  # flushed without a close, within the interval
     assert writer.flushes < 10  # not one per batch: at most one per 0.2 s
