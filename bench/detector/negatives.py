@@ -10,6 +10,7 @@ from collections.abc import Callable
 import cv2
 import numpy as np
 
+from ambient_flow.client.media import PatternOptions, TestPattern
 from bench.detector.draw import (
     FONTS,
     background,
@@ -71,65 +72,9 @@ def gen_bars(rng: np.random.Generator) -> np.ndarray:
 
 
 def sender_pattern(n: int, width: int, height: int, label: str) -> np.ndarray:
-    """Copy of ambient_flow.client.media.TestPattern.render (the project's Python sender)."""
-    bars = np.array(
-        [
-            [255, 255, 255],
-            [0, 255, 255],
-            [255, 255, 0],
-            [0, 255, 0],
-            [255, 0, 255],
-            [0, 0, 255],
-            [255, 0, 0],
-            [16, 16, 16],
-        ],
-        dtype=np.uint8,
-    )
-    w, h = width, height
-    columns = (np.arange(w) * len(bars)) // w
-    base = np.ascontiguousarray(np.broadcast_to(bars[columns], (h, w, 3)))
-    img = np.roll(base, (n * 4) % w, axis=1)
-    box = max(4, min(w, h) // 6)
-    span_x, span_y = max(1, w - box), max(1, h - box)
-    x = abs((n * 7) % (2 * span_x) - span_x)
-    y = abs((n * 5) % (2 * span_y) - span_y)
-    cv2.rectangle(img, (x, y), (x + box, y + box), (0, 0, 0), thickness=-1)
-    scale = max(0.3, h / 480.0)
-    thick = max(1, round(2 * scale))
-    org = (max(2, w // 32), h - max(4, h // 16))
-    cv2.putText(
-        img,
-        f"frame {n:06d}",
-        org,
-        cv2.FONT_HERSHEY_SIMPLEX,
-        scale,
-        (0, 0, 0),
-        thick + 2,
-        cv2.LINE_AA,
-    )
-    cv2.putText(
-        img,
-        f"frame {n:06d}",
-        org,
-        cv2.FONT_HERSHEY_SIMPLEX,
-        scale,
-        (255, 255, 255),
-        thick,
-        cv2.LINE_AA,
-    )
-    if label:
-        top = (org[0], max(12, int(30 * scale)))
-        cv2.putText(
-            img,
-            label[:40],
-            top,
-            cv2.FONT_HERSHEY_SIMPLEX,
-            scale * 0.7,
-            (0, 0, 0),
-            thick,
-            cv2.LINE_AA,
-        )
-    return img
+    """Frame `n` of the project's Python sender's test pattern (`client.media.TestPattern`)."""
+    pattern = TestPattern(PatternOptions(label=label), width=width, height=height, quality=70)
+    return np.asarray(pattern.render(n))
 
 
 def gen_sender_pattern(rng: np.random.Generator) -> np.ndarray:
