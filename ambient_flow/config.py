@@ -124,6 +124,12 @@ class Settings:
         "longest time written session data waits for its flush (what a killed host can lose)",
     )
     status_interval: float = _knob(2.0, "seconds between status.json refreshes")
+    malloc_arena_max: int = _knob(
+        2, "glibc malloc arenas at most (fewer arenas, less fragmentation); 0 = glibc's default"
+    )
+    malloc_trim_seconds: float = _knob(
+        30.0, "seconds between giving freed native memory back to the OS (malloc_trim); 0 = never"
+    )
     metrics_port: int = _knob(9108, "Prometheus metrics port; 0 disables it")
     log_level: str = _knob("INFO", "DEBUG, INFO, WARNING or ERROR")
     realtime: bool = _knob(False, "replay at recorded pace instead of as fast as possible")
@@ -271,6 +277,8 @@ class Settings:
             "max_gap_fill_seconds",
             "max_gap_fill_seconds_per_minute",
             "name_wait_seconds",
+            "malloc_arena_max",
+            "malloc_trim_seconds",
         )
         for name in non_negative:
             if getattr(self, name) < 0:

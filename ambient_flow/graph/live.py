@@ -19,6 +19,7 @@ from ambient_flow.graph.enrich import build_enrichment
 from ambient_flow.graph.host import HostGraph, configure_logging, one_of_several_processes
 from ambient_flow.graph.ingest import attach_sessions, build_ingest
 from ambient_flow.graph.spacetimedb import attach_spacetimedb
+from ambient_flow.memory import MemoryKeeper
 from ambient_flow.models.bundle import Models
 from ambient_flow.ports import check_ports
 from ambient_flow.protocol.messages import RawMessage
@@ -30,7 +31,7 @@ from ambient_flow.sources.zmq_pull import ZmqPullSource
 from ambient_flow.status.host_run import HostRunFile
 from ambient_flow.status.reporter import StatusReporter
 
-__all__ = ["build_live", "is_loopback", "live_flow", "live_sources", "warn_if_open"]
+__all__ = ["build_live", "is_loopback", "keep_memory", "live_flow", "live_sources", "warn_if_open"]
 
 logger = logging.getLogger("ambient_flow.live")
 
@@ -51,6 +52,7 @@ def live_sources(runtime: HostRuntime) -> dict[str, Source[RawMessage]]:
 
 def build_live(runtime: HostRuntime, models: Models | None = None) -> HostGraph:
     """The live dataflow for `runtime` (models built from its settings unless given)."""
+    keep_memory(runtime)
     warn_if_open(runtime)
     if runtime.host_run is None:
         runtime.host_run = HostRunFile(runtime.settings.data_dir).start()
@@ -65,6 +67,18 @@ def build_live(runtime: HostRuntime, models: Models | None = None) -> HostGraph:
         # Results back on the TCP connections that asked for them in their hello.
         op.output("results", enrich.enrichments, ResultsSink(runtime))
     return HostGraph(dataflow, ingest, enrich)
+
+
+def keep_memory(runtime: HostRuntime) -> None:
+    """Cap glibc's arenas before the flow's threads allocate, trim freed native memory
+    every `malloc_trim_seconds`, and show the process's memory in status (`memory`)."""
+    settings = runtime.settings
+    keeper = MemoryKeeper(
+        arena_max=settings.malloc_arena_max, trim_seconds=settings.malloc_trim_seconds
+    )
+    keeper.start()
+    runtime.on_close(keeper.stop)
+    runtime.telemetry.section("memory", keeper.status)
 
 
 def warn_if_open(runtime: HostRuntime) -> None:
