@@ -108,6 +108,7 @@ class Telemetry:
         self._drops: dict[str, int] = {}
         self._queues: dict[str, int] = {}
         self._clients: dict[str, ClientSection] = {}
+        self._sections_for_counts: tuple[float, dict[str, dict[str, Any]]] = (-1e9, {})
         self._last_seen: dict[str, Callable[[], int]] = {}
         self._client_events: dict[str, int] = {"restart": 0, "evicted": 0, "refused": 0}
         self._extra: dict[str, ClientSection] = {}
@@ -369,7 +370,13 @@ class Telemetry:
         return out
 
     def _count_clients(self, flag: str) -> int:
-        return sum(1 for c in self._client_sections().values() if c.get(flag))
+        # A metrics scrape reads two counts: one pass over the clients serves both.
+        now = time.monotonic()
+        cached_at, sections = self._sections_for_counts
+        if now - cached_at > 1.0:
+            sections = self._client_sections()
+            self._sections_for_counts = (now, sections)
+        return sum(1 for c in sections.values() if c.get(flag))
 
     def section(self, name: str, values: ClientSection | None) -> None:
         """Publish a named section (e.g. `tcp`, `replay`, `sessions`) into the document.

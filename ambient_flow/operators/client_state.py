@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 from collections import deque
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -29,6 +30,7 @@ __all__ = [
     "IngestOptions",
     "SeqState",
     "client_status",
+    "latency_summary",
     "session_dir_name",
 ]
 
@@ -144,21 +146,48 @@ class ClientState:
         self.counters[key] = self.counters.get(key, 0) + n
 
 
+def latency_summary(latencies: Collection[float]) -> tuple[float, float, float] | None:
+    """(best case, p50, p99) of `latencies`, as `np.percentile(..., [50, 99]).round(2)`
+    would give them, without sorting: `np.partition` places only the few elements the
+    interpolation reads (~2.5x cheaper on a client's 512 latencies, and every client's
+    section is computed whenever the status is read). None when there are none."""
+    copy = list(latencies)  # atomic under the GIL: the worker may be appending
+    n = len(copy)
+    if n == 0:
+        return None
+    lat = np.array(copy, dtype=np.float64)
+    where = [_linear(n, 50), _linear(n, 99)]
+    part = np.partition(lat, sorted({0, *(i for lo, hi, _ in where for i in (lo, hi))}))
+    best = float(part[0])
+    # Shifted as numpy would shift the whole array, so the rounding is numpy's too.
+    shift = best if abs(best) > CLOCK_SKEW_MS else 0.0
+    p50, p99 = (_lerp(part[lo] - shift, part[hi] - shift, t) for lo, hi, t in where)
+    return best, p50, p99
+
+
+def _linear(n: int, q: float) -> tuple[int, int, float]:
+    pos = (n - 1) * q / 100
+    lo = int(pos)
+    return lo, min(lo + 1, n - 1), pos - lo
+
+
+def _lerp(a: float, b: float, t: float) -> float:
+    diff = b - a  # numpy's formula, exact at both ends
+    return round(float(b - diff * (1 - t) if t >= 0.5 else a + diff * t), 2)
+
+
 def client_status(st: ClientState, closed: bool = False) -> dict[str, Any]:
     """This client's part of the status document.
 
     Called from whichever thread reads the status; it copies state with
     operations that are atomic under the GIL (`dict()`, `list()`).
     """
-    lat = np.asarray(list(st.latencies_ms), dtype=np.float64)
     # `received - ts` mixes network delay with the client's clock offset. When the
     # clocks are clearly not synchronised (the best case is over a second off), the
     # offset is reported on its own and the latency is measured from the best case.
-    offset = float(lat.min()) if lat.size else 0.0
+    summary = latency_summary(st.latencies_ms)
+    offset, p50, p99 = summary if summary is not None else (0.0, None, None)
     skewed = abs(offset) > CLOCK_SKEW_MS
-    if skewed:
-        lat = lat - offset
-    p50, p99 = np.percentile(lat, [50, 99]).round(2).tolist() if lat.size else (None, None)
     counters = dict(st.counters)
     return {
         "open": st.session is not None and not closed,
