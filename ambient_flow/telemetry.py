@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, ProcessCollector
 
 __all__ = ["ClientSection", "RateLimitedLog", "Telemetry"]
 
@@ -85,6 +85,8 @@ class Telemetry:
 
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         self.registry = registry or CollectorRegistry()
+        # process_resident_memory_bytes, process_open_fds, CPU seconds: what a soak watches.
+        ProcessCollector(registry=self.registry)
         self.started_at = time.time()
         self._lock = threading.Lock()
         self._totals: dict[str, dict[str, Any]] = {

@@ -77,3 +77,5 @@ def test_status_json_and_prometheus_metrics(live_host) -> None:
     assert 'ambient_messages_total{type="audio"} 3.0' in body
     assert 'ambient_rejects_total{channel="audio",reason="envelope_short"} 1.0' in body
     assert "ambient_arrival_latency_seconds_bucket" in body
+    assert "process_resident_memory_bytes" in body and "process_open_fds" in body
+    assert status["memory"]["rss_bytes"] > 0
