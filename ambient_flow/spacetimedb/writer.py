@@ -285,7 +285,7 @@ class SpacetimeWriter:
         self._last_delivery_lag: float | None = None
         # Worker-only state.
         self._ids: _Lru = _Lru(options.id_cache_size)  # Key (resolved) -> Id, or None
-        self._dead_reducers: set[str] = set()
+        self._dead_reducers: dict[str, str] = {}  # reducer -> why it is not called
         self._session_client: _Lru = _Lru(_STATE_MAPS)
         self._session_start: _Lru = _Lru(_STATE_MAPS)
         self._last_heartbeat: dict[str, float] = {}
@@ -591,10 +591,9 @@ class SpacetimeWriter:
             if self._need_identity:
                 self._client.identity()
                 self._need_identity = False
-            if step.reducer in self._dead_reducers:
+            if (dead := self._dead_reducers.get(step.reducer)) is not None:
                 self._record_failed(
-                    item, "no_such_reducer",
-                    f"{step.reducer} is not in the database's module (refused earlier)",
+                    item, dead, f"{step.reducer} was refused earlier ({dead}): not called again",
                     step.reducer,
                 )  # fmt: skip
                 return _Verdict.FAILED
@@ -651,8 +650,11 @@ class SpacetimeWriter:
             return _Verdict.BLOCKED
         except CallRejected as exc:
             self._failure(exc.reason, exc.detail)
-            if exc.reason == "no_such_reducer":
-                self._dead_reducers.add(step.reducer)
+            if exc.reason in ("no_such_reducer", "bad_arguments"):
+                # Our arguments already match the module's signature (checked before
+                # sending): a refusal means the database runs another version of the
+                # module, and every later call of this reducer would be refused alike.
+                self._dead_reducers[step.reducer] = exc.reason
             self._record_failed(item, exc.reason, exc.detail, step.reducer)
             return _Verdict.FAILED
 

@@ -238,6 +238,23 @@ def test_an_unknown_reducer_is_called_once(no_leaks: None) -> None:
     assert report.status["dead_reducers"] == ["CreateFrame"]
 
 
+def test_a_reducer_with_another_signature_is_called_once(no_leaks: None) -> None:
+    # The database runs another version of the module: CreateFrame takes one more argument.
+    other = (("sessionId", "u32"), ("frameType", "string"), ("imagePath", "string"),
+             ("detections", "string"), ("reviewed", "bool"), ("notes", "string?"),
+             ("camera", "string"))  # fmt: skip
+    with FakeSpacetime(DB, signatures={"CreateFrame": other}) as fake:
+        writer = SpacetimeWriter(fast_options(fake.url))
+        writer.submit(session_start())
+        for i in range(5):
+            writer.submit(detections(1.0 + i, "cup"))
+        report = writer.close(timeout=5)
+    assert report.clean
+    assert len(fake.calls("CreateFrame")) == 1  # refused once, not once per record
+    assert report.status["failed_records"] == {"bad_arguments": 5}
+    assert report.status["dead_reducers"] == ["CreateFrame"]
+
+
 def test_an_unknown_database_blocks_instead_of_storming(
     fake: FakeSpacetime, make_writer: MakeWriter
 ) -> None:
