@@ -80,7 +80,8 @@ def test_frames_come_while_it_runs_and_stop_flushes_the_session(tmp_path: Path) 
         stats = control(host, {"cmd": "stats"})
     doc = stats.get("stats", stats)
     # the same document as `stats` (its volatile parts aside)
-    assert set(status) - {"host"} <= set(doc) | {"host"}
+    assert set(status) == set(doc)
+    assert status["clients"].keys() == doc["clients"].keys()
     assert status["audio"]["chunks_received"] == 30
     (session,) = (host.data_dir / "sessions").glob("*/")
     events = [json.loads(x)["event"] for x in (session / "events.jsonl").read_text().splitlines()]
@@ -88,6 +89,29 @@ def test_frames_come_while_it_runs_and_stop_flushes_the_session(tmp_path: Path) 
     assert json.loads((session / "metadata.json").read_text())["ended_at"] is not None
     # after stop, the last run's final status stays readable
     assert host.status()["audio"]["chunks_received"] == 30
+
+
+def test_frames_end_after_the_timeout_without_frames_and_at_stop(tmp_path: Path) -> None:
+    host = make(tmp_path)
+    with host:
+        began = time.monotonic()
+        assert list(host.frames(timeout=0.5)) == []  # nothing said: ends after 0.5 s
+        waited = time.monotonic() - began
+        assert 0.45 <= waited < 3.0
+        ended = threading.Event()
+        got: list[Enrichment] = []
+
+        def read() -> None:
+            got.extend(host.frames())  # no timeout: ends when the host stops
+            ended.set()
+
+        reader = threading.Thread(target=read)
+        reader.start()
+        time.sleep(0.2)
+        assert not ended.is_set()
+    assert ended.wait(10)
+    reader.join(5)
+    assert got == []
 
 
 def test_a_callback_and_an_asyncio_reader_get_every_frame(tmp_path: Path) -> None:

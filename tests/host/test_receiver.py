@@ -175,6 +175,31 @@ def test_with_the_enrichment_the_whisper_queue_gets_utterances(tmp_path: Path) -
         rx.audio.whisper_queue.get_nowait()
 
 
+def test_a_full_whisper_queue_drops_new_utterances_counted(tmp_path: Path) -> None:
+    models = fakes.models(turns=[(0.0, 600.0, "a")], script=lambda s, e: "hi")
+    rx = receiver(tmp_path, enrich=True, pub_port=0, models=models)
+    rx.start()
+    client = Client(rx)
+    try:
+        seq = 0
+        for _ in range(24):  # 24 utterances (0.8 s of tone, 0.6 s of silence); nobody reads
+            for i in range(14):
+                pcm = sine_pcm(220.0, phase_samples=1600 * seq) if i < 8 else bytes(3200)
+                client.audio.send(audio_parts(seq, client="c", pcm=pcm)[0])
+                seq += 1
+        wait(lambda: rx.status()["drops"].get("receiver_whisper_full", 0) >= 3, timeout=30)
+        status = rx.status()
+        assert status["audio"]["whisper_queue_size"] == rx.audio.whisper_queue.maxsize == 20
+        kept = [rx.audio.whisper_queue.get_nowait() for _ in range(20)]
+        # The seed's policy: a full queue refuses the newest; what was queued stays, in order.
+        starts = [u.sequence for u in kept]
+        assert starts == sorted(starts) and kept[0].sequence < 14
+    finally:
+        client.close()
+        rx.stop()
+    assert rx.status()["drops"]["receiver_whisper_full"] >= 3
+
+
 def test_start_and_stop_leave_nothing_behind(tmp_path: Path) -> None:
     warm = receiver(tmp_path / "warm")
     warm.start()
