@@ -19,7 +19,11 @@ import zmq
 
 from ambient_flow.protocol.codec import encode_envelope
 
-__all__ = ["HOSTILE_SOURCE", "run_hostile"]
+__all__ = ["HOSTILE_SOURCE", "IDLE_TCP", "run_hostile"]
+
+#: Idle TCP connections held open (the host closes them after its idle timeout; they are
+#: replaced every minute): the host's descriptor count swings by this many, by design.
+IDLE_TCP = 40
 
 HOSTILE_SOURCE = "127.0.0.2"
 
@@ -84,7 +88,7 @@ def run_hostile(args: argparse.Namespace, stop: threading.Event) -> dict[str, An
     try:
         while not stop.is_set() and time.monotonic() < deadline:
             now = time.monotonic()
-            if len(idle) < 40:  # connections that never send: the idle timeout's work
+            if len(idle) < IDLE_TCP:  # connections that never send: the idle timeout's work
                 try:
                     s = socket.socket()
                     s.bind((HOSTILE_SOURCE, 0))

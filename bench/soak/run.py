@@ -32,6 +32,7 @@ from typing import Any
 import zmq
 
 from ambient_flow.testing.harness import free_ports
+from bench.soak.hostile import IDLE_TCP
 from bench.soak.measure import Sample, disk_mb, fds, rss_mb, stats, summary_line, verdict
 
 __all__ = ["main"]
@@ -128,7 +129,7 @@ def main(argv: list[str] | None = None) -> int:
           f"{sum(last.get('drops', {}).values())} drops, "
           f"{last.get('client_events', {}).get('evicted', 0)} evictions, "
           f"tcp closed {last.get('tcp', {}).get('closed', {})}")  # fmt: skip
-    ok, lines = verdict(samples)
+    ok, lines = verdict(samples, fd_swing=IDLE_TCP)
     for line in lines:
         print(line)
     print("VERDICT:", "flat and bounded" if ok else "NOT flat")
