@@ -188,14 +188,16 @@ class Telemetry:
         self._raw_children: dict[str, tuple[Any, Any]] = {}
 
     # -- updates (hot path: keep them cheap) -------------------------------------------
-    def raw(self, channel: str, nbytes: int) -> None:
+    def raw(self, channel: str, nbytes: int, messages: int = 1) -> None:
+        """`messages` raw messages of `nbytes` bytes in all came in on `channel` (a source
+        counts a whole batch at once: one update instead of one per message)."""
         with self._lock:
-            self._raw[channel] = self._raw.get(channel, 0) + 1
+            self._raw[channel] = self._raw.get(channel, 0) + messages
         children = self._raw_children.get(channel)
         if children is None:
             children = (self.m_raw.labels(channel), self.m_raw_bytes.labels(channel))
             self._raw_children[channel] = children
-        children[0].inc()
+        children[0].inc(messages)
         children[1].inc(nbytes)
 
     def parsed(self, kind: str) -> None:

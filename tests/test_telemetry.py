@@ -6,7 +6,7 @@ import logging
 
 import pytest
 
-from ambient_flow.telemetry import RateLimitedLog
+from ambient_flow.telemetry import RateLimitedLog, Telemetry
 
 
 def test_the_rate_limited_log_forgets_quiet_keys(caplog: pytest.LogCaptureFixture) -> None:
@@ -32,3 +32,13 @@ def test_a_busy_key_is_still_held_back_and_counted(caplog: pytest.LogCaptureFixt
         log.log(logging.WARNING, "reject:bad_field", "bad")
     lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("bad")]
     assert lines == ["bad", "bad (+99 more like this in the last 5 s)"]
+
+
+def test_a_source_counts_a_whole_batch_of_raw_messages_at_once() -> None:
+    tele = Telemetry()
+    tele.raw("audio", 3306)
+    tele.raw("audio", 3 * 3306, 3)
+    assert tele.status()["raw"] == {"audio": 4}
+    value = tele.registry.get_sample_value
+    assert value("ambient_raw_messages_total", {"channel": "audio"}) == 4
+    assert value("ambient_raw_bytes_total", {"channel": "audio"}) == 4 * 3306

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any, TypeVar
 
 import bytewax.operators as op
@@ -40,13 +41,30 @@ T = TypeVar("T")
 
 @dataclass(frozen=True)
 class IngestStreams:
-    """What the next stages consume, each keyed by client."""
+    """What the next stages consume, each keyed by client.
+
+    `items` is ingest's output; `audio`, `video`, `events` and `rejects` are filters of
+    it, each a step that sees every item, so each is added to the flow only when a
+    stage first asks for it (a graph that consumes none pays for none).
+    """
 
     items: Stream[tuple[str, IngestItem]]
-    audio: Stream[tuple[str, AudioChunk]]
-    video: Stream[tuple[str, VideoFrame]]
-    events: Stream[tuple[str, ClientEvent]]
-    rejects: Stream[tuple[str, Rejected]]
+
+    @cached_property
+    def audio(self) -> Stream[tuple[str, AudioChunk]]:
+        return op.filter_map_value("audio", self.items, _only(AudioChunk))
+
+    @cached_property
+    def video(self) -> Stream[tuple[str, VideoFrame]]:
+        return op.filter_map_value("video", self.items, _only(VideoFrame))
+
+    @cached_property
+    def events(self) -> Stream[tuple[str, ClientEvent]]:
+        return op.filter_map_value("events", self.items, _only(ClientEvent))
+
+    @cached_property
+    def rejects(self) -> Stream[tuple[str, Rejected]]:
+        return op.filter_map_value("rejects", self.items, _only(Rejected))
 
 
 def build_ingest(
@@ -95,13 +113,7 @@ def build_ingest(
         settings, replay=runtime.replay, host_run=runtime.host_run
     )
     ingested = op.stateful("ingest", by_client, _ingest_builder(runtime, options))
-    streams = IngestStreams(
-        items=ingested,
-        audio=op.filter_map_value("audio", ingested, _only(AudioChunk)),
-        video=op.filter_map_value("video", ingested, _only(VideoFrame)),
-        events=op.filter_map_value("events", ingested, _only(ClientEvent)),
-        rejects=op.filter_map_value("rejects", ingested, _only(Rejected)),
-    )
+    streams = IngestStreams(items=ingested)
     if write_sessions:
         attach_sessions(runtime, streams)
     return streams

@@ -202,6 +202,8 @@ class IdentifyLogic(StatefulLogic[RawMessage, Named, HostState]):
                     received_ns=parsed.received_ns,
                     size=raw.size if raw is not None else 0,
                 )
+        if parsed.client == client:  # the header named it (the usual case): nothing to change
+            return client, parsed
         return client, dataclasses.replace(parsed, client=client)
 
     @override

@@ -18,7 +18,6 @@ shown; the sample clock then simply continues.
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -227,13 +226,23 @@ class MediaSteps:
             else (round(chunk.num_samples * SR / chunk.sample_rate))
         )
         converted = chunk.sample_rate != SR or chunk.source_channels != 1
+        # Built directly, not with `dataclasses.replace` (which looks every field up by
+        # name, once per chunk on the hot path). Every field is given.
         return [
-            dataclasses.replace(
-                chunk,
-                samples=samples,
+            AudioChunk(
+                client=chunk.client,
+                timestamp_ms=chunk.timestamp_ms,
+                sequence=chunk.sequence,
                 sample_rate=SR,
+                channels=chunk.channels,
+                samples=samples,
+                received_ns=chunk.received_ns,
+                session=chunk.session,
+                source=chunk.source,
+                source_channels=chunk.source_channels,
                 start_sample=start,
                 converted=converted,
+                filled=chunk.filled,
                 pcm=None if converted else chunk.pcm,  # resampled samples are new ones
             )
         ]

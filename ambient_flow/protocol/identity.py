@@ -10,6 +10,9 @@ __all__ = ["MAX_CLIENT_NAME", "sanitize_client_name"]
 
 MAX_CLIENT_NAME = 64
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+#: Names that are already safe (what real clients send): returned as they are, without
+#: the folding below (which would return them unchanged, at a few times the cost).
+_ALREADY_SAFE = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9._-]{0,62}[A-Za-z0-9])?")
 
 
 def sanitize_client_name(name: str) -> str:
@@ -21,6 +24,8 @@ def sanitize_client_name(name: str) -> str:
     `_` otherwise. Distinct names stay distinct: a name that had to
     be changed keeps a hash of the original as its suffix (`José` -> `Jose-1a2b3c4d`).
     """
+    if _ALREADY_SAFE.fullmatch(name):
+        return name
     folded = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode("ascii")
     safe = _UNSAFE.sub("_", folded).strip("._-") or "client"
     if safe != name or len(safe) > MAX_CLIENT_NAME:

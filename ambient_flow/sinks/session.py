@@ -211,13 +211,18 @@ class SessionWriter:
 
     def write(self, item: object) -> SessionFiles | None:
         """Write one item without flushing; returns the session it went to, if any."""
+        if isinstance(item, AudioChunk):  # most items: the shortest way
+            files = self._open.get(item.client)
+            if files is None:
+                return self._route(item.client, "orphan_audio")
+            if self._recording(files, item, 2 * item.num_samples):
+                try:
+                    files.write_audio(item)
+                except OSError as exc:
+                    self._write_failed(files, exc)
+            return files
         if isinstance(item, ClientEvent):
             return self._event(item)
-        if isinstance(item, AudioChunk):
-            files = self._route(item.client, "orphan_audio")
-            if files is not None and self._recording(files, item, 2 * item.num_samples):
-                self._guard(files, files.write_audio, item)
-            return files
         if isinstance(item, VideoFrame):
             files = self._route(item.client, "orphan_video")
             saved = len(item.payload) if self._options.save_frames else 0
@@ -377,10 +382,13 @@ class SessionWriter:
         try:
             fn(*args, **kwargs)
         except OSError as exc:
-            self._counters["write_errors"] += 1
-            self._log.log(
-                logging.ERROR, "write_error", "session %s: write failed: %s", files.session, exc
-            )
+            self._write_failed(files, exc)
+
+    def _write_failed(self, files: SessionFiles, exc: OSError) -> None:
+        self._counters["write_errors"] += 1
+        self._log.log(
+            logging.ERROR, "write_error", "session %s: write failed: %s", files.session, exc
+        )
 
 
 class _SessionSinkPartition(StatelessSinkPartition[object]):

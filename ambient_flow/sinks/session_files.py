@@ -403,9 +403,10 @@ class SessionFiles:
     def _write_metadata(self) -> None:
         self._meta["audio_seconds"] = round(self._meta["samples"] / self._options.sample_rate, 6)
         for name, doc in ((SESSION_FILE, self._meta), (METADATA_FILE, self.upstream_metadata())):
-            tmp = self.path / (name + ".tmp")
-            tmp.write_text(dumps(doc, indent=2) + "\n", encoding="utf-8", errors="backslashreplace")
-            os.replace(tmp, self.path / name)
+            path = os.path.join(self.path, name)
+            text = dumps(doc, indent=2) + "\n"
+            _write_file(path + ".tmp", text.encode("utf-8", "backslashreplace"))
+            os.replace(path + ".tmp", path)
         self._meta_samples = self._meta["samples"]
         self._meta_frames = self._meta["video_frames"]
 
@@ -450,3 +451,15 @@ class SessionFiles:
             self._meta["video_frames"],
             "" if enrichments is None else f", {enrichments} enrichments",
         )
+
+
+def _write_file(path: str, data: bytes) -> None:
+    """`Path.write_bytes` without the file object (the same file, created like `open`
+    creates it; a few times less CPU, and these rewrites come every few seconds a session)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o666)
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
+    finally:
+        os.close(fd)

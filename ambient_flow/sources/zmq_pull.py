@@ -71,7 +71,7 @@ class _ZmqPullPartition(StatefulSourcePartition[RawMessage, None]):
             raise StopIteration
         batch: list[RawMessage] = []
         sock = self._sock
-        taken = 0
+        taken = raw_bytes = 0
         dropped = self._dropped
         for _ in range(MAX_BATCH):
             try:
@@ -100,11 +100,13 @@ class _ZmqPullPartition(StatefulSourcePartition[RawMessage, None]):
                 peer_conn=f"fd{first.get(zmq.SRCFD)}",
                 user=user,
             )
-            self._telemetry.raw(self._channel, raw.size)
+            raw_bytes += raw.size
             batch.append(raw)
             taken += size
             if taken >= MAX_BATCH_BYTES:
                 break
+        if batch:  # counted once per batch, before the batch leaves the source
+            self._telemetry.raw(self._channel, raw_bytes, len(batch))
         self._poll_monitor(force=self._dropped != dropped)
         return batch
 

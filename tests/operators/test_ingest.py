@@ -269,3 +269,54 @@ def test_events_jsonl_is_in_time_order(tmp_path: Path) -> None:
     assert times == sorted(times), list(zip(kinds, times, strict=True))
     # The stale line comes before the reject that ended the silence, as it does live.
     assert kinds.index("stale") < len(kinds) - 1 - kinds[::-1].index("envelope_short")
+
+
+def test_an_ordered_chunk_carries_every_field_it_came_with(tmp_path: Path) -> None:
+    """Ingest builds the chunk it emits field by field (not `dataclasses.replace`): every
+    field of `AudioChunk` must be listed here, and each is carried or set on purpose."""
+    import dataclasses
+
+    from ambient_flow.operators.ingest import IngestLogic, IngestOptions
+    from ambient_flow.protocol.messages import AudioChunk
+    from ambient_flow.runtime import HostRuntime
+
+    set_by_ingest = {"sample_rate", "start_sample", "converted", "pcm", "samples"}
+    carried = {
+        "client",
+        "timestamp_ms",
+        "sequence",
+        "channels",
+        "received_ns",
+        "session",
+        "source",
+        "source_channels",
+        "filled",
+    }
+    assert {f.name for f in dataclasses.fields(AudioChunk)} == set_by_ingest | carried
+    settings = Settings(data_dir=str(tmp_path), metrics_port=0)
+    runtime = HostRuntime(settings=settings, replay=True)
+    try:
+        logic = IngestLogic(None, runtime, IngestOptions.from_settings(settings, replay=True))
+        pcm = media.sine_pcm()
+        chunk = AudioChunk(
+            client="cam-1",
+            timestamp_ms=T0_MS,
+            sequence=7,
+            sample_rate=16000,
+            channels=1,
+            samples=np.frombuffer(pcm, "<i2") / np.float32(32768),
+            received_ns=(T0_MS + 5) * NS,
+            session="s-9",
+            source="mic-2",
+            source_channels=1,
+            filled=True,  # never true on the way in; here only to see that it is carried
+            pcm=pcm,
+        )
+        out, _ = logic.on_item(chunk)
+        [emitted] = [item for item in out if isinstance(item, AudioChunk)]
+    finally:
+        runtime.close()
+    for name in carried:
+        assert getattr(emitted, name) == getattr(chunk, name), name
+    assert emitted.samples is chunk.samples and emitted.pcm is chunk.pcm
+    assert (emitted.sample_rate, emitted.start_sample, emitted.converted) == (16000, 0, False)

@@ -109,7 +109,13 @@ def test_parse_audio_mono_scales_to_unit_float() -> None:
     pcm = np.array([0, 16384, -32768, 32767], "<i2").tobytes()
     chunk = parse_audio(audio_header(10, 3), pcm, client="c", received_ns=7)
     assert chunk.samples.dtype == np.float32
-    np.testing.assert_allclose(chunk.samples, [0.0, 0.5, -1.0, 32767 / 32768])
+    np.testing.assert_array_equal(
+        chunk.samples, np.array([0.0, 0.5, -1.0, 32767 / 32768], np.float32)
+    )
+    every = np.arange(-32768, 32768, dtype="<i2")  # each value exactly int16 / 2**15
+    exact = parse_audio(audio_header(10, 3), every.tobytes(), client="c", received_ns=7)
+    assert exact.samples.dtype == np.float32
+    np.testing.assert_array_equal(exact.samples, every.astype(np.float64) / 32768)
     assert (chunk.timestamp_ms, chunk.sequence, chunk.sample_rate, chunk.received_ns) == (
         10,
         3,

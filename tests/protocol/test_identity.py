@@ -91,3 +91,26 @@ def test_any_text_is_safe(name: str) -> None:
 def test_any_two_distinct_texts_stay_distinct(a: str, b: str) -> None:
     if a != b:
         assert sanitize_client_name(a) != sanitize_client_name(b)
+
+
+def _full_rules(name: str) -> str:
+    """`sanitize_client_name` without its shortcut for names that are already safe."""
+    import hashlib
+    import unicodedata
+
+    folded = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode("ascii")
+    safe = re.sub(r"[^A-Za-z0-9._-]+", "_", folded).strip("._-") or "client"
+    if safe != name or len(safe) > MAX_CLIENT_NAME:
+        digest = hashlib.sha1(name.encode("utf-8", "surrogatepass")).hexdigest()[:8]
+        safe = f"{safe[: MAX_CLIENT_NAME - 9]}-{digest}"
+    return safe
+
+
+@given(st.text(alphabet="aZ09._-\n é/", max_size=70) | st.text(max_size=70))
+def test_the_shortcut_for_safe_names_agrees_with_the_full_rules(name: str) -> None:
+    assert sanitize_client_name(name) == _full_rules(name)
+
+
+@pytest.mark.parametrize("name", ["a", "a" * 64, "a" * 65, "a.b", "a.", "_a", "a\n", "kitchen-2"])
+def test_the_shortcut_at_its_edges(name: str) -> None:
+    assert sanitize_client_name(name) == _full_rules(name)

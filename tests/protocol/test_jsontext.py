@@ -48,3 +48,39 @@ def test_the_limit_is_inclusive(depth: int) -> None:
     else:
         with pytest.raises(ProtocolError, match="header_too_deep"):
             loads_bounded(raw, "header")
+
+
+def _as_json_loads_says(raw: bytes) -> str:
+    """The reject detail of the plain `json.loads` route (what the host always wrote)."""
+
+    def refuse(name: str) -> None:
+        raise ValueError(f"{name} is not JSON")
+
+    try:
+        json.loads(raw.decode("utf-8"), parse_constant=refuse)
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
+        return f"header is not UTF-8 JSON ({exc})"
+    raise AssertionError(f"{raw!r} parsed")
+
+
+@given(
+    st.sampled_from(
+        [b"\xef\xbb\xbf{}", b"{", b"", b"NaN", b'{"a": -Infinity}', b"\xff{}", b"{} x", b"[1,]"]
+    )
+    | st.binary(max_size=20)
+)
+def test_loads_refuses_what_json_loads_refuses_in_the_same_words(raw: bytes) -> None:
+    """One decoder made once (not one per header): same values, same reject details."""
+    try:
+        expected: object = json.loads(raw.decode("utf-8"), parse_constant=_refuse)
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        with pytest.raises(ProtocolError) as info:
+            loads_bounded(raw, "header")
+        assert info.value.reason == "not_json"
+        assert info.value.detail == _as_json_loads_says(raw)
+        return
+    assert loads_bounded(raw, "header") == expected
+
+
+def _refuse(name: str) -> None:
+    raise ValueError(f"{name} is not JSON")

@@ -374,3 +374,26 @@ def test_sample_range_of_session_events_is_recorded(tmp_path: Path, alice: Clien
     assert (meta["start_sample"], meta["end_sample"]) == (48_000, 49_600)
     assert meta["end_reason"] == "end"  # no reason given
     assert meta["counters"] is None
+
+
+def test_metadata_files_are_whole_utf8_and_made_like_any_file(
+    tmp_path: Path, alice: Client
+) -> None:
+    """session.json / metadata.json: the JSON as text, UTF-8, text that is not Unicode
+    escaped (never a failed write), created with the process's usual file mode."""
+    import os
+
+    w = SessionWriter(tmp_path)
+    sdir = tmp_path / "sessions" / alice.session
+    w.write_batch([alice.start(client_session="caf\u00e9 \ud800", source="x" * 5000)])
+    raw = (sdir / "session.json").read_bytes()
+    assert raw.endswith(b"}\n") and "café".encode() in raw and b"\\ud800" in raw
+    meta = json.loads(raw.decode("utf-8"))
+    assert meta["source"] == "x" * 5000 and meta["client_session"] == "caf\u00e9 \ud800"
+    assert json.loads((sdir / "metadata.json").read_text("utf-8"))["session_id"] == alice.session
+    umask = os.umask(0)
+    os.umask(umask)
+    for name in ("session.json", "metadata.json"):
+        assert (sdir / name).stat().st_mode & 0o777 == 0o666 & ~umask
+    assert not list(sdir.glob("*.tmp"))
+    w.close_all("shutdown")

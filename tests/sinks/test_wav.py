@@ -265,3 +265,26 @@ def test_read_wav_reads_past_sizes_that_lag_the_data(tmp_path: Path) -> None:
     path.write_bytes(_header(36 + 4000, 4000) + pcm.tobytes())  # says 2000 of 5000 samples
     samples, _ = read_wav(path)
     np.testing.assert_array_equal(samples, pcm.astype(np.float32) / 32768)
+
+
+def test_pcm_is_held_until_a_flush_and_written_at_once(tmp_path: Path) -> None:
+    """Appended PCM reaches the OS at `flush()` (or once `max_pending` bytes are held), in
+    one piece: not a system call per chunk."""
+    path = tmp_path / "held.wav"
+    w = StreamingWavWriter(path, max_pending=64 * 1024)
+    try:
+        for _ in range(15):
+            w.write_pcm16(bytes(3200))  # 48000 bytes: more than a file object buffers
+        assert path.stat().st_size < 44 + 3200  # none of it reached the OS yet
+        assert w.samples_written == 24_000
+        w.flush()
+        assert path.stat().st_size == 44 + 48_000
+        for _ in range(25):
+            w.write_pcm16(b"\x01\x00" * 1600)  # past 64 KiB: what is held goes out at once
+        assert path.stat().st_size == 44 + 48_000 + 20 * 3200
+    finally:
+        w.close()
+    assert path.stat().st_size == 44 + 48_000 + 25 * 3200
+    samples, _ = read_wav(path)
+    assert samples.size == 64_000
+    assert not samples[:24_000].any() and (samples[24_000:] == np.float32(1 / 32768)).all()
