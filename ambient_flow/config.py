@@ -123,6 +123,11 @@ class Settings:
         0.25,
         "longest time written session data waits for its flush (what a killed host can lose)",
     )
+    metadata_rewrites_per_second: float = _knob(
+        100.0,
+        "live sessions' metadata.json rewrites per second, all sessions together (each is due "
+        "every 5 s of audio; past this, refreshed less often); 0 = no limit",
+    )
     status_interval: float = _knob(2.0, "seconds between status.json refreshes")
     malloc_arena_max: int = _knob(
         2, "glibc malloc arenas at most (fewer arenas, less fragmentation); 0 = glibc's default"
@@ -279,6 +284,7 @@ class Settings:
             "name_wait_seconds",
             "malloc_arena_max",
             "malloc_trim_seconds",
+            "metadata_rewrites_per_second",
         )
         for name in non_negative:
             if getattr(self, name) < 0:

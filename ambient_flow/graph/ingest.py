@@ -134,6 +134,7 @@ def attach_sessions(
         save_frames=settings.save_frames,
         enriched=boundaries is not None,
         max_event_lines=settings.max_event_lines_per_session,
+        metadata_rewrites_per_second=settings.metadata_rewrites_per_second,
         disk=DiskLimits(
             client_bytes_per_minute=settings.max_client_disk_bytes_per_minute,
             max_bytes=settings.max_disk_bytes,

@@ -26,6 +26,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import replace
@@ -38,6 +39,7 @@ from typing_extensions import override
 
 from ambient_flow.errors import StartupError
 from ambient_flow.operators.attribution import SessionBoundary
+from ambient_flow.operators.budget import TokenBucket
 from ambient_flow.operators.events import ClientEvent
 from ambient_flow.protocol.messages import AudioChunk, Rejected, VideoFrame
 from ambient_flow.sinks.disk_budget import DiskBudget
@@ -172,6 +174,10 @@ class SessionWriter:
         self._counters = dict.fromkeys(COUNTER_NAMES, 0)
         self._log = RateLimitedLog(logger)
         self.disk = DiskBudget(self._options.disk, self.sessions_dir)
+        rate = self._options.metadata_rewrites_per_second
+        # Paced by the wall clock: when a live session's metadata is refreshed is I/O
+        # pacing, not data (a session's start and end are always written).
+        self._rewrites = TokenBucket(rate, period_ns=1_000_000_000) if rate > 0 else None
 
     # -- reading ----------------------------------------------------------------------
     @property
@@ -204,10 +210,19 @@ class SessionWriter:
         self.flush_sessions(touched)
 
     def flush_sessions(self, touched: Mapping[str, SessionFiles]) -> None:
-        """Flush these sessions (client -> files) if they are still open."""
+        """Flush these sessions (client -> files) if they are still open, and rewrite the
+        metadata of those due, within `metadata_rewrites_per_second`."""
+        now_ns = time.monotonic_ns()
         for client, files in touched.items():
-            if self._open.get(client) is files:
-                self._guard(files, files.flush)
+            if self._open.get(client) is not files:
+                continue
+            rewrite = files.metadata_due()
+            if rewrite and self._rewrites is not None and not self._rewrites.take_one(now_ns):
+                rewrite = False
+                self._counters["metadata_rewrites_deferred"] += 1
+            self._guard(files, files.flush, metadata=rewrite)
+            if rewrite:
+                self._counters["metadata_rewrites"] += 1
 
     def write(self, item: object) -> SessionFiles | None:
         """Write one item without flushing; returns the session it went to, if any."""

@@ -362,19 +362,20 @@ class SessionFiles:
         """Latest data time seen in this session (what `close` uses when none is given)."""
         return self._last_ns
 
-    def flush(self, *, metadata: bool = False) -> None:
-        """Push audio and events to the OS; rewrite metadata.json if due or asked."""
+    def flush(self, *, metadata: bool | None = None) -> None:
+        """Push audio and events to the OS; rewrite metadata.json when asked (True), or
+        when due (None: `metadata_due`); False: not now (the writer's rewrite budget)."""
         self._wav.flush()
         self._events.flush()
-        rate = self._options.sample_rate
-        due_samples = self._options.metadata_every_s * rate
-        due_frames = self._options.metadata_every_s * 5
-        if (
-            metadata
-            or self._meta["samples"] - self._meta_samples >= due_samples
-            or self._meta["video_frames"] - self._meta_frames >= due_frames
-        ):
+        if metadata or (metadata is None and self.metadata_due()):
             self._write_metadata()
+
+    def metadata_due(self) -> bool:
+        """`metadata_every_s` of new audio (or 5x as many new frames) since the last rewrite."""
+        every = self._options.metadata_every_s
+        samples: int = self._meta["samples"] - self._meta_samples
+        frames: int = self._meta["video_frames"] - self._meta_frames
+        return samples >= every * self._options.sample_rate or frames >= every * 5
 
     def upstream_metadata(self) -> dict[str, Any]:
         """`metadata.json`: exactly `UPSTREAM_METADATA_KEYS` (loaded with

@@ -144,6 +144,35 @@ def test_metadata_is_rewritten_every_few_seconds_of_audio(tmp_path: Path, alice:
     w.close_all("shutdown")
 
 
+def test_metadata_rewrites_are_paced_across_sessions(tmp_path: Path) -> None:
+    # 30 sessions due at once with a budget of 10 a second: 10 now, the rest later; the
+    # ends are always written, so the files come out whole either way.
+    options = SessionOptions(metadata_every_s=0.1, metadata_rewrites_per_second=10)
+    w = SessionWriter(tmp_path, options=options)
+    clients = [Client(f"c{i:02d}", f"20250102_030405_c{i:02d}_0123abcd") for i in range(30)]
+    w.write_batch([c.start() for c in clients])
+    w.write_batch([c.audio() for c in clients])  # 0.1 s each: all due
+    rewritten = [_meta(tmp_path / "sessions" / c.session)["samples"] == CHUNK for c in clients]
+    assert sum(rewritten) == 10
+    assert w.counters["metadata_rewrites"] == 10
+    assert w.counters["metadata_rewrites_deferred"] == 20
+    w.close_all("shutdown")
+    for c in clients:
+        meta = _meta(tmp_path / "sessions" / c.session)
+        assert meta["samples"] == CHUNK and meta["ended_at"] is not None
+
+
+def test_metadata_rewrites_unpaced_with_zero(tmp_path: Path) -> None:
+    options = SessionOptions(metadata_every_s=0.1, metadata_rewrites_per_second=0)
+    w = SessionWriter(tmp_path, options=options)
+    clients = [Client(f"c{i:02d}", f"20250102_030405_c{i:02d}_0123abcd") for i in range(30)]
+    w.write_batch([c.start() for c in clients])
+    w.write_batch([c.audio() for c in clients])
+    assert w.counters["metadata_rewrites"] == 30
+    assert w.counters["metadata_rewrites_deferred"] == 0
+    w.close_all("shutdown")
+
+
 def test_close_all_marks_open_sessions_ended(tmp_path: Path, alice: Client, bob: Client) -> None:
     w = SessionWriter(tmp_path)
     w.write_batch([alice.start(), bob.start(), alice.audio(), bob.audio()])
