@@ -156,10 +156,16 @@ def test_the_seeds_drop_policies_are_kept_and_counted(tmp_path: Path) -> None:
         rx.stop()
 
 
-def test_with_the_enrichment_the_whisper_queue_gets_utterances(tmp_path: Path) -> None:
-    models = fakes.models(turns=[(0.0, 60.0, "a")], script=lambda s, e: "hi")
+def enriched_receiver(tmp_path: Path) -> CaptureReceiver:
+    """A started receiver with the enrichment on (fake models: one speaker says "hi")."""
+    models = fakes.models(turns=[(0.0, 600.0, "a")], script=lambda s, e: "hi")
     rx = receiver(tmp_path, enrich=True, pub_port=0, models=models)
     rx.start()
+    return rx
+
+
+def test_with_the_enrichment_the_whisper_queue_gets_utterances(tmp_path: Path) -> None:
+    rx = enriched_receiver(tmp_path)
     client = Client(rx)
     try:
         for seq in range(30):  # 1.5 s of tone, 1.5 s of silence
@@ -176,9 +182,7 @@ def test_with_the_enrichment_the_whisper_queue_gets_utterances(tmp_path: Path) -
 
 
 def test_a_full_whisper_queue_drops_new_utterances_counted(tmp_path: Path) -> None:
-    models = fakes.models(turns=[(0.0, 600.0, "a")], script=lambda s, e: "hi")
-    rx = receiver(tmp_path, enrich=True, pub_port=0, models=models)
-    rx.start()
+    rx = enriched_receiver(tmp_path)
     client = Client(rx)
     try:
         seq = 0
