@@ -33,8 +33,10 @@ centroid than to the old one's: the turn changed where the first of them began.
 
 Bounded for long sessions: the last `recluster.max_units` units are kept (the session
 pass sees those); older ones are folded into per-speaker *anchors* (a speech-weighted sum
-of their embeddings) that still shape the online centroids, so memory and per-step cost
-stay flat however long a client talks.
+of their embeddings, at most `recluster.max_anchors` of them) that still shape the online
+centroids, so memory and per-step cost stay flat however long a client talks, and a
+talker who comes back after the window has passed them is labelled against their own
+earlier speech: they get their old label (`tests/backends/test_long_session.py`).
 """
 
 from __future__ import annotations
@@ -48,6 +50,7 @@ import numpy.typing as npt
 
 from ambient_flow.backends.recluster import (
     ReclusterOptions,
+    cluster_centroids,
     map_labels,
     nme_spectral,
     smooth_labels,
@@ -457,9 +460,13 @@ class TurnTracker:
                 clusters = nme_spectral(emb, o.max_speakers, ro.prune, k_use)
         clusters = smooth_labels(emb, clusters, [u.pause_before for u in units], ro)
         order = self.active_labels()
-        names = map_labels(list(clusters), [u.label for u in units],
-                           [max(u.speech, 1) / SAMPLE_RATE for u in units], order,
-                           self._issued)  # fmt: skip
+        weights = [max(u.speech, 1) / SAMPLE_RATE for u in units]
+        anchored = ro.anchor_join is not None or ro.anchor_veto is not None
+        names = map_labels(list(clusters), [u.label for u in units], weights, order,
+                           self._issued,
+                           cluster_centroids(emb, list(clusters), weights) if anchored else None,
+                           self.anchors() if anchored else None,
+                           ro.anchor_join, ro.anchor_veto)  # fmt: skip
         for name in names:
             if name not in self._rank:
                 self._rank[name] = self._issued
@@ -503,9 +510,21 @@ class TurnTracker:
         end = max(end, (end + after[0][0]) // 2) if after else end + reach
         return [SpeakerRelabel(start, end, old, new, at, "recluster")]
 
+    def anchors(self) -> dict[str, Vector]:
+        """Each label's anchor (unit length) once it holds `anchor_min_s` of speech."""
+        ro = self.options.recluster
+        least = self.options.samples(ro.anchor_min_s) if ro is not None else 0
+        return {k: _unit(v) for k, (v, w) in self._anchors.items() if w >= least}
+
     # -- bounds ---------------------------------------------------------------------------------
     def _fold(self) -> None:
-        """Keep the last `max_units` units; older ones become their speaker's anchor."""
+        """Keep the last `max_units` units; older ones become their speaker's anchor.
+
+        A unit leaves the window with the label the session passes settled on and joins
+        that label's anchor (a speech-weighted running sum). At most `max_anchors`
+        anchors are kept (the one with the least speech goes first), so memory stays
+        flat however many labels a long session issues.
+        """
         ro = self.options.recluster
         keep = ro.max_units if ro is not None else 120
         extra = len(self.units) - keep
@@ -518,6 +537,12 @@ class TurnTracker:
             self._anchors[u.label] = (total + u.emb * max(u.speech, 1), weight + u.speech)
         del self.units[:extra]
         self._candidate = [i - extra for i in self._candidate if i >= extra]
+        most = ro.max_anchors if ro is not None else 32
+        while len(self._anchors) > most:
+            lightest = min(
+                self._anchors, key=lambda k: (self._anchors[k][1], -self._rank.get(k, 0))
+            )
+            del self._anchors[lightest]
         self._forget_unused()
 
     def _forget_unused(self) -> None:
