@@ -111,6 +111,7 @@ class EmbeddedDiarizerOptions:
                 "max_units": r.max_units,
                 "switch_penalty": r.switch_penalty,
                 "max_anchors": r.max_anchors,
+                "anchor_guard": r.anchor_guard,
                 "anchor_join": r.anchor_join,
                 "anchor_veto": r.anchor_veto,
             },

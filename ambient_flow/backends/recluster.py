@@ -21,8 +21,10 @@ Pure numpy/scipy and deterministic (no random state anywhere):
    fresh name. In a session longer than the window every label also has an *anchor*
    (the mean embedding of its speech that left the window; `turns.TurnTracker`). The
    anchors already steer the online labels, which is what gives a talker who comes
-   back after minutes their old name. Optionally (`anchor_join`, `anchor_veto`; off by
-   default, see `ReclusterOptions`) they also name clusters here.
+   back after minutes their old name; and the pass never moves speech off an
+   anchored label when it sounds more like that label's past than like the cluster
+   it was put in (`anchor_guard`). Optionally (`anchor_join`, `anchor_veto`; off by
+   default, see `ReclusterOptions`) anchors also name clusters here.
 
 Measured on generated dialogues (dev) and pyannote's real call: NME-SC found 2 speakers
 on the real call at its default, AHC at any threshold 3-7 or 1; real-call DER 0.50 with
@@ -77,7 +79,17 @@ class ReclusterOptions:
             and worse on 6 held-out clips (0.208 -> 0.217, more labels found);
             a wider join (0.05-0.06) named a window cluster that had merged two
             close voices after the older one (dev 0.224).
-        anchor_min_s: An anchor is used for naming once it holds this much speech.
+        anchor_guard: A run of units the pass would move off an anchored label keeps it
+            when its mean embedding is closer to that label's anchor than to the
+            centroid of the cluster it was put in (`TurnTracker`). A talker leaving the
+            window becomes a few units among many and is folded into whoever is left
+            just before their speech leaves the window for good; their anchor catches
+            that. `bench.speech` long sessions, diarization alone, DER at collar 0:
+            dev (9 clips) 0.211 -> 0.136, held-out (6 clips) 0.208 -> 0.149, every clip
+            better; talkers back after > 60 s of others with their old label (dev)
+            18/21 -> 21/21. No effect before the first units leave the window (~60 s
+            of speech).
+        anchor_min_s: An anchor is used once it holds this much speech (seconds).
         max_anchors: Most anchors kept per session (the one with the least speech goes
             first): memory stays flat however many labels a long session issues.
     """
@@ -90,6 +102,7 @@ class ReclusterOptions:
     temperature: float = 0.05
     anchor_join: float | None = None
     anchor_veto: float | None = None
+    anchor_guard: bool = True
     anchor_min_s: float = 2.0
     max_anchors: int = 32
 

@@ -36,7 +36,10 @@ pass sees those); older ones are folded into per-speaker *anchors* (a speech-wei
 of their embeddings, at most `recluster.max_anchors` of them) that still shape the online
 centroids, so memory and per-step cost stay flat however long a client talks, and a
 talker who comes back after the window has passed them is labelled against their own
-earlier speech: they get their old label (`tests/backends/test_long_session.py`).
+earlier speech: they get their old label (`tests/backends/test_long_session.py`). The
+session pass never moves a run of speech off an anchored label when it sounds more like
+that label's past than like its new cluster (`recluster.anchor_guard`): a talker who
+leaves is not folded into whoever is left as their units become a minority.
 """
 
 from __future__ import annotations
@@ -471,6 +474,8 @@ class TurnTracker:
             if name not in self._rank:
                 self._rank[name] = self._issued
                 self._issued += 1
+        if ro.anchor_guard:
+            names = self._guard(units, names, emb, weights)
         relabels: list[SpeakerRelabel] = []
         group: list[tuple[_Unit, str]] = []
         for u, name in zip(units, names, strict=True):
@@ -483,6 +488,43 @@ class TurnTracker:
         self._drop_candidate()
         self._forget_unused()
         return relabels
+
+    def _guard(
+        self,
+        units: list[_Unit],
+        names: list[str],
+        emb: npt.NDArray[np.float64],
+        weights: list[float],
+    ) -> list[str]:
+        """Keep a run of units on its anchored label when it sounds more like that label's
+        past than like the cluster the pass put it in (`ReclusterOptions.anchor_guard`).
+
+        A talker leaving the window turns into a few units among many of the others, and
+        a pass that no longer counts them as a speaker folds them into someone else just
+        before they leave the window for good.
+        """
+        anchors = self.anchors()
+        if not anchors:
+            return names
+        e = emb / np.maximum(np.linalg.norm(emb, axis=1, keepdims=True), 1e-12)
+        w = np.asarray(weights)
+        cents: dict[str, Vector] = {}
+        for name in sorted(set(names)):
+            rows = [i for i, n in enumerate(names) if n == name]
+            cents[name] = _unit((e[rows] * w[rows, None]).sum(axis=0))
+        out = list(names)
+        i = 0
+        while i < len(units):
+            old, new = units[i].label, names[i]
+            j = i + 1
+            while j < len(units) and units[j].label == old and names[j] == new:
+                j += 1
+            if old != new and old in anchors:
+                mean = _unit((e[i:j] * w[i:j, None]).sum(axis=0))
+                if float(mean @ anchors[old]) > float(mean @ cents[new]):
+                    out[i:j] = [old] * (j - i)
+            i = j
+        return out
 
     def _relabel_group(self, group: list[tuple[_Unit, str]], at: int) -> list[SpeakerRelabel]:
         """One event for consecutive units moving from one label to the same new one.
