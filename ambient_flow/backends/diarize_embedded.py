@@ -110,6 +110,10 @@ class EmbeddedDiarizerOptions:
                 "every_s": r.every_s,
                 "max_units": r.max_units,
                 "switch_penalty": r.switch_penalty,
+                "max_anchors": r.max_anchors,
+                "anchor_guard": r.anchor_guard,
+                "anchor_join": r.anchor_join,
+                "anchor_veto": r.anchor_veto,
             },
             "threads": self.threads,
         }

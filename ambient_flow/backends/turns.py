@@ -33,8 +33,13 @@ centroid than to the old one's: the turn changed where the first of them began.
 
 Bounded for long sessions: the last `recluster.max_units` units are kept (the session
 pass sees those); older ones are folded into per-speaker *anchors* (a speech-weighted sum
-of their embeddings) that still shape the online centroids, so memory and per-step cost
-stay flat however long a client talks.
+of their embeddings, at most `recluster.max_anchors` of them) that still shape the online
+centroids, so memory and per-step cost stay flat however long a client talks, and a
+talker who comes back after the window has passed them is labelled against their own
+earlier speech: they get their old label (`tests/backends/test_long_session.py`). The
+session pass never moves a run of speech off an anchored label when it sounds more like
+that label's past than like its new cluster (`recluster.anchor_guard`): a talker who
+leaves is not folded into whoever is left as their units become a minority.
 """
 
 from __future__ import annotations
@@ -48,6 +53,7 @@ import numpy.typing as npt
 
 from ambient_flow.backends.recluster import (
     ReclusterOptions,
+    cluster_centroids,
     map_labels,
     nme_spectral,
     smooth_labels,
@@ -457,13 +463,19 @@ class TurnTracker:
                 clusters = nme_spectral(emb, o.max_speakers, ro.prune, k_use)
         clusters = smooth_labels(emb, clusters, [u.pause_before for u in units], ro)
         order = self.active_labels()
-        names = map_labels(list(clusters), [u.label for u in units],
-                           [max(u.speech, 1) / SAMPLE_RATE for u in units], order,
-                           self._issued)  # fmt: skip
+        weights = [max(u.speech, 1) / SAMPLE_RATE for u in units]
+        anchored = ro.anchor_join is not None or ro.anchor_veto is not None
+        names = map_labels(list(clusters), [u.label for u in units], weights, order,
+                           self._issued,
+                           cluster_centroids(emb, list(clusters), weights) if anchored else None,
+                           self.anchors() if anchored else None,
+                           ro.anchor_join, ro.anchor_veto)  # fmt: skip
         for name in names:
             if name not in self._rank:
                 self._rank[name] = self._issued
                 self._issued += 1
+        if ro.anchor_guard:
+            names = self._guard(units, names, emb, weights)
         relabels: list[SpeakerRelabel] = []
         group: list[tuple[_Unit, str]] = []
         for u, name in zip(units, names, strict=True):
@@ -476,6 +488,43 @@ class TurnTracker:
         self._drop_candidate()
         self._forget_unused()
         return relabels
+
+    def _guard(
+        self,
+        units: list[_Unit],
+        names: list[str],
+        emb: npt.NDArray[np.float64],
+        weights: list[float],
+    ) -> list[str]:
+        """Keep a run of units on its anchored label when it sounds more like that label's
+        past than like the cluster the pass put it in (`ReclusterOptions.anchor_guard`).
+
+        A talker leaving the window turns into a few units among many of the others, and
+        a pass that no longer counts them as a speaker folds them into someone else just
+        before they leave the window for good.
+        """
+        anchors = self.anchors()
+        if not anchors:
+            return names
+        e = emb / np.maximum(np.linalg.norm(emb, axis=1, keepdims=True), 1e-12)
+        w = np.asarray(weights)
+        cents: dict[str, Vector] = {}
+        for name in sorted(set(names)):
+            rows = [i for i, n in enumerate(names) if n == name]
+            cents[name] = _unit((e[rows] * w[rows, None]).sum(axis=0))
+        out = list(names)
+        i = 0
+        while i < len(units):
+            old, new = units[i].label, names[i]
+            j = i + 1
+            while j < len(units) and units[j].label == old and names[j] == new:
+                j += 1
+            if old != new and old in anchors:
+                mean = _unit((e[i:j] * w[i:j, None]).sum(axis=0))
+                if float(mean @ anchors[old]) > float(mean @ cents[new]):
+                    out[i:j] = [old] * (j - i)
+            i = j
+        return out
 
     def _relabel_group(self, group: list[tuple[_Unit, str]], at: int) -> list[SpeakerRelabel]:
         """One event for consecutive units moving from one label to the same new one.
@@ -503,9 +552,21 @@ class TurnTracker:
         end = max(end, (end + after[0][0]) // 2) if after else end + reach
         return [SpeakerRelabel(start, end, old, new, at, "recluster")]
 
+    def anchors(self) -> dict[str, Vector]:
+        """Each label's anchor (unit length) once it holds `anchor_min_s` of speech."""
+        ro = self.options.recluster
+        least = self.options.samples(ro.anchor_min_s) if ro is not None else 0
+        return {k: _unit(v) for k, (v, w) in self._anchors.items() if w >= least}
+
     # -- bounds ---------------------------------------------------------------------------------
     def _fold(self) -> None:
-        """Keep the last `max_units` units; older ones become their speaker's anchor."""
+        """Keep the last `max_units` units; older ones become their speaker's anchor.
+
+        A unit leaves the window with the label the session passes settled on and joins
+        that label's anchor (a speech-weighted running sum). At most `max_anchors`
+        anchors are kept (the one with the least speech goes first), so memory stays
+        flat however many labels a long session issues.
+        """
         ro = self.options.recluster
         keep = ro.max_units if ro is not None else 120
         extra = len(self.units) - keep
@@ -518,6 +579,12 @@ class TurnTracker:
             self._anchors[u.label] = (total + u.emb * max(u.speech, 1), weight + u.speech)
         del self.units[:extra]
         self._candidate = [i - extra for i in self._candidate if i >= extra]
+        most = ro.max_anchors if ro is not None else 32
+        while len(self._anchors) > most:
+            lightest = min(
+                self._anchors, key=lambda k: (self._anchors[k][1], -self._rank.get(k, 0))
+            )
+            del self._anchors[lightest]
         self._forget_unused()
 
     def _forget_unused(self) -> None:

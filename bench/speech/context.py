@@ -27,7 +27,8 @@ class Plan:
     """Sizes of one run (full: about 25 minutes here; quick: about 6).
 
     The sets are the research's: dev seed 11 (24 clips), held-out seed 29 (12 clips).
-    Quick runs the first clips of each (every kind is in the first 12).
+    Quick runs the first clips of each (every kind is in the first 12). The long sets
+    (dev seed 41, held-out seed 43, 3 clips each) test talkers who come back.
     """
 
     dev_seed: int = 11
@@ -36,6 +37,10 @@ class Plan:
     heldout_count: int = 12
     dev_run: int = 24  # clips of each set run (the first ones)
     heldout_run: int = 12
+    long_dev_seed: int = 41  # long sessions (bench.speech.longset): 4-5 min, 2-4 talkers
+    long_heldout_seed: int = 43
+    long_count: int = 3  # one clip each of 2, 3 and 4 talkers
+    long_run: int = 3  # long clips run per split (quick: the 2-talker one)
     live_levels: tuple[int, ...] = (1, 4)
     ablation: bool = True  # also run every set with speaker-change cuts off
 
@@ -43,7 +48,7 @@ class Plan:
     def of(cls, quick: bool) -> Plan:
         if not quick:
             return cls()
-        return cls(dev_run=12, heldout_run=6, live_levels=(1,), ablation=False)
+        return cls(dev_run=12, heldout_run=6, long_run=1, live_levels=(1,), ablation=False)
 
 
 @dataclass

@@ -41,7 +41,9 @@ from bench.speech.voices import (
     write_wav,
 )
 
-__all__ = ["KINDS", "Clip", "ClipSpec", "Turn", "VoiceSpec", "build_set", "make_clip"]
+__all__ = [
+    "KINDS", "Clip", "ClipSpec", "Turn", "VoiceSpec", "build_set", "make_clip", "mix_clip",
+]  # fmt: skip
 
 KINDS: tuple[str, ...] = (
     "dialogue2", "dialogue3", "fast3", "single", "dialogue4", "dialogue2",
@@ -254,6 +256,24 @@ def make_clip(bank: VoiceBank, split: str, seed: int, index: int) -> Clip:
         position = start + audio.size
         current = who
 
+    return mix_clip(spec, rng, placed, position, speakers, noise_dbfs, events)
+
+
+def mix_clip(
+    spec: ClipSpec,
+    rng: np.random.Generator,
+    placed: Sequence[tuple[int, str, Audio, str]],
+    position: int,
+    speakers: dict[str, VoiceSpec],
+    noise_dbfs: float,
+    events: list[dict[str, object]],
+) -> Clip:
+    """Mix placed turns `(start, speaker, dry audio, text)` into a room: the clip.
+
+    Every talker at its level (far ones through their room), pink room noise, the noise
+    bursts in `events`; a `nonspeech` clip also gets a mains hum and knocks.
+    """
+    kind = spec.kind
     total = position + int(1.0 * SR) + int(0.8 * SR)  # room for reverberation tails
     mix = np.zeros(total, np.float64)
     runs: list[tuple[int, int, str]] = []

@@ -58,6 +58,15 @@ def _set(sec: Sec, _all: dict[str, Sec]) -> list[str]:
     return lines
 
 
+def _long(sec: Sec, _all: dict[str, Sec]) -> list[str]:
+    lines = []
+    for name in ("dev", "heldout"):
+        if name in sec:
+            lines.append(f"  {name}:")
+            lines += ["  " + ln for ln in _set(sec[name], _all)]
+    return lines
+
+
 def _ablation(sec: Sec, _all: dict[str, Sec]) -> list[str]:
     lines = []
     for name in ("real", "dev", "heldout"):
@@ -120,6 +129,10 @@ TITLES = {
         f"[heldout] generated held-out set ({sec.get('aggregate', {}).get('clips')} clips, "
         "voices and seed the defaults were never chosen on)"
     ),
+    "long": lambda sec: (
+        "[long] long sessions (4-5 min; talkers away for over a minute come back), "
+        "dev and held-out"
+    ),
     "ablation": lambda sec: "[ablation] the same with speaker-change cuts off",
     "live": lambda sec: "[live] real-time pace, the live host and sender processes",
 }
@@ -128,6 +141,7 @@ BODIES = {
     "real": _set,
     "dev": _set,
     "heldout": _set,
+    "long": _long,
     "ablation": _ablation,
     "live": _live,
 }

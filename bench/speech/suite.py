@@ -1,12 +1,13 @@
 """Who said what on real and generated conversation: the issue 11 targets (a script, not a test).
 
-    python -m bench.speech                 # full run, about 25 minutes here
-    python -m bench.speech --quick         # about 6 minutes
+    python -m bench.speech                 # full run, about 30 minutes here
+    python -m bench.speech --quick         # about 9 minutes
     python -m bench.speech --json --out r.json --only real --only live
     python -m bench.speech --data DIR      # where the generated sets are kept (default: tmp)
 
 Sections: the generated sets (dev and held-out, seeded; made once, then reused); pyannote's
-real two-speaker call, the dev set and the held-out set, each replayed through the real
+real two-speaker call, the dev set, the held-out set and long sessions (4-5 min, talkers
+who leave for over a minute and come back; dev and held-out), each replayed through the real
 replay graph on the embedded defaults and scored from the session directories as a
 consumer reads them (`ambient-flow eval`): DER at collar 0 and 0.25 with missed / false
 alarm / confusion, speakers found, WER, cpWER, first-label latency, transcript waits
@@ -27,6 +28,7 @@ from bench.core.runner import Section, Suite
 from bench.speech.context import DEFAULT_DATA, Ctx, Plan
 from bench.speech.devset import build_set
 from bench.speech.live import live_call, live_phrases
+from bench.speech.longset import build_long_set
 from bench.speech.measure import measure_set, real_call, refs_of
 from bench.speech.report import BODIES, TITLES
 
@@ -73,6 +75,17 @@ def _run(ctx: Ctx, split: str, cuts: bool = True) -> dict[str, Any]:
     return measure_set(refs, ctx.models, settings)
 
 
+def long_sessions(ctx: Ctx) -> dict[str, Any]:
+    """Long clips (4-5 min) whose talkers leave for over a minute and come back."""
+    plan = ctx.plan
+    out: dict[str, Any] = {}
+    for split, seed in (("dev", plan.long_dev_seed), ("heldout", plan.long_heldout_seed)):
+        folder = ctx.data / f"long-{split}-{seed}"
+        build_long_set(folder, split, seed, plan.long_count, ctx.data / "espeak-cache")
+        out[split] = measure_set(refs_of(folder)[: plan.long_run], ctx.models, ctx.settings)
+    return out
+
+
 def ablation(ctx: Ctx) -> dict[str, Any]:
     """Every set with speaker-change cuts off (the default has them on)."""
     if not ctx.plan.ablation:
@@ -92,6 +105,7 @@ _RUNS = (
     ("real", lambda ctx: _run(ctx, "real")),
     ("dev", lambda ctx: _run(ctx, "dev")),
     ("heldout", lambda ctx: _run(ctx, "heldout")),
+    ("long", long_sessions),
     ("ablation", ablation),
     ("live", live),
 )

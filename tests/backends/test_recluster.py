@@ -69,7 +69,43 @@ def test_names_are_kept_and_fresh_ones_continue_the_numbering() -> None:
     assert names[4] == "speaker2"
 
 
+def _unit(v: np.ndarray) -> np.ndarray:
+    return v / np.linalg.norm(v)
+
+
+def test_a_voice_that_came_back_takes_back_its_anchored_label() -> None:
+    """Cluster 1 is speaker1's voice (its anchor) under a label born in the window."""
+    rng = np.random.default_rng(3)
+    a, b = _unit(rng.standard_normal(16)), _unit(rng.standard_normal(16))
+    anchors = {"speaker0": a, "speaker1": b}
+    cents = {0: _unit(a + 0.05 * rng.standard_normal(16)),
+             1: _unit(b + 0.05 * rng.standard_normal(16))}  # fmt: skip
+    current = ["speaker0", "speaker0", "speaker2", "speaker2"]
+    order = ["speaker0", "speaker1", "speaker2"]
+    plain = map_labels([0, 0, 1, 1], current, [1, 1, 1, 1], order, 3)
+    assert plain == current  # shared speech alone keeps the label born in the window
+    named = map_labels([0, 0, 1, 1], current, [1, 1, 1, 1], order, 3, cents, anchors, join=0.04)
+    assert named == ["speaker0", "speaker0", "speaker1", "speaker1"]
+    # too far from every anchor: shared speech decides as before
+    far = {0: cents[0], 1: _unit(rng.standard_normal(16))}
+    assert map_labels([0, 0, 1, 1], current, [1] * 4, order, 3, far, anchors, 0.04) == current
+
+
+def test_a_label_does_not_drift_onto_a_voice_far_from_its_anchor() -> None:
+    """Cluster 1 carries speaker0's name by shared speech, but not speaker0's voice."""
+    rng = np.random.default_rng(4)
+    a = _unit(rng.standard_normal(16))
+    cents = {0: _unit(a + 0.05 * rng.standard_normal(16)), 1: _unit(rng.standard_normal(16))}
+    current = ["speaker0", "speaker1", "speaker0", "speaker0", "speaker0"]
+    args = ([0, 1, 1, 1, 1], current, [1] * 5, ["speaker0", "speaker1"], 2, cents, {"speaker0": a})
+    assert map_labels(*args)[1:] == ["speaker0"] * 4  # most shared speech wins the name
+    vetoed = map_labels(*args, join=None, veto=0.12)
+    assert vetoed[0] == "speaker0" and vetoed[1:] == ["speaker1"] * 4
+
+
 def test_options_are_validated() -> None:
-    for bad in ({"prune": 0.0}, {"every_s": 0.0}, {"max_units": 2}, {"temperature": 0.0}):
+    for bad in ({"prune": 0.0}, {"every_s": 0.0}, {"max_units": 2}, {"temperature": 0.0},
+                {"anchor_join": 0.0}, {"anchor_veto": 2.0}, {"max_anchors": 0},
+                {"anchor_min_s": -1.0}):  # fmt: skip
         with pytest.raises(ValueError, match="must be"):
             ReclusterOptions(**bad)  # type: ignore[arg-type]

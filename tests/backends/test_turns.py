@@ -179,6 +179,28 @@ def test_a_long_session_keeps_flat_memory_and_cost() -> None:
     assert 2 <= len(tracker.active_labels()) <= 8
 
 
+def test_anchors_are_bounded_however_many_voices_a_session_hears() -> None:
+    """Six voices one after another, 15 s each: at most `max_anchors` anchors are kept."""
+    voices = alternating(15.0, 0.4, [0, 1, 2, 3, 4, 5])
+    recluster = ReclusterOptions(max_units=20, max_anchors=2)
+    tracker = TurnTracker(TrackerOptions(recluster=recluster))
+    emb = embeddings(seed=5, noise=0.1)
+    most = 0
+    block = 0
+    for step in range(1, 6 * 31 * 2 + 1):
+        end = step * STEP
+        while (block + 1) * F <= end:
+            tracker.push_block(block * F, voices(block) is not None)
+            block += 1
+        runs = tracker.plan(end)
+        found = [emb(voices(runs[-1][0] // F) or 0, step)] if runs is not None else []
+        tracker.update(end, found)
+        most = max(most, len(tracker._anchors))
+    assert most == 2
+    assert len(tracker.units) <= 20
+    assert set(tracker.anchors()) <= set(tracker.active_labels())
+
+
 def test_options_are_validated() -> None:
     for bad in ({"join_threshold": 0.5, "new_threshold": 0.3}, {"min_embed_s": 2.0},
                 {"max_speakers": 0}, {"num_speakers": 9}, {"max_blocks": 4}):  # fmt: skip
