@@ -339,10 +339,14 @@ def test_submit_never_waits_for_the_network(fake: FakeSpacetime, make_writer: Ma
     fake.delay("*", 3.0, after_commit=False, count=10)  # every request hangs
     writer.submit(session_start())
     time.sleep(0.05)  # the worker is now inside a hung request
-    started = time.perf_counter()
-    results = [writer.submit(utterance(1.0 + i)) for i in range(3000)]
-    elapsed = time.perf_counter() - started
-    assert elapsed < 0.5, f"3000 submits took {elapsed:.3f} s"
+    results, slowest = [], 0.0
+    for i in range(3000):
+        started = time.perf_counter()
+        results.append(writer.submit(utterance(1.0 + i)))
+        slowest = max(slowest, time.perf_counter() - started)
+    # A submit that waited for the network would wait out the 3 s hang; the bound leaves
+    # room for a loaded machine's scheduling (3000 submits took 0.54 s beside a soak).
+    assert slowest < 1.0, f"a submit took {slowest:.3f} s"
     assert results.count(False) == 2000  # beyond the bound, counted
     writer.close(timeout=0.1)
 
