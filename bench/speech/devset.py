@@ -23,7 +23,7 @@ voices, levels, far-field flags, turn list in samples). Made for issue 11's rese
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -178,7 +178,10 @@ def _turn_text(rng: np.random.Generator, short: bool) -> list[str]:
 
 
 def _render_turn(
-    bank: VoiceBank, rng: np.random.Generator, spec: VoiceSpec, sentences: Sequence[str],
+    bank: VoiceBank,
+    rng: np.random.Generator,
+    spec: VoiceSpec,
+    sentences: Sequence[str],
     max_s: float,
 ) -> tuple[Audio, str]:
     """Sentences with 0.1-0.6 s pauses, cut to whole sentences within `max_s` (>= 1 kept)."""
@@ -343,17 +346,25 @@ def build_set(out: Path, split: str, seed: int, count: int, cache: Path) -> list
     A set already there with the same manifest spec is kept as it is (generation takes
     a few minutes; espeak-ng renders are cached in `cache`). Returns the manifest.
     """
+    names = [f"{split}-{seed}-{i:03d}" for i in range(count)]
+    return build_clips(out, names, lambda bank, i: make_clip(bank, split, seed, i), cache)
+
+
+def build_clips(
+    out: Path, names: Sequence[str], make: Callable[[VoiceBank, int], Clip], cache: Path
+) -> list[dict[str, object]]:
+    """Write clip i = `make(bank, i)` for each of `names` to `out` with `manifest.jsonl`,
+    unless a set with these names and all their files is already there."""
     out.mkdir(parents=True, exist_ok=True)
     manifest = out / "manifest.jsonl"
     if manifest.exists():
         records = [json.loads(line) for line in manifest.read_text().splitlines()]
-        names = [f"{split}-{seed}-{i:03d}" for i in range(count)]
-        if [r["name"] for r in records] == names and all(
+        if [r["name"] for r in records] == list(names) and all(
             (out / f"{n}.{ext}").exists() for n in names for ext in ("wav", "rttm", "txt")
         ):
             return records
     bank = VoiceBank(cache)
-    records = [write_clip(make_clip(bank, split, seed, i), out) for i in range(count)]
+    records = [write_clip(make(bank, i), out) for i in range(len(names))]
     with open(manifest, "w") as f:
         for r in records:
             f.write(json.dumps(r, sort_keys=True) + "\n")

@@ -17,7 +17,6 @@ lengths (2-8 s, backchannels), gaps (-0.3..1.5 s, overlap mixed) and references
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
@@ -28,8 +27,8 @@ from bench.speech.devset import (
     _render_turn,
     _turn_text,
     _voice_specs,
+    build_clips,
     mix_clip,
-    write_clip,
 )
 from bench.speech.voices import SR, Audio, VoiceBank
 
@@ -95,18 +94,5 @@ def build_long_set(
 
     Kept as it is when already there (same names, all files present).
     """
-    out.mkdir(parents=True, exist_ok=True)
-    manifest = out / "manifest.jsonl"
     names = [f"long-{split}-{seed}-{i:03d}" for i in range(count)]
-    if manifest.exists():
-        records = [json.loads(line) for line in manifest.read_text().splitlines()]
-        if [r["name"] for r in records] == names and all(
-            (out / f"{n}.{ext}").exists() for n in names for ext in ("wav", "rttm", "txt")
-        ):
-            return records
-    bank = VoiceBank(cache)
-    records = [write_clip(make_long_clip(bank, split, seed, i), out) for i in range(count)]
-    with open(manifest, "w") as f:
-        for r in records:
-            f.write(json.dumps(r, sort_keys=True) + "\n")
-    return records
+    return build_clips(out, names, lambda bank, i: make_long_clip(bank, split, seed, i), cache)

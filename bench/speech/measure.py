@@ -116,10 +116,15 @@ def measure_clip(ref: ClipRef, models: Models, settings: Settings) -> dict[str, 
         "cpwer": res.cpwer,
         "utterance_lines": res.utterances,
         "relabels": res.relabels,
-        "words_emitted": sum(len(normalize(ln.get("text_hypothesis") or "").split())
-                             for ln in lines if ln.get("event_type") == "utterance"),
-        "stages": {k: {"calls": v.get("calls"), "busy_s": v.get("busy_s"), "items": v.get("items")}
-                   for k, v in res.stages.items()},
+        "words_emitted": sum(
+            len(normalize(ln.get("text_hypothesis") or "").split())
+            for ln in lines
+            if ln.get("event_type") == "utterance"
+        ),
+        "stages": {
+            k: {"calls": v.get("calls"), "busy_s": v.get("busy_s"), "items": v.get("items")}
+            for k, v in res.stages.items()
+        },
     }
     if rttm and arrivals:
         row |= _latencies(rttm, lines, arrivals)

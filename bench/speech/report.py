@@ -130,8 +130,7 @@ TITLES = {
         "voices and seed the defaults were never chosen on)"
     ),
     "long": lambda sec: (
-        "[long] long sessions (4-5 min; talkers away for over a minute come back), "
-        "dev and held-out"
+        "[long] long sessions (4-5 min; talkers away for over a minute come back), dev and held-out"
     ),
     "ablation": lambda sec: "[ablation] the same with speaker-change cuts off",
     "live": lambda sec: "[live] real-time pace, the live host and sender processes",

@@ -133,6 +133,7 @@ SENTENCES: tuple[str, ...] = (
     "Dinner is at eight, don't be late.",
 )
 
+
 class VoiceBank:
     """espeak-ng + sox rendering with an on-disk cache keyed by (voice, pitch, speed, text)."""
 
