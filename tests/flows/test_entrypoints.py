@@ -173,13 +173,24 @@ def test_cluster_processes_bind_their_own_addresses(tmp_path: Path) -> None:
             push.setsockopt(zmq.LINGER, 2000)
             push.connect(f"tcp://{ip}:{ports['audio']}")
             pushes.append(push)
-        for seq in range(10):
-            for name in names:
-                pushes[seq // 5].send_multipart(audio_parts(seq, client=name))
 
         def wavs() -> list[Path]:
             return [w for i in (0, 1) for w in (tmp_path / f"d{i}").glob("sessions/*/*.wav")]
 
+        # The first half through one host; the client moves once that is written (as a
+        # client that fails over does, later): sent at once through both, the second half
+        # can reach the client's state first and make the first half late.
+        for seq in range(10):
+            if seq == 5:
+                wait_until(
+                    lambda: (
+                        len(wavs()) == 4 and all(w.stat().st_size >= 44 + 5 * 3200 for w in wavs())
+                    ),
+                    20,
+                    procs,
+                )
+            for name in names:
+                pushes[seq // 5].send_multipart(audio_parts(seq, client=name))
         wait_until(
             lambda: len(wavs()) == 4 and all(w.stat().st_size >= 44 + 10 * 3200 for w in wavs()),
             20,
