@@ -362,12 +362,12 @@ class SessionFiles:
         """Latest data time seen in this session (what `close` uses when none is given)."""
         return self._last_ns
 
-    def flush(self, *, metadata: bool | None = None) -> None:
-        """Push audio and events to the OS; rewrite metadata.json when asked (True), or
-        when due (None: `metadata_due`); False: not now (the writer's rewrite budget)."""
+    def flush(self, *, metadata: bool = False) -> None:
+        """Push audio and events to the OS; with `metadata`, rewrite metadata.json too (the
+        writer asks when `metadata_due` and within its rewrite budget)."""
         self._wav.flush()
         self._events.flush()
-        if metadata or (metadata is None and self.metadata_due()):
+        if metadata:
             self._write_metadata()
 
     def metadata_due(self) -> bool:
