@@ -42,7 +42,8 @@ from bench.speech.voices import (
 )
 
 __all__ = [
-    "KINDS", "Clip", "ClipSpec", "Turn", "VoiceSpec", "build_set", "make_clip", "mix_clip",
+    "KINDS", "Clip", "ClipSpec", "Turn", "VoiceSpec", "build_clips", "build_set", "make_clip",
+    "mix_clip", "next_start", "render_turn", "turn_text", "voice_specs",
 ]  # fmt: skip
 
 KINDS: tuple[str, ...] = (
@@ -151,7 +152,7 @@ def _pick_voices(rng: np.random.Generator, split: str, n: int) -> list[str]:
     return [first] + [rest[i] for i in rng.permutation(len(rest))[: n - 1]]
 
 
-def _voice_specs(rng: np.random.Generator, split: str, n: int, kind: str) -> dict[str, VoiceSpec]:
+def voice_specs(rng: np.random.Generator, split: str, n: int, kind: str) -> dict[str, VoiceSpec]:
     names = _pick_voices(rng, split, n)
     specs: dict[str, VoiceSpec] = {}
     for i, voice in enumerate(names):
@@ -170,14 +171,14 @@ def _voice_specs(rng: np.random.Generator, split: str, n: int, kind: str) -> dic
     return specs
 
 
-def _turn_text(rng: np.random.Generator, short: bool) -> list[str]:
+def turn_text(rng: np.random.Generator, short: bool) -> list[str]:
     if short or rng.random() < 0.15:
         return [BACKCHANNELS[int(rng.integers(len(BACKCHANNELS)))]]
     k = int(rng.choice([1, 1, 2, 2, 3]))
     return [SENTENCES[int(i)] for i in rng.choice(len(SENTENCES), size=k, replace=False)]
 
 
-def _render_turn(
+def render_turn(
     bank: VoiceBank,
     rng: np.random.Generator,
     spec: VoiceSpec,
@@ -202,6 +203,15 @@ def _render_turn(
     return np.concatenate(parts), " ".join(said)
 
 
+def next_start(placed: Sequence[tuple[int, str, Audio, str]], position: int, gap: float) -> int:
+    """Where the next turn starts: `gap` s after the last turn's end (negative: overlap),
+    but never sooner than 0.3 s after its start; at `position` for the first turn."""
+    if not placed:
+        return position
+    prev_start, _, prev_audio, _ = placed[-1]
+    return max(prev_start + int(0.3 * SR), prev_start + prev_audio.size + int(gap * SR))
+
+
 def make_clip(bank: VoiceBank, split: str, seed: int, index: int) -> Clip:
     """Build clip `index` of (`split`, `seed`): deterministic in those three numbers."""
     split_code = {"dev": 1, "heldout": 2}[split]
@@ -211,7 +221,7 @@ def make_clip(bank: VoiceBank, split: str, seed: int, index: int) -> Clip:
     spec = ClipSpec(name, kind, split, seed, index)
     n_spk = {"dialogue2": 2, "dialogue3": 3, "dialogue4": 4, "dialogue5": 5, "fast3": 3,
              "single": 1, "nonspeech": 0}[kind]  # fmt: skip
-    speakers = _voice_specs(rng, split, n_spk, kind) if n_spk else {}
+    speakers = voice_specs(rng, split, n_spk, kind) if n_spk else {}
     any_far = any(v.far for v in speakers.values())
     noise_dbfs = float(rng.uniform(-50, -42) if any_far else rng.uniform(-66, -54))
     target_s = {"fast3": 45.0, "single": 40.0, "nonspeech": 20.0}.get(kind, 60.0)
@@ -234,7 +244,7 @@ def make_clip(bank: VoiceBank, split: str, seed: int, index: int) -> Clip:
         if kind == "single":
             who = order[0]
             gap = rng.uniform(0.05, 0.5) if rng.random() < 0.8 else rng.uniform(0.6, 1.5)
-            sentences = _turn_text(rng, short=False)
+            sentences = turn_text(rng, short=False)
             max_s = 8.0
         else:
             others = [s for s in order if s != current] or order
@@ -247,14 +257,9 @@ def make_clip(bank: VoiceBank, split: str, seed: int, index: int) -> Clip:
                 gap = rng.uniform(-0.3, 1.5) if rng.random() < 0.85 else rng.uniform(-0.3, 0.0)
                 short = bool(rng.random() < 0.2)
                 max_s = float(rng.uniform(2.0, 8.0))
-            sentences = _turn_text(rng, short=short)
-        audio, text = _render_turn(bank, rng, speakers[who], sentences, max_s)
-        if placed:
-            prev_start, _, prev_audio, _ = placed[-1]
-            prev_end = prev_start + prev_audio.size
-            start = max(prev_start + int(0.3 * SR), prev_end + int(gap * SR))
-        else:
-            start = position
+            sentences = turn_text(rng, short=short)
+        audio, text = render_turn(bank, rng, speakers[who], sentences, max_s)
+        start = next_start(placed, position, gap)
         placed.append((start, who, audio, text))
         position = start + audio.size
         current = who

@@ -24,11 +24,12 @@ import numpy as np
 from bench.speech.devset import (
     Clip,
     ClipSpec,
-    _render_turn,
-    _turn_text,
-    _voice_specs,
     build_clips,
     mix_clip,
+    next_start,
+    render_turn,
+    turn_text,
+    voice_specs,
 )
 from bench.speech.voices import SR, Audio, VoiceBank
 
@@ -51,7 +52,7 @@ def make_long_clip(bank: VoiceBank, split: str, seed: int, index: int) -> Clip:
     n_spk = (2, 3, 4)[index % 3]
     kind = f"long{n_spk}"
     spec = ClipSpec(f"long-{split}-{seed}-{index:03d}", kind, split, seed, index)
-    speakers = _voice_specs(rng, split, n_spk, "dialogue")
+    speakers = voice_specs(rng, split, n_spk, "dialogue")
     names = list(speakers)
     any_far = any(v.far for v in speakers.values())
     noise_dbfs = float(rng.uniform(-50, -42) if any_far else rng.uniform(-66, -54))
@@ -67,20 +68,15 @@ def make_long_clip(bank: VoiceBank, split: str, seed: int, index: int) -> Clip:
             who = others[int(rng.integers(len(others)))]
             if len(cast) == 1:  # a monologue: long turns, short and longer pauses
                 gap = rng.uniform(0.05, 0.5) if rng.random() < 0.8 else rng.uniform(0.6, 1.5)
-                sentences, max_s = _turn_text(rng, short=False), 8.0
+                sentences, max_s = turn_text(rng, short=False), 8.0
             else:
                 gap = rng.uniform(-0.3, 1.5) if rng.random() < 0.85 else rng.uniform(-0.3, 0.0)
-                sentences = _turn_text(rng, short=bool(rng.random() < 0.2))
+                sentences = turn_text(rng, short=bool(rng.random() < 0.2))
                 max_s = float(rng.uniform(2.0, 8.0))
-            audio, text = _render_turn(bank, rng, speakers[who], sentences, max_s)
-            if placed:
-                prev_start, prev_who, prev_audio, _ = placed[-1]
-                prev_end = prev_start + prev_audio.size
-                if prev_who == who:  # never overlap oneself
-                    gap = max(gap, 0.1)
-                start = max(prev_start + int(0.3 * SR), prev_end + int(gap * SR))
-            else:
-                start = position
+            audio, text = render_turn(bank, rng, speakers[who], sentences, max_s)
+            if placed and placed[-1][1] == who:  # never overlap oneself
+                gap = max(gap, 0.1)
+            start = next_start(placed, position, gap)
             placed.append((start, who, audio, text))
             position = start + audio.size
             current = who
