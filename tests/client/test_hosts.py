@@ -22,25 +22,36 @@ def _seqs(host_out: Any) -> list[int]:
     return [a.sequence for a in host_out.audio("desk-1") if not a.filled]
 
 
-def test_sender_moves_to_the_next_host_and_counts_what_the_dead_one_took(
-    live_host: MakeHost,
-) -> None:
-    first = live_host(heartbeat_interval=0.2)
-    s = first.settings
-    ports = {k: getattr(s, k) for k in ("audio_port", "video_port", "control_port", "tcp_port")}
-    # the second host: another loopback address, the same ports (as on another machine)
-    second = live_host(heartbeat_interval=0.2, bind="127.0.0.2", pub_port=s.pub_port, **ports)
-    options = SenderOptions(
-        host="127.0.0.1",
+def _ports(host: LiveHost) -> dict[str, int]:
+    s = host.settings
+    return {k: getattr(s, k) for k in ("audio_port", "video_port", "control_port", "tcp_port")}
+
+
+def _failover_options(first: str, ports: dict[str, int], **kw: Any) -> SenderOptions:
+    """desk-1 streaming a tone to `first`, then 127.0.0.2; control gives up fast."""
+    return SenderOptions(
+        host=first,
         fallback_hosts=("127.0.0.2",),
         **ports,
         client="desk-1",
         audio=ToneOptions(),
         video=None,
-        duration_s=3.0,
         control_timeout_s=0.3,
         control_retries=0,
+        **kw,
     )
+
+
+def test_sender_moves_to_the_next_host_and_counts_what_the_dead_one_took(
+    live_host: MakeHost,
+) -> None:
+    first = live_host(heartbeat_interval=0.2)
+    ports = _ports(first)
+    # the second host: another loopback address, the same ports (as on another machine)
+    second = live_host(
+        heartbeat_interval=0.2, bind="127.0.0.2", pub_port=first.settings.pub_port, **ports
+    )
+    options = _failover_options("127.0.0.1", ports, duration_s=3.0)
     result: list[SenderStats] = []
     sender = Sender(options)
     thread = threading.Thread(target=lambda: result.append(sender.run()))
@@ -72,7 +83,7 @@ def test_a_first_host_that_never_answers_is_left_with_what_it_took_counted(
 ) -> None:
     host = live_host(heartbeat_interval=0.2, bind="127.0.0.2")
     s = host.settings
-    ports = {k: getattr(s, k) for k in ("audio_port", "video_port", "control_port", "tcp_port")}
+    ports = _ports(host)
     ctx: zmq.Context[Any] = zmq.Context()
     hung = []
     if first == "hung":  # a host that accepts connections and never reads nor answers
@@ -81,18 +92,8 @@ def test_a_first_host_that_never_answers_is_left_with_what_it_took_counted(
             sock.setsockopt(zmq.LINGER, 0)
             sock.bind(f"tcp://127.0.0.3:{port}")
             hung.append(sock)
-    options = SenderOptions(
-        host="127.0.0.3",  # absent: nothing listens there
-        fallback_hosts=("127.0.0.2",),
-        **ports,
-        client="desk-1",
-        audio=ToneOptions(),
-        video=None,
-        duration_s=2.0,
-        control_timeout_s=0.3,
-        control_retries=0,
-        hello_wait_s=0.0,
-    )
+    # 127.0.0.3: absent (nothing listens there) or hung
+    options = _failover_options("127.0.0.3", ports, duration_s=2.0, hello_wait_s=0.0)
     try:
         stats = Sender(options).run()
     finally:
