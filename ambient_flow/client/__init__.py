@@ -23,7 +23,8 @@ from ambient_flow.client.pacing import Pacer
 from ambient_flow.client.playback import PlaybackOptions, PlaybackStats, stream_capture
 from ambient_flow.client.sender import MediaSettings, Sender, SenderOptions, SenderStats
 from ambient_flow.client.synth import SynthOptions, SynthResult, synthesize_capture
-from ambient_flow.client.transport import TcpTransport, TransportStats, ZmqTransport
+from ambient_flow.client.tcp import TcpTransport
+from ambient_flow.client.transport import TransportStats, ZmqTransport
 
 __all__ = [
     "AudioOptions",

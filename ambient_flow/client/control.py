@@ -23,7 +23,8 @@ from typing import Any
 import zmq
 
 from ambient_flow.client.pacing import Clock
-from ambient_flow.client.transport import CurveKeys, TcpTransport, tcp_endpoint
+from ambient_flow.client.tcp import TcpTransport
+from ambient_flow.client.transport import CurveKeys, tcp_endpoint
 from ambient_flow.errors import ConfigError, ProtocolError
 from ambient_flow.protocol import constants
 from ambient_flow.protocol.codec import encode_envelope, encode_header

@@ -52,7 +52,8 @@ from ambient_flow.client.godot_addon import (
 from ambient_flow.client.media import PatternOptions, TestPattern, chunk_samples
 from ambient_flow.client.pacing import Clock
 from ambient_flow.client.results import ResultsReader
-from ambient_flow.client.transport import SendChannel, TcpTransport, Transport, ZmqTransport
+from ambient_flow.client.tcp import TcpTransport
+from ambient_flow.client.transport import SendChannel, Transport, ZmqTransport
 from ambient_flow.errors import ConfigError
 from ambient_flow.protocol import constants
 

@@ -21,12 +21,8 @@ from ambient_flow.capture import CaptureReader
 from ambient_flow.capture.inspect import summarize
 from ambient_flow.client.pacing import Clock, Pacer, Sleep
 from ambient_flow.client.rename import rename_parts
-from ambient_flow.client.transport import (
-    TcpTransport,
-    check_port,
-    send_nowait,
-    tcp_endpoint,
-)
+from ambient_flow.client.tcp import TcpTransport
+from ambient_flow.client.transport import check_port, send_nowait, tcp_endpoint
 from ambient_flow.errors import ConfigError
 from ambient_flow.protocol import constants
 from ambient_flow.protocol.identity import sanitize_client_name

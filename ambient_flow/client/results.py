@@ -19,7 +19,8 @@ from typing import Any
 
 import zmq
 
-from ambient_flow.client.transport import CurveKeys, TcpTransport, Transport, tcp_endpoint
+from ambient_flow.client.tcp import TcpTransport
+from ambient_flow.client.transport import CurveKeys, Transport, tcp_endpoint
 from ambient_flow.errors import ProtocolError
 from ambient_flow.protocol.codec import decode_envelope
 from ambient_flow.telemetry import RateLimitedLog

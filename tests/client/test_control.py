@@ -14,7 +14,7 @@ from ambient_flow.client.control import (
     TcpControlChannel,
     ZmqControlChannel,
 )
-from ambient_flow.client.transport import TcpTransport
+from ambient_flow.client.tcp import TcpTransport
 from ambient_flow.errors import ProtocolError
 from ambient_flow.protocol.codec import decode_envelope, encode_envelope, parse_header
 

@@ -7,7 +7,8 @@ from typing import Any
 import pytest
 import zmq
 
-from ambient_flow.client.transport import TcpTransport, ZmqTransport, encode_message
+from ambient_flow.client.tcp import TcpTransport
+from ambient_flow.client.transport import ZmqTransport, encode_message
 from ambient_flow.protocol.codec import (
     audio_header,
     decode_envelope,
