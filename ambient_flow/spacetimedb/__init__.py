@@ -40,7 +40,8 @@ from ambient_flow.spacetimedb.http import (
     SpacetimeClient,
     SqlResult,
 )
-from ambient_flow.spacetimedb.mapping import MappingOptions, Plan, Step, plan_record
+from ambient_flow.spacetimedb.mapping import MappingOptions, plan_record
+from ambient_flow.spacetimedb.plan import Plan, Step
 from ambient_flow.spacetimedb.writer import (
     Backoff,
     CloseReport,

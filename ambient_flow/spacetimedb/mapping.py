@@ -28,11 +28,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from string import Formatter
-from typing import Any, Final, Literal, TypeAlias
+from typing import Any, Final
 
 from ambient_flow.protocol.constants import AUDIO_SAMPLE_RATE
 from ambient_flow.spacetimedb.errors import InvalidRecord, SpacetimeConfigError
 from ambient_flow.spacetimedb.module import U32_MAX
+from ambient_flow.spacetimedb.plan import IdOf, Key, Plan, Step, StepKind
 
 __all__ = [
     "EVENT_TYPES",
@@ -51,56 +52,6 @@ __all__ = [
 
 SESSION_EVENTS: Final = ("session_start", "session_end")
 EVENT_TYPES: Final = ("utterance", "speaker_change", "speaker_relabel", "detections")
-
-StepKind = Literal["ensure", "insert", "update"]
-
-
-@dataclass(frozen=True)
-class Key:
-    """The rows of `table` whose columns equal `match` (values may be `IdOf`s)."""
-
-    table: str
-    match: tuple[tuple[str, KeyValue], ...]
-
-
-@dataclass(frozen=True)
-class IdOf:
-    """The `Id` the module gave the row `key` names; resolved by the writer via `/sql`."""
-
-    key: Key
-
-
-KeyValue: TypeAlias = "str | int | bool | IdOf"
-Arg: TypeAlias = "str | int | float | bool | bytes | IdOf | None"
-
-
-@dataclass(frozen=True)
-class Step:
-    """One reducer call and how to make it safe to repeat.
-
-    `kind`:
-        - `ensure`: skipped when a row matches `key` (the writer remembers keys it saw);
-          used for rows shared by many records (device, session, speaker).
-        - `insert`: sent; if an attempt ended without a verdict, `key` is checked before
-          the next attempt, so a commit whose answer was lost is not written twice.
-        - `update`: naturally idempotent (sets a value); simply sent again.
-    """
-
-    reducer: str
-    args: tuple[Arg, ...]
-    kind: StepKind
-    key: Key | None = None
-
-
-@dataclass(frozen=True)
-class Plan:
-    """The steps for one record, in order; a later step may need an earlier one's `Id`."""
-
-    kind: str
-    session_id: str
-    device: str
-    steps: tuple[Step, ...]
-
 
 #: Each template option and the placeholders it may use.
 _TEMPLATES: Final = (

@@ -47,16 +47,10 @@ from ambient_flow.spacetimedb.errors import (
     UnexpectedResponse,
 )
 from ambient_flow.spacetimedb.http import SpacetimeClient
-from ambient_flow.spacetimedb.mapping import (
-    IdOf,
-    Key,
-    Plan,
-    Step,
-    plan_record,
-    record_kind,
-)
+from ambient_flow.spacetimedb.mapping import plan_record, record_kind
 from ambient_flow.spacetimedb.module import encode_args, select_sql
 from ambient_flow.spacetimedb.options import Backoff, CloseReport, Pending, WriterOptions
+from ambient_flow.spacetimedb.plan import IdOf, Key, Plan, Step
 from ambient_flow.telemetry import RateLimitedLog
 
 __all__ = ["Backoff", "CloseReport", "Pending", "SpacetimeWriter", "WriterOptions"]
