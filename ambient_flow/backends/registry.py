@@ -103,7 +103,7 @@ def _openai_whisper(s: Settings) -> Transcriber:
 
 def _embedded(s: Settings) -> Diarizer:
     from ambient_flow.backends.diarize_embedded import EmbeddedDiarizer, EmbeddedDiarizerOptions
-    from ambient_flow.backends.turns import TrackerOptions
+    from ambient_flow.backends.tracker_options import TrackerOptions
 
     tracker = TrackerOptions(max_speakers=s.max_speakers, num_speakers=s.num_speakers or None)
     if s.cluster_threshold:
