@@ -129,7 +129,8 @@ class IngestLogic(MediaSteps, StatefulLogic[Parsed, IngestItem, ClientState]):
             if value.command == "bye":
                 self._publish(closed=True)
                 return out, StatefulLogic.DISCARD
-        self._publish()
+        if not self._published:
+            self._publish()
         return out, StatefulLogic.RETAIN
 
     @override
