@@ -54,7 +54,7 @@ class MessageCounts:
         """Count one message; True when `MAX_PENDING` are waiting (apply them now)."""
         self.messages += 1
         self.nbytes += nbytes
-        self.latencies.append(latency_s if latency_s > 0.0 else 0.0)
+        self.latencies.append(max(latency_s, 0.0))  # as `Telemetry` observed it
         return len(self.latencies) >= MAX_PENDING
 
     def take(self) -> tuple[int, int, list[float]]:
