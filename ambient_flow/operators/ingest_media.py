@@ -109,14 +109,14 @@ class MediaSteps:
         out, admitted = self._enter(chunk)
         if not admitted:
             return out
-        samples = chunk.num_samples
-        nbytes = samples * 2 * chunk.source_channels
+        num_samples = chunk.num_samples
+        nbytes = num_samples * 2 * chunk.source_channels
         latency_ms = chunk.received_ns / 1e6 - chunk.timestamp_ms
         st.latencies_ms.append(latency_ms)
         counters = st.counters  # `st.count` twice, without the calls (every chunk)
         counters["audio_chunks"] = counters.get("audio_chunks", 0) + 1
         counters["audio_bytes"] = counters.get("audio_bytes", 0) + nbytes
-        self._tele.audio(nbytes, samples, chunk.timestamp_ms, latency_ms / 1e3)
+        self._tele.audio(nbytes, num_samples, chunk.timestamp_ms, latency_ms / 1e3)
         converted = chunk.sample_rate != SR or chunk.source_channels != 1
         if converted and not st.announced_conversion:
             st.announced_conversion = True
