@@ -18,6 +18,8 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, ProcessCollector
 
+from ambient_flow.metric_buffer import Flushed, MessageCounts
+
 __all__ = ["ClientSection", "RateLimitedLog", "Telemetry"]
 
 ClientSection = Mapping[str, Any] | Callable[[], dict[str, Any]]
@@ -124,8 +126,16 @@ class Telemetry:
         self.m_raw_bytes = Counter(
             "ambient_raw_bytes", "Raw bytes received", ["channel"], registry=r
         )
-        self.m_messages = Counter("ambient_messages", "Valid messages", ["type"], registry=r)
-        self.m_bytes = Counter("ambient_payload_bytes", "Valid payload bytes", ["type"], registry=r)
+        # Audio and video messages are counted in bulk (`metric_buffer`): these three
+        # are registered so that a read applies what is pending first.
+        self.m_messages = Flushed(
+            Counter("ambient_messages", "Valid messages", ["type"], registry=None),
+            self.flush_metrics,
+        ).register(r)
+        self.m_bytes = Flushed(
+            Counter("ambient_payload_bytes", "Valid payload bytes", ["type"], registry=None),
+            self.flush_metrics,
+        ).register(r)
         self.m_rejects = Counter(
             "ambient_rejects", "Rejected messages", ["reason", "channel"], registry=r
         )
@@ -138,13 +148,16 @@ class Telemetry:
             "Audio gaps left unfilled (per-gap cap, per-minute budget)",
             registry=r,
         )
-        self.m_latency = Histogram(
-            "ambient_arrival_latency_seconds",
-            "Arrival time minus the client's ts",
-            ["type"],
-            buckets=_LATENCY_BUCKETS,
-            registry=r,
-        )
+        self.m_latency = Flushed(
+            Histogram(
+                "ambient_arrival_latency_seconds",
+                "Arrival time minus the client's ts",
+                ["type"],
+                buckets=_LATENCY_BUCKETS,
+                registry=None,
+            ),
+            self.flush_metrics,
+        ).register(r)
         self.m_clients = Gauge("ambient_clients", "Clients with an open session", registry=r)
         self.m_stale = Gauge("ambient_stale_clients", "Clients gone quiet", registry=r)
         # Read when scraped, so the gauges are as fresh as the scrape.
@@ -173,18 +186,19 @@ class Telemetry:
         )
         self._vad_children = (self.m_vad.labels("speech"), self.m_vad.labels("not_speech"))
         self._stages: dict[str, dict[str, Any]] = {}
-        # Labelled children resolved once: `.labels()` on every message cost ~12 % of a
-        # worker in the throughput benchmark.
-        self._audio_children = (
+        # Labelled children resolved once (`.labels()` on every message cost ~12 % of a
+        # worker in the throughput benchmark), updated in bulk (`flush_metrics`).
+        self._audio_metrics = MessageCounts(
             self.m_messages.labels("audio"),
             self.m_bytes.labels("audio"),
             self.m_latency.labels("audio"),
         )
-        self._video_children = (
+        self._video_metrics = MessageCounts(
             self.m_messages.labels("video"),
             self.m_bytes.labels("video"),
             self.m_latency.labels("video"),
         )
+        self._flush_lock = threading.Lock()
         self._raw_children: dict[str, tuple[Any, Any]] = {}
 
     # -- updates (hot path: keep them cheap) -------------------------------------------
@@ -213,10 +227,9 @@ class Telemetry:
             a["bytes_received"] += nbytes
             a["samples"] += samples
             a["last_ts"] = ts
-        messages, nbytes_counter, latency = self._audio_children
-        messages.inc()
-        nbytes_counter.inc(nbytes)
-        latency.observe(max(latency_s, 0.0))
+            full = self._audio_metrics.note(nbytes, latency_s)
+        if full:
+            self.flush_metrics()
 
     def video(self, nbytes: int, ts: int, latency_s: float) -> None:
         with self._lock:
@@ -224,10 +237,18 @@ class Telemetry:
             v["frames_received"] += 1
             v["bytes_received"] += nbytes
             v["last_ts"] = ts
-        messages, nbytes_counter, latency = self._video_children
-        messages.inc()
-        nbytes_counter.inc(nbytes)
-        latency.observe(max(latency_s, 0.0))
+            full = self._video_metrics.note(nbytes, latency_s)
+        if full:
+            self.flush_metrics()
+
+    def flush_metrics(self) -> None:
+        """Apply the audio and video messages counted since the last flush to their
+        Prometheus metrics (the registry calls this before it reads them)."""
+        with self._flush_lock:  # one at a time: a reader never sees a flush half applied
+            with self._lock:
+                pending = [(m, m.take()) for m in (self._audio_metrics, self._video_metrics)]
+            for metrics, taken in pending:
+                metrics.apply(taken)
 
     def control(self) -> None:
         with self._lock:

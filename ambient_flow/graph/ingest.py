@@ -93,7 +93,9 @@ def build_ingest(
             RecordSink(settings.record, meta),
         )
 
-    by_host = op.key_on("by_host", raw, lambda m: m.peer_host)
+    # Re-keying is a step that sees every item: a whole batch per Python call (`key_on`
+    # and `map` call a function per item, and `key_on` type-checks each key).
+    by_host: Stream[tuple[str, RawMessage]] = op.flat_map_batch("by_host", raw, _by_host)
     naming = IdentifyOptions(
         max_payload=settings.max_message_bytes,
         max_audio_seconds=settings.max_audio_message_seconds,
@@ -107,7 +109,7 @@ def build_ingest(
         name_ttl_ns=int(settings.evict_after_seconds * 1e9),
     )
     identified = op.stateful("identify", by_host, lambda state: IdentifyLogic(state, naming))
-    by_client: Stream[tuple[str, Parsed]] = op.map("by_client", identified, _second)
+    by_client: Stream[tuple[str, Parsed]] = op.flat_map_batch("by_client", identified, _by_client)
 
     options = IngestOptions.from_settings(
         settings, replay=runtime.replay, host_run=runtime.host_run
@@ -152,8 +154,14 @@ def attach_sessions(
     op.output("sessions", items, sink)
 
 
-def _second(kv: tuple[str, tuple[str, Parsed]]) -> tuple[str, Parsed]:
-    return kv[1]
+def _by_host(batch: list[RawMessage]) -> list[tuple[str, RawMessage]]:
+    """Each raw message keyed by its sender's host (what `identify` is keyed by)."""
+    return [(m.peer_host, m) for m in batch]
+
+
+def _by_client(batch: list[tuple[str, tuple[str, Parsed]]]) -> list[tuple[str, Parsed]]:
+    """`identify`'s `(host, (client, parsed))` keyed by client (what `ingest` is keyed by)."""
+    return [named for _host, named in batch]
 
 
 def _only(kind: type[T]) -> Callable[[IngestItem], T | None]:

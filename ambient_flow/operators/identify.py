@@ -40,6 +40,7 @@ from ambient_flow.protocol.messages import (
     Parsed,
     RawMessage,
     Rejected,
+    VideoFrame,
 )
 from ambient_flow.protocol.parse import parse_raw
 
@@ -107,6 +108,10 @@ def _kind(parsed: Parsed) -> str:
     return "audio" if isinstance(parsed, AudioChunk) else "video"
 
 
+#: `_kind` of the usual messages, by their exact type (no `isinstance` chain per message).
+_DATA_KINDS: dict[type, str] = {AudioChunk: "audio", VideoFrame: "video", Rejected: "rejected"}
+
+
 @dataclass
 class _Slot:
     conns: dict[str, tuple[str, int]] = field(default_factory=dict)  # channel -> (conn, last ns)
@@ -142,9 +147,11 @@ class IdentifyLogic(StatefulLogic[RawMessage, Named, HostState]):
         opt = self._opt
         if opt.on_arrival is not None:
             opt.on_arrival(value.received_ns)
-        if not self.state.host:
-            self.state.host = value.peer_host
-        out = self._release_expired(value.received_ns)
+        state = self.state
+        if not state.host:
+            state.host = value.peer_host
+        # (A host whose clients name themselves has no slots: nothing can be held.)
+        out = self._release_expired(value.received_ns) if state.slots else []
         parsed = parse_raw(
             value,
             fallback_client=_UNNAMED,
@@ -153,10 +160,12 @@ class IdentifyLogic(StatefulLogic[RawMessage, Named, HostState]):
             authenticated=opt.authenticated,
         )
         if opt.on_parsed is not None:
-            opt.on_parsed(_kind(parsed))
-        if isinstance(parsed, ControlEvent) and parsed.command not in FLOW_COMMANDS:
-            return out, StatefulLogic.RETAIN  # get_config/stats ask the server; no client state
-        is_hello = isinstance(parsed, ControlEvent) and parsed.command == "hello"
+            opt.on_parsed(_DATA_KINDS.get(type(parsed)) or _kind(parsed))
+        is_hello = False
+        if isinstance(parsed, ControlEvent):
+            if parsed.command not in FLOW_COMMANDS:
+                return out, StatefulLogic.RETAIN  # get_config/stats ask the server: no state
+            is_hello = parsed.command == "hello"
         if opt.authenticated:  # the checked credential names it; no credential: the host
             client = parsed.client or self._default_name(0)
             return [*out, self._named(client, parsed, value)], StatefulLogic.RETAIN
@@ -182,7 +191,10 @@ class IdentifyLogic(StatefulLogic[RawMessage, Named, HostState]):
 
     def _named(self, client: str, parsed: Parsed, raw: RawMessage | None) -> Named:
         """`(client, parsed)`, within the number of names one host may stream as."""
-        if isinstance(parsed, ControlEvent) and parsed.command == "bye":
+        kind = type(parsed)
+        if (kind is AudioChunk or kind is VideoFrame) and client in self.state.names:
+            self.state.names[client] = parsed.received_ns  # the usual case, in short
+        elif isinstance(parsed, ControlEvent) and parsed.command == "bye":
             self.state.names.pop(client, None)  # gone: its place is free again
         elif not isinstance(parsed, Rejected):
             names, now = self.state.names, parsed.received_ns

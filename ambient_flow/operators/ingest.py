@@ -75,6 +75,8 @@ class IngestLogic(MediaSteps, StatefulLogic[Parsed, IngestItem, ClientState]):
         self._max_video_gap = max(1, int(options.max_gap_fill_seconds * 60))
         self._log = RateLimitedLog(logger)
         self._published = False
+        #: The last wake-up time given to Bytewax: (unix ns, the same as a datetime).
+        self._wake: tuple[int, datetime] | None = None
         # Bytewax hands a builder only the resume state, not the key: a new client's
         # state learns its name from the first item.
         self.state = state or self._fresh("")
@@ -127,11 +129,13 @@ class IngestLogic(MediaSteps, StatefulLogic[Parsed, IngestItem, ClientState]):
             if value.command == "bye":
                 self._publish(closed=True)
                 return out, StatefulLogic.DISCARD
-        self._publish()
+        if not self._published:
+            self._publish()
         return out, StatefulLogic.RETAIN
 
     @override
     def on_notify(self) -> tuple[Iterable[IngestItem], bool]:
+        self._wake = None  # this time has passed: the next is made afresh
         st = self.state
         quiet_ns = self._runtime.clock() - st.last_seen_ns
         if st.session is not None and not st.stale and quiet_ns >= self._stale_ns:
@@ -155,7 +159,24 @@ class IngestLogic(MediaSteps, StatefulLogic[Parsed, IngestItem, ClientState]):
             now = self._runtime.clock()
             if due <= now:
                 due = now + _EVICT_RECHECK_NS
-        return datetime.fromtimestamp(due / 1e9, tz=UTC)
+        return self._wake_at(due)
+
+    def _wake_at(self, due_ns: int) -> datetime:
+        """A time to be woken at, not after `due_ns`.
+
+        Bytewax asks after every message, and each message moves the due time on: the
+        time given last is given again while it is not later than `due_ns` (and has not
+        passed: `on_notify` forgets it), so a `datetime` is made about once per stale
+        period instead of per message. Woken early, `on_notify` finds nothing due (its
+        checks read the clock; the events carry times computed from the data) and the
+        next time is exact: outputs are the same, at most one more wake-up a period.
+        """
+        wake = self._wake
+        if wake is not None and wake[0] <= due_ns:
+            return wake[1]
+        at = datetime.fromtimestamp(due_ns / 1e9, tz=UTC)
+        self._wake = (due_ns, at)
+        return at
 
     @override
     def on_eof(self) -> tuple[Iterable[IngestItem], bool]:

@@ -38,6 +38,8 @@ __all__ = [
 
 _PREFIX = struct.Struct(">II")
 _PCM_SCALE = np.float32(1.0 / 32768.0)
+#: The wire's sample type, made once (`dtype="<i2"` parses the string on every call).
+_PCM16 = np.dtype("<i2")
 
 
 def encode_header(header: Mapping[str, Any]) -> bytes:
@@ -225,7 +227,7 @@ def parse_audio(
         )
     # One pass; int16 times a float32 scalar is float32 (exact: int16 / 2**15), and
     # without `dtype=` the ufunc call costs half as much.
-    samples = np.frombuffer(payload, dtype="<i2") * _PCM_SCALE
+    samples = np.frombuffer(payload, dtype=_PCM16) * _PCM_SCALE
     if ch == 2:
         samples = samples.reshape(-1, 2).mean(axis=1, dtype=np.float32)
     return AudioChunk(

@@ -264,7 +264,8 @@ class SessionWriter:
             return True
         scope = self.disk.refusal(files.client, nbytes, item.received_ns)
         if scope is None:
-            self._guard(files, files.resume, item.received_ns)
+            if files.paused:  # (every chunk asks: the call only when there is a pause to end)
+                self._guard(files, files.resume, item.received_ns)
             return True
         self._guard(files, files.not_written, item, scope)
         return False

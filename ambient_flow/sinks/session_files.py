@@ -264,6 +264,11 @@ class SessionFiles:
             self._meta["video_frames_not_saved"] += 1
             self._counters["video_frames_not_saved"] += 1
 
+    @property
+    def paused(self) -> bool:
+        """A disk budget stopped the recording (`not_written`) and it has not resumed."""
+        return self._paused is not None
+
     def resume(self, at_ns: int) -> None:
         """Recording is allowed again: mark the end of the pause with what it cost."""
         if self._paused is None:
