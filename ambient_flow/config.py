@@ -161,9 +161,10 @@ class Settings:
         True, "also end an utterance where the diarizer is confident the speaker changed"
     )
     context_seconds: float = _knob(
-        10.0,
+        0.0,
         "audio before each utterance decoded with it as left context, its words dropped; "
-        "kept only when that decode passes Whisper's checks (s; 0 = none)",
+        "kept only when that decode passes Whisper's checks (s; 0 = none; 10 helped the "
+        "generated sets, not the real call)",
     )
     transcriber: str = _knob("faster-whisper", "faster-whisper or openai-whisper")
     whisper_model: str = _knob(
