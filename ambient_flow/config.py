@@ -160,6 +160,12 @@ class Settings:
     speaker_change_cuts: bool = _knob(
         True, "also end an utterance where the diarizer is confident the speaker changed"
     )
+    context_seconds: float = _knob(
+        0.0,
+        "audio before each utterance decoded with it as left context, its words dropped; "
+        "kept only when that decode passes Whisper's checks (s; 0 = none; 10 helped the "
+        "generated sets, not the real call)",
+    )
     transcriber: str = _knob("faster-whisper", "faster-whisper or openai-whisper")
     whisper_model: str = _knob(
         "",
@@ -347,6 +353,11 @@ class Settings:
             )
         if self.min_speech <= 0 or self.pre_roll < 0:
             raise ConfigError("min_speech must be > 0 and pre_roll >= 0")
+        if not 0 <= self.context_seconds <= 30 - self.max_utterance - self.pre_roll:
+            raise ConfigError(
+                f"context_seconds={self.context_seconds} must be in [0, 30 - max_utterance - "
+                "pre_roll]: context and utterance share Whisper's 30 s window"
+            )
         if self.max_utterance <= 2 * self.min_speech:
             raise ConfigError(
                 f"max_utterance={self.max_utterance} must exceed twice min_speech={self.min_speech}"

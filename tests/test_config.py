@@ -79,6 +79,11 @@ def test_the_speech_knobs_are_checked_together() -> None:
         Settings(num_speakers=9, max_speakers=8)
     with pytest.raises(ConfigError, match="fallback_beam_size"):
         Settings(fallback_beam_size=-1)
+    Settings(context_seconds=24.5, max_utterance=5.0, pre_roll=0.5)  # 30 s in all: fits
+    for bad in ({"context_seconds": -1.0}, {"context_seconds": 20.0, "max_utterance": 10.0}):
+        with pytest.raises(ConfigError, match="context_seconds"):
+            Settings(**bad)  # type: ignore[arg-type]
+    assert Settings.load(env={"AMBIENT_FLOW_CONTEXT_SECONDS": "3.5"}).context_seconds == 3.5
     env = {"AMBIENT_FLOW_SPEAKER_CHANGE_CUTS": "0", "AMBIENT_FLOW_LEVEL_NORMALIZE": "false"}
     loaded = Settings.load(env=env)
     assert not loaded.speaker_change_cuts and not loaded.level_normalize

@@ -16,8 +16,8 @@ from typing import Any
 import numpy.typing as npt
 
 from ambient_flow.backends.base import check_sha256_option, sha256_file, verify_sha256
-from ambient_flow.backends.whisper_decode import DecodeOptions, transcript_of
-from ambient_flow.backends.whisper_text import RawSegment, RawWord, as_audio
+from ambient_flow.backends.whisper_decode import DecodeOptions, Rung, transcript_of, with_context
+from ambient_flow.backends.whisper_text import Audio, RawSegment, RawWord, as_audio
 from ambient_flow.errors import ConfigError, StartupError
 from ambient_flow.models.identity import ModelIdentity
 from ambient_flow.models.lazy import LazyModel
@@ -185,7 +185,12 @@ class FasterWhisperTranscriber(LazyModel[Any]):
         return model, identity
 
     def transcribe(
-        self, audio: npt.ArrayLike, *, offset_s: float, prompt: str | None = None
+        self,
+        audio: npt.ArrayLike,
+        *,
+        offset_s: float,
+        prompt: str | None = None,
+        context: npt.ArrayLike | None = None,
     ) -> Transcript:
         """Transcribe one utterance; see `whisper_text` and `whisper_decode`.
 
@@ -193,39 +198,48 @@ class FasterWhisperTranscriber(LazyModel[Any]):
             audio: 16 kHz mono samples (float32 in [-1, 1], or int16), VAD speech only.
             offset_s: Where the clip starts on the client's stream clock.
             prompt: Earlier text to condition the decode on (None: none).
+            context: The stream's audio just before the utterance, decoded with it; only
+                the utterance's own words are kept (`whisper_decode.after_context`).
         """
         arr = as_audio(audio)
+        clip, context_s = with_context(arr, context)
         model = self.loaded
         opts = self.options.decode
 
-        def run(beam: int) -> tuple[Sequence[RawSegment], str]:
-            segments, info = model.transcribe(
-                arr,
-                language=opts.language,
-                beam_size=beam,
-                temperature=0.0,
-                condition_on_previous_text=False,
-                initial_prompt=prompt,
-                vad_filter=False,
-                without_timestamps=False,
-                word_timestamps=opts.word_timestamps,
-                suppress_blank=True,
-                # Whisper's checks are ours (`whisper_decode`), on every rung alike
-                no_speech_threshold=None,
-                log_prob_threshold=None,
-                compression_ratio_threshold=None,
-            )
-            raw = [
-                RawSegment(
-                    s.start,
-                    s.end,
-                    s.text,
-                    s.avg_logprob,
-                    s.no_speech_prob,
-                    tuple(RawWord(w.word, w.start, w.end, w.probability) for w in s.words or ()),
+        def rung(clip: Audio) -> Rung:
+            def run(beam: int) -> tuple[Sequence[RawSegment], str]:
+                segments, info = model.transcribe(
+                    clip,
+                    language=opts.language,
+                    beam_size=beam,
+                    temperature=0.0,
+                    condition_on_previous_text=False,
+                    initial_prompt=prompt,
+                    vad_filter=False,
+                    without_timestamps=False,
+                    word_timestamps=opts.word_timestamps,
+                    suppress_blank=True,
+                    # Whisper's checks are ours (`whisper_decode`), on every rung alike
+                    no_speech_threshold=None,
+                    log_prob_threshold=None,
+                    compression_ratio_threshold=None,
                 )
-                for s in segments
-            ]
-            return raw, str(info.language)
+                raw = [
+                    RawSegment(
+                        s.start,
+                        s.end,
+                        s.text,
+                        s.avg_logprob,
+                        s.no_speech_prob,
+                        tuple(
+                            RawWord(w.word, w.start, w.end, w.probability) for w in s.words or ()
+                        ),
+                    )
+                    for s in segments
+                ]
+                return raw, str(info.language)
 
-        return transcript_of(arr, run, opts, offset_s, prompt, self.identity)
+            return run
+
+        with_ctx = (rung(clip), context_s) if context_s else None
+        return transcript_of(arr, rung(arr), opts, offset_s, prompt, self.identity, with_ctx)

@@ -16,6 +16,21 @@ beam search on tiny.en sometimes loops on espeak-ng voices) and slower.
 Prompting (Whisper's `initial_prompt`) is the caller's choice per utterance; the
 operators offer the same speaker's previous text only when asked (`prompt` knob), because
 it hurts tiny.en: greedy WER 0.281 -> 0.495 on four dev clips (it repeats the prompt).
+
+Left context is audio, not text: the caller may give the stream's audio just before the
+utterance (`context`), decoded together with it so a short utterance is heard after what
+led to it. Only the utterance's own part of that decode is kept (`after_context`: the
+words whose middle lies at or after the utterance's start, moved onto its clock), so
+Whisper's checks, the transcript's words, segments and confidence describe that part
+alone; the context's words were emitted with the utterances they belong to. tiny.en
+sometimes loops or loses the utterance's words after a context, so the context decode
+is only kept when it passes the checks and says something; otherwise the utterance is
+decoded alone, as without context (`decode_with_context`).
+Measured with 10 s of context (`--context-seconds 10`, `python -m bench.speech --quick`):
+WER / cpWER dev 0.448 / 0.682 -> 0.397 / 0.632, held-out 0.707 / 0.740 -> 0.664 / 0.699,
+long sessions better too, but pyannote's real call 0.222 / 0.494 -> 0.247 / 0.531 (2-3 of
+81 words: a context word timed past the boundary, a phrase re-heard), and the decode costs
+about 1.5-2x per utterance; off by default until real recordings say it helps.
 """
 
 from __future__ import annotations
@@ -24,13 +39,20 @@ import math
 import re
 import zlib
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
-from ambient_flow.backends.whisper_text import RawSegment, assemble, check_threshold, wordlike
+from ambient_flow.backends.whisper_text import (
+    RawSegment,
+    RawWord,
+    as_audio,
+    assemble,
+    check_threshold,
+    wordlike,
+)
 from ambient_flow.errors import ConfigError
 from ambient_flow.models.identity import ModelIdentity
 from ambient_flow.models.transcription import Transcript
@@ -40,11 +62,16 @@ __all__ = [
     "Attempt",
     "DecodeOptions",
     "Decoded",
+    "Rung",
+    "after_context",
     "choose_attempt",
     "compression_ratio",
+    "decode_with_context",
     "decode_with_fallback",
+    "judge",
     "needs_fallback",
     "transcript_of",
+    "with_context",
 ]
 
 #: One rung of the ladder: decode with this beam -> (the decoder's segments, language).
@@ -192,27 +219,94 @@ def choose_attempt(attempts: Sequence[Attempt], options: DecodeOptions) -> Attem
     return max(ok or list(attempts), key=lambda a: (a.mean("avg_logprob"), -a.beam))
 
 
-def decode_with_fallback(run: Rung, options: DecodeOptions) -> Decoded:
-    """Decode with each rung's beam (`run(beam) -> (segments, language)`) until one passes.
+def judge(beam: int, raw: Sequence[RawSegment], language: str, options: DecodeOptions) -> Attempt:
+    """One decode as an `Attempt`: segments that are silence by Whisper's rule, or hold no
+    letter or digit, are dropped before it is judged."""
+    kept: list[RawSegment] = []
+    dropped = 0.0
+    for segment in raw:
+        if is_silence(segment, options) or not wordlike(segment.text):
+            dropped = max(dropped, segment.no_speech_prob)
+            continue
+        kept.append(segment)
+    return Attempt(beam, tuple(kept), dropped, language)
 
-    Segments that are silence by Whisper's rule, or hold no letter or digit, are dropped
-    from every attempt before it is judged.
-    """
+
+def decode_with_fallback(run: Rung, options: DecodeOptions) -> Decoded:
+    """Decode with each rung's beam (`run(beam) -> (segments, language)`) until one passes
+    Whisper's checks (each attempt `judge`d)."""
     attempts: list[Attempt] = []
     for beam in options.beams:
         raw, language = run(beam)
-        kept: list[RawSegment] = []
-        dropped = 0.0
-        for segment in raw:
-            if is_silence(segment, options) or not wordlike(segment.text):
-                dropped = max(dropped, segment.no_speech_prob)
-                continue
-            kept.append(segment)
-        attempts.append(Attempt(beam, tuple(kept), dropped, language))
+        attempts.append(judge(beam, raw, language, options))
         if not needs_fallback(attempts[-1], options):
             break
     best = choose_attempt(attempts, options)
     return Decoded(best.kept, best.dropped_no_speech, best.language, best.beam, len(attempts))
+
+
+def decode_with_context(
+    run: Rung, with_context: Rung, context_s: float, options: DecodeOptions
+) -> tuple[Decoded, float]:
+    """(the decode kept, seconds of context it used): first the utterance after its
+    context (the first rung's beam, `after_context`), kept when it says something and
+    passes Whisper's checks; else the ladder over the utterance alone (`run`), so a
+    context that sends the decoder into a loop, or hides the utterance's words, costs
+    one decode and never the text."""
+    beam = options.beam_size
+    raw, language = with_context(beam)
+    first = judge(beam, after_context(raw, context_s), language, options)
+    if first.kept and not needs_fallback(first, options):
+        return Decoded(first.kept, first.dropped_no_speech, language, beam, 1), context_s
+    alone = decode_with_fallback(run, options)
+    return replace(alone, attempts=alone.attempts + 1), 0.0
+
+
+def after_context(segments: Sequence[RawSegment], boundary_s: float) -> list[RawSegment]:
+    """The part of a decode that lies at or after `boundary_s`, on a clock starting there.
+
+    A word belongs to the utterance when its middle lies at or after the boundary. The
+    segmenter cuts in pauses, so the boundary usually falls in silence; a word astride a
+    cut inside speech (a speaker change, the maximum length) may be heard by both
+    utterances or neither, as without context. A segment keeps its words past the
+    boundary (its text becomes theirs) and its scores; a segment without word times is
+    kept whole when its middle is past the boundary. Times before the boundary are
+    clipped to it. `boundary_s` 0: unchanged.
+    """
+    if boundary_s <= 0.0:
+        return list(segments)
+    out: list[RawSegment] = []
+    for s in segments:
+        if not s.words:
+            if (s.start + s.end) / 2 >= boundary_s:
+                out.append(replace(s, start=max(s.start - boundary_s, 0.0),
+                                   end=max(s.end - boundary_s, 0.0)))  # fmt: skip
+            continue
+        own = [w for w in s.words if (w.start + w.end) / 2 >= boundary_s]
+        if not own:
+            continue
+        words = tuple(_earlier(w, boundary_s) for w in own)
+        text = "".join(w.word for w in own) if len(own) < len(s.words) else s.text
+        end = max(s.end - boundary_s, words[-1].end)
+        out.append(RawSegment(words[0].start, end, text, s.avg_logprob, s.no_speech_prob, words))
+    return out
+
+
+def _earlier(word: RawWord, by: float) -> RawWord:
+    return RawWord(word.word, max(word.start - by, 0.0), max(word.end - by, 0.0), word.probability)
+
+
+def with_context(
+    audio: npt.NDArray[np.float32], context: npt.ArrayLike | None
+) -> tuple[npt.NDArray[np.float32], float]:
+    """(what to decode, seconds of context at its start): the context, then the utterance.
+
+    No context, or an empty utterance (nothing of its own to say): the utterance alone.
+    """
+    left = as_audio(context) if context is not None else audio[:0]
+    if not left.size or not audio.size:
+        return audio, 0.0
+    return np.concatenate([left, audio]), left.size / AUDIO_SAMPLE_RATE
 
 
 def transcript_of(
@@ -222,14 +316,24 @@ def transcript_of(
     offset_s: float,
     prompt: str | None,
     identity: ModelIdentity,
+    context: tuple[Rung, float] | None = None,
 ) -> Transcript:
-    """A backend's `transcribe`: the ladder over `run`, assembled (empty audio: no text)."""
+    """A backend's `transcribe`: the ladder over `run`, assembled (empty audio: no text).
+
+    `audio` is the utterance and `run` decodes it; `context`: (a rung that decodes the
+    stream's audio before the utterance followed by it, the seconds of that audio), tried
+    first (`decode_with_context`).
+    """
     duration = audio.size / AUDIO_SAMPLE_RATE
     if not audio.size:
         return assemble((), duration_s=0.0, offset_s=offset_s, dropped_no_speech=1.0,
                         language=options.language or "", identity=identity,
                         beam_size=0, attempts=0, prompt=prompt)  # fmt: skip
-    decoded = decode_with_fallback(run, options)
+    used = 0.0
+    if context is not None and context[1] > 0.0:
+        decoded, used = decode_with_context(run, context[0], context[1], options)
+    else:
+        decoded = decode_with_fallback(run, options)
     return assemble(
         decoded.segments,
         duration_s=duration,
@@ -240,4 +344,5 @@ def transcript_of(
         beam_size=decoded.beam,
         attempts=decoded.attempts,
         prompt=prompt,
+        context_s=used,
     )

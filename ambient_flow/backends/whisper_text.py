@@ -49,6 +49,7 @@ from ambient_flow.models.identity import ModelIdentity
 from ambient_flow.models.transcription import Segment, Transcript, Word
 
 __all__ = [
+    "Audio",
     "RawSegment",
     "RawWord",
     "as_audio",
@@ -140,6 +141,7 @@ def assemble(
     beam_size: int = 1,
     attempts: int = 1,
     prompt: str | None = None,
+    context_s: float = 0.0,
 ) -> Transcript:
     """The kept segments of a decode as a `Transcript`; times move onto the stream clock.
 
@@ -172,6 +174,7 @@ def assemble(
         beam_size=beam_size,
         attempts=attempts,
         prompt=prompt,
+        context_s=context_s,
     )
 
 

@@ -20,8 +20,8 @@ from ambient_flow.backends.base import (
     torch_threads,
     verify_sha256,
 )
-from ambient_flow.backends.whisper_decode import DecodeOptions, transcript_of
-from ambient_flow.backends.whisper_text import RawSegment, RawWord, as_audio
+from ambient_flow.backends.whisper_decode import DecodeOptions, Rung, transcript_of, with_context
+from ambient_flow.backends.whisper_text import Audio, RawSegment, RawWord, as_audio
 from ambient_flow.errors import ConfigError
 from ambient_flow.models.identity import ModelIdentity
 from ambient_flow.models.lazy import LazyModel
@@ -103,50 +103,60 @@ class OpenAIWhisperTranscriber(LazyModel[Any]):
         return model, identity
 
     def transcribe(
-        self, audio: npt.ArrayLike, *, offset_s: float, prompt: str | None = None
+        self,
+        audio: npt.ArrayLike,
+        *,
+        offset_s: float,
+        prompt: str | None = None,
+        context: npt.ArrayLike | None = None,
     ) -> Transcript:
         """Transcribe one utterance (see `FasterWhisperTranscriber.transcribe`)."""
         arr = as_audio(audio)
+        clip, context_s = with_context(arr, context)
         model = self.loaded
         opts = self.options.decode
 
-        def run(beam: int) -> tuple[Sequence[RawSegment], str]:
-            with self._call_lock, torch_threads(self.options.threads):
-                result = model.transcribe(
-                    arr,
-                    language=opts.language,
-                    beam_size=beam if beam > 1 else None,
-                    temperature=0.0,
-                    condition_on_previous_text=False,
-                    initial_prompt=prompt,
-                    fp16=False,
-                    verbose=None,
-                    word_timestamps=opts.word_timestamps,
-                    suppress_blank=True,
-                    # Whisper's checks are ours (`whisper_decode`), on every rung alike
-                    no_speech_threshold=None,
-                    logprob_threshold=None,
-                    compression_ratio_threshold=None,
-                )
-            raw = [
-                RawSegment(
-                    float(s["start"]),
-                    float(s["end"]),
-                    str(s["text"]),
-                    float(s["avg_logprob"]),
-                    float(s["no_speech_prob"]),
-                    tuple(
-                        RawWord(
-                            str(w["word"]),
-                            float(w["start"]),
-                            float(w["end"]),
-                            float(w["probability"]),
-                        )
-                        for w in s.get("words") or ()
-                    ),
-                )
-                for s in result["segments"]
-            ]
-            return raw, str(result.get("language") or opts.language or "")
+        def rung(clip: Audio) -> Rung:
+            def run(beam: int) -> tuple[Sequence[RawSegment], str]:
+                with self._call_lock, torch_threads(self.options.threads):
+                    result = model.transcribe(
+                        clip,
+                        language=opts.language,
+                        beam_size=beam if beam > 1 else None,
+                        temperature=0.0,
+                        condition_on_previous_text=False,
+                        initial_prompt=prompt,
+                        fp16=False,
+                        verbose=None,
+                        word_timestamps=opts.word_timestamps,
+                        suppress_blank=True,
+                        # Whisper's checks are ours (`whisper_decode`), on every rung alike
+                        no_speech_threshold=None,
+                        logprob_threshold=None,
+                        compression_ratio_threshold=None,
+                    )
+                raw = [
+                    RawSegment(
+                        float(s["start"]),
+                        float(s["end"]),
+                        str(s["text"]),
+                        float(s["avg_logprob"]),
+                        float(s["no_speech_prob"]),
+                        tuple(
+                            RawWord(
+                                str(w["word"]),
+                                float(w["start"]),
+                                float(w["end"]),
+                                float(w["probability"]),
+                            )
+                            for w in s.get("words") or ()
+                        ),
+                    )
+                    for s in result["segments"]
+                ]
+                return raw, str(result.get("language") or opts.language or "")
 
-        return transcript_of(arr, run, opts, offset_s, prompt, self.identity)
+            return run
+
+        with_ctx = (rung(clip), context_s) if context_s else None
+        return transcript_of(arr, rung(arr), opts, offset_s, prompt, self.identity, with_ctx)

@@ -115,7 +115,7 @@ def build_enrichment(
         "models", analysed, model_stage_builder(models, runtime, stage)
     )
     utterances: Stream[tuple[str, UtteranceItem]] = op.stateful(
-        "utterances", heard, utterance_builder(segmenter)
+        "utterances", heard, utterance_builder(segmenter, settings.context_seconds)
     )
     results: Stream[tuple[str, ModelResult]] = op.stateful(
         "transcription", utterances, transcription_stage_builder(models, runtime, stage)

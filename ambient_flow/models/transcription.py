@@ -87,6 +87,8 @@ class Transcript:
         beam_size: The beam of the decode that was kept (1: greedy; 0: not decoded).
         attempts: Decodes tried before one passed Whisper's checks (the fallback ladder).
         prompt: The text the decode was conditioned on, if any.
+        context_s: Seconds of the stream's audio before the utterance decoded with it
+            (only the utterance's own words are here); 0.0 for none.
     """
 
     text: str
@@ -99,6 +101,7 @@ class Transcript:
     beam_size: int = 1
     attempts: int = 1
     prompt: str | None = None
+    context_s: float = 0.0
 
     @property
     def words(self) -> tuple[Word, ...]:
@@ -118,6 +121,7 @@ class Transcript:
             "beam_size": self.beam_size,
             "attempts": self.attempts,
             "prompt": self.prompt,
+            "context_s": self.context_s,
         }
 
 
@@ -135,11 +139,18 @@ class Transcriber(Protocol):
         ...
 
     def transcribe(
-        self, audio: npt.ArrayLike, *, offset_s: float, prompt: str | None = None
+        self,
+        audio: npt.ArrayLike,
+        *,
+        offset_s: float,
+        prompt: str | None = None,
+        context: npt.ArrayLike | None = None,
     ) -> Transcript:
         """Transcribe one utterance of 16 kHz mono float32 audio starting at `offset_s`.
 
         `prompt`: earlier text to condition the decode on (Whisper's `initial_prompt`);
-        None for none.
+        None for none. `context`: the stream's audio just before the utterance, decoded
+        with it as left context; the transcript holds only the utterance's own words
+        (None or empty: none).
         """
         ...

@@ -225,6 +225,7 @@ class AttributionLogic(StatefulLogic[ModelResult, AttributionOutput, None]):
                     "beam_size": transcript.beam_size,
                     "attempts": transcript.attempts,
                     "prompted": transcript.prompt is not None,
+                    "context_s": round(transcript.context_s, 3),
                 },
             }
             # when the audio at `start` arrived: the utterance's first chunk, plus stream time

@@ -219,7 +219,10 @@ def _transcribe(
         started = time.perf_counter()
         try:
             transcript = transcriber.transcribe(
-                item.samples, offset_s=item.start_sample / AUDIO_SAMPLE_RATE, prompt=text
+                item.samples,
+                offset_s=item.start_sample / AUDIO_SAMPLE_RATE,
+                prompt=text,
+                context=item.context if item.context.size else None,
             )
         finally:
             runtime.telemetry.busy("transcription", time.perf_counter() - started)

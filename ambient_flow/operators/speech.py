@@ -88,7 +88,9 @@ class UtteranceAudio:
     """One utterance of one client, with its samples, ready for transcription.
 
     `speech`: the runs of speech blocks inside it (samples); `speaker`: the label that
-    covered most of it when it closed (None: not known yet), for the prompt policy.
+    covered most of it when it closed (None: not known yet), for the prompt policy;
+    `context`: the stream's audio just before `start_sample` (any sound, any speaker),
+    decoded with the utterance as left context (empty: none).
     """
 
     client: str
@@ -101,6 +103,7 @@ class UtteranceAudio:
     ended_ns: int  # arrival time of the data after which it was closed and its speech labelled
     speech: tuple[tuple[int, int], ...] = ()
     speaker: str | None = None
+    context: FloatArray = field(default_factory=lambda: np.zeros(0, np.float32))
 
     @property
     def duration_s(self) -> float:

@@ -15,10 +15,17 @@ voice's first short reply took the previous speaker's label). The wait is at mos
 step (0.5 s of audio), and never more than `HOLD_S` of audio past the utterance's end (a
 step dropped live, or a diarizer that decides late: diart); flushes release everything.
 
+Each utterance carries up to `context_s` of the stream's audio before it (whatever it
+holds: speech of any speaker, pauses, noise) as left context for the decoder: tiny.en
+transcribes a 2 s reply better after hearing what led to it. It comes from this ring,
+so it depends only on the stream, and never reaches before the session's (or a timeline
+jump's) first sample.
+
 Out: `UtteranceAudio` (the samples, for transcription) and everything else passed on in
 order (a step before the utterances it releases). The state (an audio ring of
-`max_utterance_s` + pre-roll + 2 s, the segmenter, the last speaker segments, the closed
-utterances still waiting) lives from `session_start` to `session_end`.
+`max_utterance_s` + pre-roll + `context_s` + 2 s, the segmenter, the last speaker
+segments, the closed utterances still waiting) lives from `session_start` to
+`session_end`.
 """
 
 from __future__ import annotations
@@ -53,9 +60,13 @@ HOLD_S = 1.0
 class UtteranceLogic(StatefulLogic[Heard, UtteranceItem, None]):
     """Per client session: the audio ring and the turn-aware segmenter."""
 
-    def __init__(self, options: SegmenterOptions) -> None:
+    def __init__(self, options: SegmenterOptions, context_s: float = 0.0) -> None:
+        if context_s < 0:
+            raise ValueError(f"context_s must be >= 0, got {context_s}")
         self._opt = options
-        self._capacity = round((options.max_utterance_s + options.pre_roll_s + 2.0) * SR)
+        self._context = round(context_s * SR)
+        held = options.max_utterance_s + options.pre_roll_s + context_s + 2.0
+        self._capacity = round(held * SR)
         self.client = ""
         self.session = ""
         self.dropped_short = 0
@@ -153,6 +164,7 @@ class UtteranceLogic(StatefulLogic[Heard, UtteranceItem, None]):
     def _utterance(self, utt: Utterance, ended_ns: int) -> UtteranceAudio:
         start = max(utt.start_sample, self.ring.start)
         end = max(start, min(utt.end_sample, self.ring.end))
+        before = max(self.ring.start, start - self._context)
         started_ns = next((ns for s, ns in reversed(self._arrivals) if s <= start), ended_ns)
         self.dropped_short = self._segmenter.dropped_short
         return UtteranceAudio(
@@ -165,6 +177,7 @@ class UtteranceLogic(StatefulLogic[Heard, UtteranceItem, None]):
             started_ns=started_ns,
             ended_ns=ended_ns,
             speech=tuple((max(a, start), min(b, end)) for a, b in utt.speech if b > start),
+            context=self.ring.range(before, start),
         )
 
     def _speaker_of(self, start: int, end: int) -> str | None:
@@ -176,10 +189,12 @@ class UtteranceLogic(StatefulLogic[Heard, UtteranceItem, None]):
         return max(sorted(cover), key=lambda k: cover[k]) if cover else None
 
 
-def utterance_builder(options: SegmenterOptions) -> Callable[[Any], UtteranceLogic]:
+def utterance_builder(
+    options: SegmenterOptions, context_s: float = 0.0
+) -> Callable[[Any], UtteranceLogic]:
     """Builder for `op.stateful`: one logic per client session."""
 
     def build(_state: Any) -> UtteranceLogic:
-        return UtteranceLogic(options)
+        return UtteranceLogic(options, context_s)
 
     return build

@@ -125,7 +125,12 @@ class ScriptedTranscriber(LazyModel[bool]):
         return True, _identity("transcription", "scripted")
 
     def transcribe(
-        self, audio: npt.ArrayLike, *, offset_s: float, prompt: str | None = None
+        self,
+        audio: npt.ArrayLike,
+        *,
+        offset_s: float,
+        prompt: str | None = None,
+        context: npt.ArrayLike | None = None,
     ) -> Transcript:
         n = int(np.asarray(audio).shape[0])
         end = offset_s + n / SR
@@ -146,6 +151,7 @@ class ScriptedTranscriber(LazyModel[bool]):
             language="en",
             model=self.identity,
             prompt=prompt,
+            context_s=0.0 if context is None else int(np.asarray(context).shape[0]) / SR,
         )
 
 

@@ -221,4 +221,5 @@ def measure_set(refs: list[ClipRef], models: Models, settings: Settings) -> dict
     return {"aggregate": aggregate(rows), "clips": rows,
             "settings": {k: v for k, v in dataclasses.asdict(settings).items()
                          if k in ("min_silence", "max_utterance", "speaker_change_cuts",
-                                  "level_normalize", "fallback_beam_size", "prompt")}}  # fmt: skip
+                                  "level_normalize", "fallback_beam_size", "prompt",
+                                  "context_seconds")}}  # fmt: skip

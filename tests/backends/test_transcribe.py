@@ -25,6 +25,7 @@ from ambient_flow.backends.whisper_text import RawSegment, assemble, compute_con
 from ambient_flow.backends.whisper_torch import OpenAIWhisperOptions, OpenAIWhisperTranscriber
 from ambient_flow.errors import ConfigError, StartupError
 from ambient_flow.models.transcription import Segment, Transcriber, Transcript
+from ambient_flow.testing.media import speech
 from tests.backends.conftest import PANGRAM
 
 SR = 16000
@@ -101,6 +102,35 @@ def test_tiny_en_accepts_int16_the_same(
     a = tiny_en.transcribe(pcm, offset_s=0.0)
     b = tiny_en.transcribe(pcm.astype(np.float32) / 32768.0, offset_s=0.0)
     assert a.text == b.text and a.segments == b.segments
+
+
+def _voice(text: str) -> npt.NDArray[np.float32]:
+    return (speech(text, "en-us").astype(np.float32) / 32768.0).astype(np.float32)
+
+
+def test_tiny_en_with_left_context_returns_only_the_utterances_words(
+    tiny_en: FasterWhisperTranscriber, pangram_audio: npt.NDArray[np.float32]
+) -> None:
+    """The context is decoded with the utterance, but its words are not the utterance's."""
+    context = np.concatenate([_voice("Good morning everyone, thank you all for coming today."),
+                              np.zeros(SR * 4 // 10, np.float32)])  # fmt: skip
+    utterance = np.concatenate([np.zeros(SR * 3 // 10, np.float32), pangram_audio])
+    offset = 42.0
+    t = tiny_en.transcribe(utterance, offset_s=offset, context=context)
+    _check_shape(t, offset_s=offset, duration_s=utterance.size / SR)
+    said = _normalize(t.text)
+    assert not {"morning", "everyone", "thank", "coming", "today"} & set(said.split()), t.text
+    assert jiwer.wer(PANGRAM, said) < 0.5, t.text
+    assert t.context_s == pytest.approx(context.size / SR)
+    assert t.words and t.words[0].start_s >= offset
+    assert _normalize("".join(w.word for w in t.words)) == said
+    # silence and noise after speech still say nothing
+    noise = np.random.default_rng(3).normal(0.0, 0.1, 2 * SR).astype(np.float32)
+    for quiet in (np.zeros(2 * SR, np.float32), noise):
+        nothing = tiny_en.transcribe(quiet, offset_s=offset, context=context)
+        assert nothing.text == "" and nothing.confidence == 0.0
+    # no context: as before
+    assert tiny_en.transcribe(utterance, offset_s=offset, context=context[:0]).context_s == 0.0
 
 
 @pytest.mark.parametrize("kind", ["silence", "white noise"])

@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
+import numpy as np
 import pytest
 
 from ambient_flow.backends.whisper_decode import (
     Attempt,
     DecodeOptions,
+    after_context,
     choose_attempt,
     compression_ratio,
     decode_with_fallback,
     needs_fallback,
+    transcript_of,
 )
 from ambient_flow.backends.whisper_text import RawSegment, RawWord, assemble
 from ambient_flow.errors import ConfigError
@@ -83,6 +88,73 @@ def test_words_move_onto_the_stream_clock_and_a_cut_loop_is_cut_from_them() -> N
     assert [w.word for w in t.words] == [" so", " pre", " done"]
     assert t.words[0].start_s == pytest.approx(10.0) and t.words[-1].end_s == pytest.approx(10.68)
     assert (t.beam_size, t.attempts) == (5, 2)
+
+
+def timed(*spans: tuple[str, float, float]) -> tuple[RawWord, ...]:
+    return tuple(RawWord(f" {w}", a, b, 0.9) for w, a, b in spans)
+
+
+def test_only_the_words_whose_middle_is_past_the_context_are_kept_on_the_utterances_clock() -> None:
+    # 3 s of context, then the utterance: "see" (2.9-3.3) is mostly the utterance's,
+    # "you" (2.5-3.1) mostly the context's; a segment wholly in the context goes.
+    before = RawSegment(0.0, 2.0, " Hello there.", -0.3, 0.02, timed(("Hello", 0.2, 0.7),
+                        ("there.", 0.8, 1.9)))  # fmt: skip
+    astride = RawSegment(2.0, 4.8, " Thank you see later.", -0.4, 0.02,
+                         timed(("Thank", 2.1, 2.4), ("you", 2.5, 3.1), ("see", 2.9, 3.3),
+                               ("later.", 3.4, 4.8)))  # fmt: skip
+    untimed_in = RawSegment(4.8, 6.0, " Bye.", -0.2, 0.01)
+    untimed_out = RawSegment(1.0, 3.4, " Hm.", -0.2, 0.01)  # middle 2.2 < 3.0
+    out = after_context([before, astride, untimed_out, untimed_in], 3.0)
+    assert [s.text for s in out] == [" see later.", " Bye."]
+    first = out[0]
+    assert [(w.word, w.start, w.end) for w in first.words] == [
+        (" see", 0.0, pytest.approx(0.3)), (" later.", pytest.approx(0.4), pytest.approx(1.8))]
+    assert (first.start, first.end) == (0.0, pytest.approx(1.8))
+    assert (first.avg_logprob, first.no_speech_prob) == (-0.4, 0.02)
+    assert (out[1].start, out[1].end) == (pytest.approx(1.8), pytest.approx(3.0))
+    # a word exactly halfway belongs to the utterance; no context changes nothing
+    assert [s.text for s in after_context([RawSegment(0, 2, " a b", -0.1, 0.0,
+            timed(("a", 0.5, 1.0), ("b", 1.0, 1.6)))], 1.3)] == [" b"]  # fmt: skip
+    assert after_context([before, astride], 0.0) == [before, astride]
+
+
+def test_the_context_decode_is_judged_on_the_utterances_part_and_kept_when_it_passes() -> None:
+    # The context's words are a loop (a fallback if judged); the utterance's are fine.
+    loop = RawSegment(0.0, 2.0, " the" * 30, -0.2, 0.01,
+                      timed(*(("the", 0.05 * i, 0.05 * i + 0.04) for i in range(30))))  # fmt: skip
+    own = RawSegment(2.0, 3.0, " Good night.", -0.3, 0.01,
+                     timed(("Good", 2.1, 2.4), ("night.", 2.5, 2.9)))  # fmt: skip
+    calls: list[tuple[str, int]] = []
+
+    def alone(beam: int) -> tuple[list[RawSegment], str]:
+        calls.append(("alone", beam))
+        return [seg(" Could night.", -0.5)], "en"
+
+    def after(result: list[RawSegment]) -> Callable[[int], tuple[list[RawSegment], str]]:
+        def run(beam: int) -> tuple[list[RawSegment], str]:
+            calls.append(("context", beam))
+            return result, "en"
+
+        return run
+
+    audio = np.zeros(16000, np.float32)
+    t = transcript_of(audio, alone, OPT, 50.0, None, IDENTITY, (after([loop, own]), 2.0))
+    assert calls == [("context", 1)] and t.text == "Good night." and t.context_s == 2.0
+    assert [(w.word, w.start_s) for w in t.words] == [(" Good", pytest.approx(50.1)),
+                                                      (" night.", pytest.approx(50.5))]  # fmt: skip
+    assert t.segments[0].start_s == pytest.approx(50.1) and t.segments[0].end_s == 51.0
+    assert t.attempts == 1
+    # A loop in the utterance's part, or nothing said there: decoded alone, as without.
+    looping = RawSegment(2.0, 3.0, " no no" * 20, -0.2, 0.01)
+    for result in ([loop, looping], [loop], []):
+        calls.clear()
+        t = transcript_of(audio, alone, OPT, 50.0, None, IDENTITY, (after(result), 2.0))
+        assert calls == [("context", 1), ("alone", 1)], result
+        assert t.text == "Could night." and t.context_s == 0.0 and t.attempts == 2
+    # no context: never tried
+    calls.clear()
+    assert transcript_of(audio, alone, OPT, 50.0, None, IDENTITY).context_s == 0.0
+    assert calls == [("alone", 1)]
 
 
 def test_non_finite_scores_become_the_worst_values() -> None:

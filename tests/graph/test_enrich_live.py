@@ -82,10 +82,10 @@ class SlowTranscriber:
     def load(self) -> None:
         self.real.load()
 
-    def transcribe(self, audio, *, offset_s, prompt=None) -> Transcript:  # type: ignore[no-untyped-def]
+    def transcribe(self, audio, *, offset_s, prompt=None, context=None) -> Transcript:  # type: ignore[no-untyped-def]
         time.sleep(1.5)
         self.heard.append(round(offset_s * 16000))
-        return self.real.transcribe(audio, offset_s=offset_s, prompt=prompt)
+        return self.real.transcribe(audio, offset_s=offset_s, prompt=prompt, context=context)
 
 
 def test_ingest_loses_no_audio_while_a_backend_is_slow(tmp_path: Path) -> None:

@@ -24,10 +24,15 @@ class Recording(ScriptedTranscriber):
         self.prompts: list[str | None] = []
 
     def transcribe(
-        self, audio: npt.ArrayLike, *, offset_s: float, prompt: str | None = None
+        self,
+        audio: npt.ArrayLike,
+        *,
+        offset_s: float,
+        prompt: str | None = None,
+        context: npt.ArrayLike | None = None,
     ) -> Transcript:
         self.prompts.append(prompt)
-        return super().transcribe(audio, offset_s=offset_s, prompt=prompt)
+        return super().transcribe(audio, offset_s=offset_s, prompt=prompt, context=context)
 
 
 def utterance(start_s: float, speaker: str | None) -> UtteranceAudio:

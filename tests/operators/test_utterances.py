@@ -17,13 +17,15 @@ CHUNK = 3 * BLOCK  # three VAD blocks per chunk keeps the arithmetic whole
 STEP = 8 * CHUNK  # a diarization step every 0.77 s of audio
 
 
-def chunk(k: int, speech: tuple[float, float]) -> SpeechChunk:
-    """Chunk k: its VAD blocks say speech inside [speech) seconds, silence elsewhere."""
-    start = k * CHUNK
-    at = start + np.arange(3) * BLOCK
+def chunk(k: int, speech: tuple[float, float], origin: int = 0) -> SpeechChunk:
+    """Chunk k: its VAD blocks say speech inside [speech) seconds, silence elsewhere; each
+    sample's value is its position on the stream (from `origin`), to check what is cut."""
+    start = origin + k * CHUNK
+    at = k * CHUNK + np.arange(3) * BLOCK
     p = np.where((at >= speech[0] * SR) & (at < speech[1] * SR), 0.9, 0.0).astype(np.float32)
     blocks = SpeechBlocks(start, BLOCK, p, p > 0.5)
-    return SpeechChunk("c", "s1", start, np.zeros(CHUNK, np.float32), blocks, 1000 + k)
+    samples = np.arange(start, start + CHUNK).astype(np.float32)
+    return SpeechChunk("c", "s1", start, samples, blocks, 1000 + k)
 
 
 def step(end: int, who: str | None) -> Diarized:
@@ -70,6 +72,33 @@ def test_without_a_step_an_utterance_waits_at_most_hold_s_of_audio() -> None:
     released_by = utt.ended_ns - 1000  # the chunk after which it left
     assert (released_by + 1) * CHUNK - utt.end_sample <= HOLD_S * SR + CHUNK
     assert (released_by + 1) * CHUNK - utt.end_sample >= HOLD_S * SR
+
+
+def utterances_with_context(context_s: float, origin: int) -> list[UtteranceAudio]:
+    logic = UtteranceLogic(SegmenterOptions(min_silence_s=0.3, pre_roll_s=0.5), context_s)
+    start = ClientEvent("c", "session_start", 0, "s1", {"start_sample": origin})
+    logic.on_item(Passed(start))
+    out: list[object] = []
+    for k in range(round(30 * SR / CHUNK)):  # speech at 2-4 s and 24-26 s of the session
+        out += logic.on_item(chunk(k, (2.0, 4.0) if k * CHUNK < 10 * SR else (24, 26), origin))[0]
+    out += logic.on_item(Passed(ClientEvent("c", "session_end", 99, "s1", {})))[0]
+    return [o for o in out if isinstance(o, UtteranceAudio)]
+
+
+def test_an_utterance_carries_the_streams_audio_before_it_back_to_the_session_start() -> None:
+    origin = 7 * SR  # the session starts 7 s into the client's stream
+    first, late = utterances_with_context(6.0, origin)
+    for utt in (first, late):  # the samples hold their own stream positions
+        assert np.array_equal(utt.samples, np.arange(utt.start_sample, utt.end_sample))
+    # the first: what the session holds before it (1.5 s: speech at 2 s, pre-roll 0.5 s)
+    assert abs(first.start_sample - origin - 1.5 * SR) <= BLOCK
+    assert np.array_equal(first.context, np.arange(origin, first.start_sample))
+    # the later one: 6 s of it, whatever it holds (here silence and the ring's oldest audio)
+    assert abs(late.start_sample - origin - 23.5 * SR) <= BLOCK
+    assert np.array_equal(late.context, np.arange(late.start_sample - 6 * SR, late.start_sample))
+    none = utterances_with_context(0.0, origin)
+    assert [u.context.size for u in none] == [0, 0]
+    assert [u.start_sample for u in none] == [first.start_sample, late.start_sample]
 
 
 def test_a_flush_releases_what_waits() -> None:
