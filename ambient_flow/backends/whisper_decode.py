@@ -31,6 +31,15 @@ WER / cpWER dev 0.448 / 0.682 -> 0.397 / 0.632, held-out 0.707 / 0.740 -> 0.664 
 long sessions better too, but pyannote's real call 0.222 / 0.494 -> 0.247 / 0.531 (2-3 of
 81 words: a context word timed past the boundary, a phrase re-heard), and the decode costs
 about 1.5-2x per utterance; off by default until real recordings say it helps.
+The boundary is already where the previous utterance's decode stopped: an utterance never
+starts before the previous one's end (its pre-roll stops there), and nothing is decoded past
+an utterance's end. The call's repeat sits at a maximum-length cut inside speech: the
+previous utterance heard "what can I say?" as "we'll call", the context decode heard it as
+"kind of thing?" timed 0.04-0.18 s past the cut. Rules that keep fewer words (none from a
+pre-roll that touches the previous utterance; none within 0.15 or 0.3 s of the boundary;
+a Whisper segment astride the boundary kept whole on its larger side) did not beat this
+one on dev (12 clips, 1702 words: 0.391 vs 0.391 to 0.405); the bands drop as many real
+words as repeated ones.
 """
 
 from __future__ import annotations

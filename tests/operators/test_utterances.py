@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 
 from ambient_flow.models.diarization import DiarizationStep, SpeakerSegment, SpeechBlocks
@@ -99,6 +101,32 @@ def test_an_utterance_carries_the_streams_audio_before_it_back_to_the_session_st
     none = utterances_with_context(0.0, origin)
     assert [u.context.size for u in none] == [0, 0]
     assert [u.start_sample for u in none] == [first.start_sample, late.start_sample]
+
+
+def test_no_utterance_starts_before_the_previous_ones_end_its_context_ends_there() -> None:
+    # the context decode keeps the words from the utterance's start on (after_context): that
+    # is where the previous utterance's audio, all its decode heard, ended at the latest
+    logic = UtteranceLogic(SegmenterOptions(min_silence_s=0.3, pre_roll_s=0.5,
+                                            max_utterance_s=3.0), 10.0)  # fmt: skip
+    logic.on_item(Passed(ClientEvent("c", "session_start", 0, "s1", {"start_sample": 0})))
+    # speech 1-3 s, a pause shorter than the pre-roll, 3.4-5 s, then 6-13 s cut at 3 s
+    talk = ((1.0, 3.0), (3.4, 5.0), (6.0, 13.0))
+    out: list[object] = []
+    for k in range(round(15 * SR / CHUNK)):
+        at = k * CHUNK + np.arange(3) * BLOCK
+        p = np.where([any(a * SR <= t < b * SR for a, b in talk) for t in at], 0.9, 0.0)
+        blocks = SpeechBlocks(k * CHUNK, BLOCK, p.astype(np.float32), p > 0.5)
+        samples = np.arange(k * CHUNK, (k + 1) * CHUNK).astype(np.float32)
+        out += logic.on_item(SpeechChunk("c", "s1", k * CHUNK, samples, blocks, 1000 + k))[0]
+    out += logic.on_item(Passed(ClientEvent("c", "session_end", 99, "s1", {})))[0]
+    utts = [o for o in out if isinstance(o, UtteranceAudio)]
+    assert [u.reason for u in utts][:3] == ["silence", "silence", "max_length"]
+    assert utts[1].start_sample == utts[0].end_sample  # the pre-roll stopped there
+    assert utts[3].start_sample == utts[2].end_sample  # a cut inside speech: contiguous
+    for before, utt in itertools.pairwise(utts):
+        assert utt.start_sample >= before.end_sample
+        lo = max(0, utt.start_sample - 10 * SR)
+        assert np.array_equal(utt.context, np.arange(lo, utt.start_sample))
 
 
 def test_a_flush_releases_what_waits() -> None:
