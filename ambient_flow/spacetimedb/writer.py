@@ -31,7 +31,7 @@ import logging
 import random
 import threading
 import time
-from collections import Counter, OrderedDict, deque
+from collections import Counter, deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from enum import Enum
@@ -44,13 +44,13 @@ from ambient_flow.spacetimedb.errors import (
     InvalidRecord,
     ServerBusy,
     TransientError,
-    UnexpectedResponse,
 )
 from ambient_flow.spacetimedb.http import SpacetimeClient
 from ambient_flow.spacetimedb.mapping import plan_record, record_kind
-from ambient_flow.spacetimedb.module import encode_args, select_sql
+from ambient_flow.spacetimedb.module import encode_args
 from ambient_flow.spacetimedb.options import Backoff, CloseReport, Pending, WriterOptions
-from ambient_flow.spacetimedb.plan import IdOf, Key, Plan, Step
+from ambient_flow.spacetimedb.plan import Plan, Step
+from ambient_flow.spacetimedb.row_ids import Lru, MissingRow, RowIds
 from ambient_flow.telemetry import RateLimitedLog
 
 __all__ = ["Backoff", "CloseReport", "Pending", "SpacetimeWriter", "WriterOptions"]
@@ -69,10 +69,6 @@ class _Verdict(Enum):
     FAILED = "failed"  # the record is given up (counted)
 
 
-class _Missing(Exception):
-    """A row a step refers to is not in the database (the step that makes it failed)."""
-
-
 @dataclass
 class _Item:
     record: Mapping[str, Any]
@@ -86,18 +82,6 @@ class _Item:
 
     def pending(self) -> Pending:
         return Pending(self.record, self.side, partial=self.done > 0 or self.ambiguous)
-
-
-class _Lru(OrderedDict[Any, Any]):
-    def __init__(self, size: int) -> None:
-        super().__init__()
-        self._size = size
-
-    def put(self, key: Any, value: Any) -> None:
-        self[key] = value
-        self.move_to_end(key)
-        while len(self) > self._size:
-            self.popitem(last=False)
 
 
 class SpacetimeWriter:
@@ -155,11 +139,11 @@ class SpacetimeWriter:
         self._permanent: dict[tuple[str, str], dict[str, Any]] = {}
         self._last_delivery_lag: float | None = None
         # Worker-only state.
-        self._ids: _Lru = _Lru(options.id_cache_size)  # Key (resolved) -> Id, or None
+        self._ids = RowIds(self._client, options.id_cache_size, self._count, self._log)
         # reducer -> (reason, the server's words) of the refusal that stopped its calls
         self._dead_reducers: dict[str, tuple[str, str]] = {}
-        self._session_client: _Lru = _Lru(_STATE_MAPS)
-        self._session_start: _Lru = _Lru(_STATE_MAPS)
+        self._session_client = Lru(_STATE_MAPS)
+        self._session_start = Lru(_STATE_MAPS)
         self._last_heartbeat: dict[str, float] = {}
         self._need_identity = False
         self._reissued = False
@@ -469,25 +453,25 @@ class SpacetimeWriter:
                     item, reason, f"{detail} (refused earlier: not called again)", step.reducer
                 )
                 return _Verdict.FAILED
-            key = self._resolve_key(step.key) if step.key is not None else None
+            key = self._ids.resolve_key(step.key) if step.key is not None else None
             check = step.kind == "ensure" or (
                 step.kind == "insert" and (item.ambiguous or self.options.check_before_insert)
             )
             if key is not None and check:
                 if step.kind == "ensure" and key in self._ids:
                     return _Verdict.DONE
-                if self._lookup(key):
+                if self._ids.lookup(key):
                     if item.ambiguous:
                         self._count("duplicates_avoided")
                     return _Verdict.DONE
-            args = encode_args(step.reducer, [self._resolve_arg(a) for a in step.args])
+            args = encode_args(step.reducer, [self._ids.resolve_arg(a) for a in step.args])
             self._count("calls")
             self._client.call(step.reducer, args)
             self._count("ok")
             if key is not None:
-                self._ids.put(key, self._ids.get(key))  # it exists; its Id is read when needed
+                self._ids.exists(key)
             return _Verdict.DONE
-        except _Missing as exc:
+        except MissingRow as exc:
             self._record_failed(item, "missing_dependency", str(exc), step.reducer)
             return _Verdict.FAILED
         except ArgumentError as exc:
@@ -529,44 +513,3 @@ class SpacetimeWriter:
                 self._dead_reducers[step.reducer] = (exc.reason, exc.detail)
             self._record_failed(item, exc.reason, exc.detail, step.reducer)
             return _Verdict.FAILED
-
-    # -- keys and ids (worker only) ------------------------------------------------------
-    def _resolve_arg(self, arg: Any) -> Any:
-        return self._id_of(arg.key) if isinstance(arg, IdOf) else arg
-
-    def _resolve_key(self, key: Key) -> Key:
-        if not any(isinstance(v, IdOf) for _, v in key.match):
-            return key
-        return Key(key.table, tuple((c, self._resolve_arg(v)) for c, v in key.match))
-
-    def _id_of(self, key: Key) -> int:
-        resolved = self._resolve_key(key)
-        cached = self._ids.get(resolved)
-        if isinstance(cached, int):
-            return cached
-        if not self._lookup(resolved):
-            raise _Missing(f"no {resolved.table} row where {dict(resolved.match)}")
-        found = self._ids.get(resolved)
-        if not isinstance(found, int):
-            raise UnexpectedResponse(200, f"{resolved.table} rows have no integer Id")
-        return found
-
-    def _lookup(self, key: Key) -> bool:
-        """Is there a row for `key`? Remembers its (lowest) Id."""
-        query = select_sql(key.table, [(c, v) for c, v in key.match if not isinstance(v, IdOf)])
-        self._count("sql")
-        results = self._client.sql(query)
-        rows = results[0].dicts() if results else []
-        ids = sorted(i for r in rows if isinstance(i := r.get("Id"), int))
-        if rows and not ids:
-            raise UnexpectedResponse(200, f"{key.table} rows have no integer Id column")
-        if len(ids) > 1:
-            self._count("duplicate_rows")
-            self._log.log(
-                logging.WARNING, f"duplicates:{key.table}",
-                "SpacetimeDB %s has %d rows for one key %s; using Id %d",
-                key.table, len(ids), dict(key.match), ids[0],
-            )  # fmt: skip
-        if ids:
-            self._ids.put(key, ids[0])
-        return bool(ids)
