@@ -1,15 +1,23 @@
 """What every section of the speech benchmark is given: the plan, the sets, the models.
 
-The models are built from the default settings (`backends.registry`) and loaded once,
-as one host process shares them; every replay and the live runs use them.
+The models are built from the settings (`backends.registry`) and loaded once, as one
+host process shares them; every replay and the live runs use them. The settings are
+the host's defaults, changed the way a host's are (`AMBIENT_FLOW_<KNOB>` variables, a
+TOML file in `AMBIENT_FLOW_CONFIG`), so a knob is tried without editing code:
+`AMBIENT_FLOW_CONTEXT_SECONDS=10 python -m bench.speech --quick` (the live host, a
+process of its own, reads the same variables). What differs from the defaults is said
+on stderr and kept in the JSON result of each set.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import sys
 import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from ambient_flow.config import Settings
 from ambient_flow.models.bundle import Models
@@ -17,7 +25,7 @@ from bench.enrich.context import Ctx as EnrichCtx
 from bench.enrich.context import Plan as EnrichPlan
 from bench.enrich.context import offline
 
-__all__ = ["DEFAULT_DATA", "Ctx", "Plan"]
+__all__ = ["DEFAULT_DATA", "Ctx", "Plan", "changed_settings"]
 
 DEFAULT_DATA = Path(tempfile.gettempdir()) / "af-bench-speech"
 
@@ -64,7 +72,11 @@ class Ctx:
         offline()
         scratch = data / "host"
         scratch.mkdir(parents=True, exist_ok=True)
-        settings = Settings(enrich=True, data_dir=str(scratch))
+        settings = Settings.load(overrides={"enrich": True, "data_dir": str(scratch)})
+        changed = changed_settings(settings)
+        if changed:
+            said = ", ".join(f"{k}={v!r}" for k, v in changed.items())
+            print(f"... settings changed from the defaults: {said}", file=sys.stderr)
         from ambient_flow.backends.registry import build_models
 
         t = time.perf_counter()
@@ -75,3 +87,15 @@ class Ctx:
         """bench.enrich's context on these models (its live machinery)."""
         plan = EnrichPlan.of(False)
         return EnrichCtx(plan=plan, wl_venv=Path(), models=self.models, load_s=self.load_s)
+
+
+def changed_settings(settings: Settings) -> dict[str, Any]:
+    """The knobs `settings` sets differently from the defaults (where the benchmark puts
+    its own data and that the enrichment is on aside)."""
+    default = Settings()
+    return {
+        f.name: getattr(settings, f.name)
+        for f in dataclasses.fields(Settings)
+        if f.name not in ("data_dir", "enrich")
+        and getattr(settings, f.name) != getattr(default, f.name)
+    }

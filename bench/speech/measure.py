@@ -33,6 +33,7 @@ from ambient_flow.cli.scoring import normalize, read_rttm, read_transcript
 from ambient_flow.config import Settings
 from ambient_flow.models.bundle import Models
 from bench.core.stats import percentile, rounded
+from bench.speech.context import changed_settings
 
 __all__ = ["ClipRef", "aggregate", "measure_clip", "real_call", "refs_of"]
 
@@ -222,4 +223,5 @@ def measure_set(refs: list[ClipRef], models: Models, settings: Settings) -> dict
             "settings": {k: v for k, v in dataclasses.asdict(settings).items()
                          if k in ("min_silence", "max_utterance", "speaker_change_cuts",
                                   "level_normalize", "fallback_beam_size", "prompt",
-                                  "context_seconds")}}  # fmt: skip
+                                  "context_seconds")},
+            "changed_settings": changed_settings(settings)}  # fmt: skip

@@ -47,7 +47,9 @@ def _sets(sec: Sec, _all: dict[str, Sec]) -> list[str]:
 
 
 def _set(sec: Sec, _all: dict[str, Sec]) -> list[str]:
-    lines = aggregate_lines(sec["aggregate"])
+    changed = sec.get("changed_settings") or {}
+    lines = [f"  settings changed from the defaults: {changed}"] if changed else []
+    lines += aggregate_lines(sec["aggregate"])
     for clip in sec["clips"]:
         der = (clip["ders"].get("timeline") or {}).get("0") or {}
         lines.append(
@@ -123,7 +125,7 @@ def _live(sec: Sec, _all: dict[str, Sec]) -> list[str]:
 
 TITLES = {
     "sets": lambda sec: "[sets] generated dev and held-out sets (seeded, espeak-ng)",
-    "real": lambda sec: "[real] pyannote's real two-speaker call, replayed, embedded defaults",
+    "real": lambda sec: "[real] pyannote's real two-speaker call, replayed, embedded models",
     "dev": lambda sec: f"[dev] generated dev set ({sec.get('aggregate', {}).get('clips')} clips)",
     "heldout": lambda sec: (
         f"[heldout] generated held-out set ({sec.get('aggregate', {}).get('clips')} clips, "
