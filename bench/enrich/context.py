@@ -86,6 +86,9 @@ class Ctx:
     speech_cache: dict[Any, Any] = field(default_factory=dict)
     #: The live section's rows: the first rungs of the capacity ladder.
     live_rows: list[dict[str, Any]] = field(default_factory=list)
+    #: Knobs every live host is built with besides the test defaults (`bench.speech`
+    #: passes the ones its settings change).
+    host_overrides: dict[str, Any] = field(default_factory=dict)
 
     def tracks(self, n: int, phrases: int) -> list[Track]:
         return build_tracks(n, phrases, cache=self.speech_cache)

@@ -164,7 +164,9 @@ def live_run(
     video_lat, audio_lat = LatencyTap((VideoFrame,)), LatencyTap((AudioChunk,))
     audio_tap, results = Tap(), ResultTap()
     published: list[tuple[int, dict[str, Any]]] = []
-    overrides: dict[str, Any] = {"enrich": enrich} | ({} if batching else {"batch_max": 1})
+    overrides: dict[str, Any] = ctx.host_overrides | {"enrich": enrich}
+    if not batching:
+        overrides["batch_max"] = 1
     with temp_dir("af-bench-enrich-") as tmp:
         host = BenchHost(tmp, models=ctx.loaded if enrich else None, workers=workers, **overrides)
         host.tap("bench_items_video", host.streams.items, video_lat)

@@ -4,9 +4,9 @@ The models are built from the settings (`backends.registry`) and loaded once, as
 host process shares them; every replay and the live runs use them. The settings are
 the host's defaults, changed the way a host's are (`AMBIENT_FLOW_<KNOB>` variables, a
 TOML file in `AMBIENT_FLOW_CONFIG`), so a knob is tried without editing code:
-`AMBIENT_FLOW_CONTEXT_SECONDS=10 python -m bench.speech --quick` (the live host, a
-process of its own, reads the same variables). What differs from the defaults is said
-on stderr and kept in the JSON result of each set.
+`AMBIENT_FLOW_CONTEXT_SECONDS=10 python -m bench.speech --quick` (the live section's
+hosts are built with the same changes). What differs from the defaults is said on
+stderr and kept in the JSON result of each set.
 """
 
 from __future__ import annotations
@@ -86,7 +86,8 @@ class Ctx:
     def enrich(self) -> EnrichCtx:
         """bench.enrich's context on these models (its live machinery)."""
         plan = EnrichPlan.of(False)
-        return EnrichCtx(plan=plan, wl_venv=Path(), models=self.models, load_s=self.load_s)
+        return EnrichCtx(plan=plan, wl_venv=Path(), models=self.models, load_s=self.load_s,
+                         host_overrides=changed_settings(self.settings))  # fmt: skip
 
 
 def changed_settings(settings: Settings) -> dict[str, Any]:
