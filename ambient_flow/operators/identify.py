@@ -100,16 +100,17 @@ def _channel_of(parsed: Parsed) -> Channel:
     return "audio" if isinstance(parsed, AudioChunk) else "video"
 
 
+#: The kind of the usual messages, by their exact type (no `isinstance` chain per message).
+_DATA_KINDS: dict[type, str] = {AudioChunk: "audio", VideoFrame: "video", Rejected: "rejected"}
+
+
 def _kind(parsed: Parsed) -> str:
-    if isinstance(parsed, Rejected):
-        return "rejected"
+    kind = _DATA_KINDS.get(type(parsed))
+    if kind is not None:
+        return kind
     if isinstance(parsed, ControlEvent):
         return "control" if parsed.command in FLOW_COMMANDS else "query"
-    return "audio" if isinstance(parsed, AudioChunk) else "video"
-
-
-#: `_kind` of the usual messages, by their exact type (no `isinstance` chain per message).
-_DATA_KINDS: dict[type, str] = {AudioChunk: "audio", VideoFrame: "video", Rejected: "rejected"}
+    return "rejected" if isinstance(parsed, Rejected) else _channel_of(parsed)
 
 
 @dataclass
@@ -160,7 +161,7 @@ class IdentifyLogic(StatefulLogic[RawMessage, Named, HostState]):
             authenticated=opt.authenticated,
         )
         if opt.on_parsed is not None:
-            opt.on_parsed(_DATA_KINDS.get(type(parsed)) or _kind(parsed))
+            opt.on_parsed(_kind(parsed))
         is_hello = False
         if isinstance(parsed, ControlEvent):
             if parsed.command not in FLOW_COMMANDS:

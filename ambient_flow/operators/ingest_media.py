@@ -216,7 +216,7 @@ class MediaSteps:
 
     def _emit_audio(self, chunk: AudioChunk) -> list[Item]:
         st = self.state
-        samples = chunk.samples if chunk.sample_rate == SR else self._to_16k(chunk)
+        samples = self._to_16k(chunk)
         seq_state = st.audio
         seq_state.expected = chunk.sequence + 1
         seq_state.last_ts = chunk.timestamp_ms
