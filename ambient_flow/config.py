@@ -185,7 +185,12 @@ class Settings:
         "(hurts tiny.en: it repeats the prompt)",
     )
     compute_type: str = _knob("int8", "faster-whisper compute type (int8, float32, ...)")
-    whisper_threads: int = _knob(2, "CPU threads for Whisper")
+    whisper_threads: int = _knob(2, "CPU threads for Whisper (per decode running at once)")
+    whisper_workers: int = _knob(
+        1,
+        "Whisper decodes run at once (faster-whisper: one model replica each, "
+        "--whisper-threads threads each; openai-whisper: 1)",
+    )
     diarizer: str = _knob("embedded", "embedded (resemblyzer, from wheels) or diart")
     segmentation_model: str = _knob("", "diart: local pyannote segmentation checkpoint")
     embedding_model: str = _knob("", "diart: local pyannote embedding checkpoint")
@@ -268,6 +273,7 @@ class Settings:
             "batch_max",
             "model_threads",
             "whisper_threads",
+            "whisper_workers",
             "beam_size",
             "diarization_window",
             "diarization_step",
@@ -365,6 +371,11 @@ class Settings:
         if self.fallback_beam_size < 0 or not 0 <= self.num_speakers <= self.max_speakers:
             raise ConfigError(
                 "fallback_beam_size must be >= 0 and num_speakers in [0, max_speakers]"
+            )
+        if self.whisper_workers > 1 and self.transcriber != "faster-whisper":
+            raise ConfigError(
+                f"whisper_workers={self.whisper_workers}: only faster-whisper decodes in "
+                "parallel (openai-whisper's decoder hooks its one model per call)"
             )
         if self.cluster_threshold < 0 or self.cluster_threshold >= 2:
             raise ConfigError(f"cluster_threshold={self.cluster_threshold} must be in [0, 2)")

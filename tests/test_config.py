@@ -84,6 +84,11 @@ def test_the_speech_knobs_are_checked_together() -> None:
         with pytest.raises(ConfigError, match="context_seconds"):
             Settings(**bad)  # type: ignore[arg-type]
     assert Settings.load(env={"AMBIENT_FLOW_CONTEXT_SECONDS": "3.5"}).context_seconds == 3.5
+    assert Settings.load(env={"AMBIENT_FLOW_WHISPER_WORKERS": "2"}).whisper_workers == 2
+    with pytest.raises(ConfigError, match="whisper_workers=0"):
+        Settings(whisper_workers=0)
+    with pytest.raises(ConfigError, match="only faster-whisper decodes in parallel"):
+        Settings(whisper_workers=2, transcriber="openai-whisper", whisper_model="x.pt")
     env = {"AMBIENT_FLOW_SPEAKER_CHANGE_CUTS": "0", "AMBIENT_FLOW_LEVEL_NORMALIZE": "false"}
     loaded = Settings.load(env=env)
     assert not loaded.speaker_change_cuts and not loaded.level_normalize

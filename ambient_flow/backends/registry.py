@@ -87,6 +87,7 @@ def _faster_whisper(s: Settings) -> Transcriber:
             model_path=Path(s.whisper_model) if s.whisper_model else None,
             compute_type=s.compute_type,
             cpu_threads=s.whisper_threads,
+            workers=s.whisper_workers,
             decode=_decoding(s),
         )
     )

@@ -81,7 +81,11 @@ class FasterWhisperOptions:
         expected_sha256: Digest to require of ``model.bin`` (``None``: record only).
         compute_type: CTranslate2 quantization; ``int8`` is fastest on CPU.
         device: ``cpu`` (default), ``cuda`` or ``auto``.
-        cpu_threads: CTranslate2 intra-op threads.
+        cpu_threads: CTranslate2 intra-op threads (per decode).
+        workers: Decodes that may run at once (CTranslate2 ``num_workers``: a replica
+            each; `transcribe` is then safe to call from that many threads). On a small
+            CPU one thread per decode and several decodes beat one decode on several
+            threads: tiny.en gains nothing from a second intra-op thread.
         decode: How each utterance is decoded (language, beams, Whisper's checks, words).
     """
 
@@ -90,6 +94,7 @@ class FasterWhisperOptions:
     compute_type: str = "int8"
     device: str = "cpu"
     cpu_threads: int = 2
+    workers: int = 1
     decode: DecodeOptions = field(default_factory=DecodeOptions)
 
     def __post_init__(self) -> None:
@@ -109,15 +114,17 @@ class FasterWhisperOptions:
             raise ConfigError(
                 f"FasterWhisperOptions.cpu_threads must be >= 1, got {self.cpu_threads}"
             )
+        if self.workers < 1:
+            raise ConfigError(f"FasterWhisperOptions.workers must be >= 1, got {self.workers}")
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready options for `ModelIdentity`."""
+        """JSON-ready options for `ModelIdentity`: what decides the text."""
         return {
             "model_path": None if self.model_path is None else str(self.model_path),
             "expected_sha256": self.expected_sha256,
             "compute_type": self.compute_type,
             "device": self.device,
-            "cpu_threads": self.cpu_threads,
+            "cpu_threads": self.cpu_threads,  # `workers` changes no output: left out
             **self.decode.to_dict(),
         }
 
@@ -140,7 +147,8 @@ class FasterWhisperTranscriber(LazyModel[Any]):
     """faster-whisper on a local CTranslate2 directory: the default transcriber.
 
     Loads lazily (first utterance or `load`), never from the hub. One model serves all
-    clients; concurrent `transcribe` calls are safe (CTranslate2 queues them).
+    clients; concurrent `transcribe` calls are safe: CTranslate2 queues them and runs
+    `FasterWhisperOptions.workers` of them at once.
     """
 
     describes = "CTranslate2 Whisper model directory"
@@ -176,7 +184,7 @@ class FasterWhisperTranscriber(LazyModel[Any]):
             device=opts.device,
             compute_type=opts.compute_type,
             cpu_threads=opts.cpu_threads,
-            num_workers=1,
+            num_workers=opts.workers,
             local_files_only=True,
         )
         identity = ModelIdentity(

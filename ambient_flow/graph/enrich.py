@@ -110,6 +110,7 @@ def build_enrichment(
         step_s=settings.diarization_step,
         batch_max=settings.batch_max,
         prompt_same_speaker=settings.prompt == "same_speaker",
+        transcription_workers=settings.whisper_workers,
     )
     heard: Stream[tuple[str, SpeakerResult]] = op.stateful(
         "models", analysed, model_stage_builder(models, runtime, stage)

@@ -108,6 +108,8 @@ class ModelStageOptions:
     batch_max: int = 32
     #: Offer each utterance the same speaker's previous text as Whisper's prompt.
     prompt_same_speaker: bool = False
+    #: Utterances transcribed at once (the transcriber must be safe to call that often).
+    transcription_workers: int = 1
 
 
 class ModelStageLogic(OffloadLogic[Any, Any]):
@@ -124,7 +126,7 @@ class _Stage:
         self._opt = options
         self.lanes: dict[type, Lane[Any, Any]] = {}
         if which == "transcription":
-            pool = runtime.executor("transcription", 1)
+            pool = runtime.executor("transcription", options.transcription_workers)
             self.lanes[UtteranceAudio] = Lane(
                 "transcription",
                 lambda: _transcribe(models.transcriber, pool, runtime, options.prompt_same_speaker),

@@ -6,6 +6,7 @@ from __future__ import annotations
 import itertools
 import math
 import re
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import jiwer
@@ -102,6 +103,23 @@ def test_tiny_en_accepts_int16_the_same(
     a = tiny_en.transcribe(pcm, offset_s=0.0)
     b = tiny_en.transcribe(pcm.astype(np.float32) / 32768.0, offset_s=0.0)
     assert a.text == b.text and a.segments == b.segments
+
+
+def test_parallel_workers_decode_at_once_and_say_the_same(
+    pangram_audio: npt.NDArray[np.float32],
+) -> None:
+    # one thread per decode, as `--whisper-workers 2 --whisper-threads 1` loads it
+    serial = FasterWhisperTranscriber(FasterWhisperOptions(cpu_threads=1))
+    parallel = FasterWhisperTranscriber(FasterWhisperOptions(cpu_threads=1, workers=2))
+    parallel.load()
+    assert parallel.loaded.model.num_workers == 2  # two CTranslate2 replicas
+    assert parallel.identity.options == serial.identity.options  # nothing else changes
+    clips = [pangram_audio[: pangram_audio.size * k // 4] for k in (4, 3, 2, 4)]
+    with ThreadPoolExecutor(2) as pool:
+        together = list(pool.map(lambda c: parallel.transcribe(c, offset_s=0.0), clips))
+    alone = [serial.transcribe(c, offset_s=0.0) for c in clips]
+    assert [t.segments for t in together] == [t.segments for t in alone]
+    assert together[0].text and together[0].segments == together[3].segments
 
 
 def _voice(text: str) -> npt.NDArray[np.float32]:
@@ -284,6 +302,8 @@ def test_options_are_validated() -> None:
         DecodeOptions(beam_size=0)
     with pytest.raises(ConfigError, match="cpu_threads"):
         FasterWhisperOptions(cpu_threads=0)
+    with pytest.raises(ConfigError, match="workers"):
+        FasterWhisperOptions(workers=0)
     with pytest.raises(ConfigError, match="device"):
         FasterWhisperOptions(device="tpu")
     with pytest.raises(ConfigError, match="no_speech_threshold"):

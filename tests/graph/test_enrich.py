@@ -117,9 +117,10 @@ def test_an_unknown_speaker_count_still_separates_the_voices(tmp_path: Path) -> 
 
 
 def test_enriched_replays_are_byte_identical(tmp_path: Path) -> None:
-    # with left audio context, which must come from the stream alone
+    # with left audio context, which must come from the stream alone; whatever runs in
+    # parallel (Bytewax workers, Whisper decodes)
     lines = enrich(tmp_path / "a", context_seconds=6.0)
-    enrich(tmp_path / "b", workers=2, context_seconds=6.0)
+    enrich(tmp_path / "b", workers=2, context_seconds=6.0, whisper_workers=2)
     assert tree_digest(tmp_path / "a") == tree_digest(tmp_path / "b")
     used = [f["decoding"]["context_s"] for f in lines if f["event_type"] == "utterance"]
     assert max(used) > 0.0 and all(0.0 <= c <= 6.0 for c in used)

@@ -1,17 +1,19 @@
-"""The transcription stage's prompt policy (`--prompt same_speaker`)."""
+"""The transcription stage: its prompt policy (`--prompt same_speaker`) and its pool."""
 
 from __future__ import annotations
 
+import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import numpy.typing as npt
 
+from ambient_flow.models.bundle import Models
 from ambient_flow.models.transcription import Transcript
-from ambient_flow.operators.model_stage import _transcribe
+from ambient_flow.operators.model_stage import ModelStageOptions, _Stage, _transcribe
 from ambient_flow.operators.speech import UtteranceAudio
 from ambient_flow.runtime import HostRuntime
-from ambient_flow.testing.fakes import ScriptedTranscriber
+from ambient_flow.testing.fakes import EnergyVad, ScriptedDiarizer, ScriptedTranscriber
 
 SR = 16000
 
@@ -70,3 +72,51 @@ def test_same_speaker_prompting_offers_that_speakers_recent_text_only() -> None:
 
 def test_without_the_knob_no_decode_is_prompted() -> None:
     assert run(prompt=False) == [None] * 6
+
+
+class Meeting(ScriptedTranscriber):
+    """Each call waits until two calls are inside `transcribe` at once."""
+
+    def __init__(self, timeout: float) -> None:
+        super().__init__()
+        self.barrier = threading.Barrier(2, timeout=timeout)
+
+    def transcribe(
+        self,
+        audio: npt.ArrayLike,
+        *,
+        offset_s: float,
+        prompt: str | None = None,
+        context: npt.ArrayLike | None = None,
+    ) -> Transcript:
+        self.barrier.wait()  # BrokenBarrierError when alone until the timeout
+        return super().transcribe(audio, offset_s=offset_s, prompt=prompt, context=context)
+
+
+def meet(workers: int, starts: tuple[float, ...], timeout: float) -> list[object]:
+    """What the transcription stage returns for one client's utterances (or raised)."""
+    model, runtime = Meeting(timeout), HostRuntime()
+    model.load()
+    options = ModelStageOptions(transcription_workers=workers)
+    try:
+        stage = _Stage(Models(EnergyVad(), model, ScriptedDiarizer()), runtime, options,
+                       "transcription")  # fmt: skip
+        submit = stage.lanes[UtteranceAudio].submit_factory()
+        futures = [submit(utterance(t, "speaker0")) for t in starts]
+        return [f.exception(timeout=30) or f.result().transcript.text for f in futures]  # type: ignore[union-attr]
+    finally:
+        runtime.close()
+
+
+def test_whisper_workers_decode_one_clients_utterances_at_once_in_order() -> None:
+    # two calls must be inside the model together, or the barrier breaks
+    assert meet(2, (0, 2, 4, 6), timeout=10) == [
+        f"words from {t:.1f} to {t + 1:.1f}" for t in (0.0, 2.0, 4.0, 6.0)
+    ]
+
+
+def test_one_worker_decodes_one_utterance_at_a_time() -> None:
+    # the control: with one worker the two calls never meet
+    first, second = meet(1, (0, 2), timeout=0.5)
+    assert isinstance(first, threading.BrokenBarrierError)
+    assert isinstance(second, threading.BrokenBarrierError)
