@@ -129,5 +129,6 @@ def live_phrases(ctx: Ctx, levels: tuple[int, ...]) -> dict[str, Any]:
             "why": row.get("why"),
             "drops": row["drops"],
             "machine": row.get("machine"),  # who else was busy on the shared cores
+            "stages": row.get("stages"),  # where the host's time went
         }
     return out
