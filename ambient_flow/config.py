@@ -212,6 +212,11 @@ class Settings:
     yolo_model: str = _knob("", "YOLO: local .pt weights")
     detect_confidence: float = _knob(0.5, "lowest detection confidence reported")
     detect_size: int = _knob(640, "detector input size: longest image side (pixels)")
+    detect_fps: float = _knob(
+        1.0,
+        "most video frames a second per client sent to detection (the others are recorded "
+        "but not detected; counted as the stage's skipped); 0 = every frame",
+    )
     model_threads: int = _knob(1, "CPU threads for VAD, diarization and detection models")
     batch_max: int = _knob(
         32, "most clients' diarization steps per model call (1 = no cross-client batching)"
@@ -297,6 +302,7 @@ class Settings:
             "malloc_arena_max",
             "malloc_trim_seconds",
             "metadata_rewrites_per_second",
+            "detect_fps",
         )
         for name in non_negative:
             if getattr(self, name) < 0:

@@ -178,6 +178,12 @@ class Telemetry:
         self.m_stage_busy = Counter(
             "ambient_stage_busy_seconds", "Time a model stage's calls took", ["stage"], registry=r
         )
+        self.m_stage_skipped = Counter(
+            "ambient_stage_skipped",
+            "Items a model stage was not given by design (video frames over --detect-fps)",
+            ["stage"],
+            registry=r,
+        )
         self.m_vad = Counter(
             "ambient_vad_audio_seconds",
             "Audio the VAD judged, by verdict (speech or not)",
@@ -307,7 +313,8 @@ class Telemetry:
 
     def _stage(self, name: str) -> dict[str, Any]:
         return self._stages.setdefault(
-            name, {"items": 0, "audio_s": 0.0, "busy_s": 0.0, "calls": 0, "latencies": []}
+            name,
+            {"items": 0, "audio_s": 0.0, "busy_s": 0.0, "calls": 0, "skipped": 0, "latencies": []},
         )
 
     def stage(self, name: str, latency_s: float, audio_s: float = 0.0) -> None:
@@ -330,6 +337,13 @@ class Telemetry:
             st["calls"] += calls
         self.m_stage_busy.labels(name).inc(seconds)
 
+    def skipped(self, name: str, items: int = 1) -> None:
+        """Items a stage was not given by design (video frames over `--detect-fps`): not
+        lost — recorded, just not run through the model — and counted."""
+        with self._lock:
+            self._stage(name)["skipped"] += items
+        self.m_stage_skipped.labels(name).inc(items)
+
     def _stage_sections(self) -> dict[str, dict[str, Any]]:
         with self._lock:
             stages = {k: dict(v, latencies=list(v["latencies"])) for k, v in self._stages.items()}
@@ -346,6 +360,7 @@ class Telemetry:
                 "audio_s": round(st["audio_s"], 3),
                 "busy_s": round(st["busy_s"], 3),
                 "rtf": round(st["busy_s"] / st["audio_s"], 4) if st["audio_s"] else None,
+                "skipped": st["skipped"],
             }
         return out
 

@@ -85,6 +85,9 @@ def test_the_speech_knobs_are_checked_together() -> None:
             Settings(**bad)  # type: ignore[arg-type]
     assert Settings.load(env={"AMBIENT_FLOW_CONTEXT_SECONDS": "3.5"}).context_seconds == 3.5
     assert Settings.load(env={"AMBIENT_FLOW_WHISPER_WORKERS": "2"}).whisper_workers == 2
+    assert Settings.load(env={"AMBIENT_FLOW_DETECT_FPS": "0"}).detect_fps == 0.0
+    with pytest.raises(ConfigError, match="detect_fps=-1"):
+        Settings(detect_fps=-1.0)
     with pytest.raises(ConfigError, match="whisper_workers=0"):
         Settings(whisper_workers=0)
     with pytest.raises(ConfigError, match="only faster-whisper decodes in parallel"):

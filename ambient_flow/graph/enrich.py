@@ -98,12 +98,22 @@ def build_enrichment(
         else None,
         window_s=settings.diarization_window,
         step_s=settings.diarization_step,
+        detect_interval_s=1.0 / settings.detect_fps
+        if settings.detect_fps and models.detector is not None
+        else 0.0,
     )
     items: Stream[tuple[str, AnalysisInput]] = op.filter_map_value(
         "enrich_in", ingest.items, _analysis_input
     )
     analysed: Stream[tuple[str, AnalysisItem]] = op.stateful(
-        "speech", items, analysis_builder(models.vad, analysis, runtime.telemetry.speech)
+        "speech",
+        items,
+        analysis_builder(
+            models.vad,
+            analysis,
+            runtime.telemetry.speech,
+            lambda _client: runtime.telemetry.skipped("detection"),
+        ),
     )
     stage = ModelStageOptions(
         live=not runtime.replay,

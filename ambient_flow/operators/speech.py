@@ -32,7 +32,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, Final
 
 import numpy as np
 import numpy.typing as npt
@@ -150,6 +150,8 @@ class AnalysisOptions:
         step_s: Audio between diarization windows.
         anchor_tolerance_ms: Re-anchor video to audio when the client's `ts` drifts this
             far from the samples.
+        detect_interval_s: A client's video frames go to detection at most once per this
+            many seconds of arrival time (0: every frame); see `detect_due`.
     """
 
     threshold: float = 0.5
@@ -158,16 +160,24 @@ class AnalysisOptions:
     window_s: float = 5.0
     step_s: float = 0.5
     anchor_tolerance_ms: float = 250.0
+    detect_interval_s: float = 0.0
 
     def __post_init__(self) -> None:
         if not 0 < self.step_s <= self.window_s:
             raise ValueError("need 0 < step_s <= window_s")
         if not 0 < self.neg_threshold <= self.threshold < 1:
             raise ValueError("need 0 < neg_threshold <= threshold < 1")
+        if not self.detect_interval_s >= 0:
+            raise ValueError("need detect_interval_s >= 0")
 
 
 #: Called with (client, seconds of audio heard, of which judged speech) after each chunk.
 SpeechCounter = Callable[[str, float, float], None]
+#: Called with the client for each video frame not sent to detection (`detect_interval_s`).
+FrameCounter = Callable[[str], None]
+#: A frame is due this share of `detect_interval_s` after the last detected one, so a
+#: client sending at exactly the limit is not halved by arrival jitter.
+_DUE_SHARE: Final = 0.9
 
 
 class SpeechAnalysisLogic(StatefulLogic[AnalysisInput, AnalysisItem, None]):
@@ -178,10 +188,13 @@ class SpeechAnalysisLogic(StatefulLogic[AnalysisInput, AnalysisItem, None]):
         model: SpeechProbability,
         options: AnalysisOptions,
         count: SpeechCounter | None = None,
+        not_detected: FrameCounter | None = None,
     ) -> None:
         self._model = model
         self._opt = options
         self._count = count
+        self._not_detected = not_detected
+        self._detected_ns: int | None = None  # arrival of the last frame sent to detection
         self._block = model.block_samples
         self._window = int(options.window_s * SR)
         self._step = int(options.step_s * SR)
@@ -218,6 +231,10 @@ class SpeechAnalysisLogic(StatefulLogic[AnalysisInput, AnalysisItem, None]):
             done = value.kind == "session_end"
             return [value], StatefulLogic.DISCARD if done else StatefulLogic.RETAIN
         if isinstance(value, VideoFrame):
+            if not self.detect_due(value.received_ns):
+                if self._not_detected is not None:
+                    self._not_detected(self.client)
+                return [], StatefulLogic.RETAIN
             return [PlacedVideoFrame(value, self.session, self._place(value))], StatefulLogic.RETAIN
         return self._audio(value), StatefulLogic.RETAIN
 
@@ -275,6 +292,21 @@ class SpeechAnalysisLogic(StatefulLogic[AnalysisInput, AnalysisItem, None]):
             if abs(chunk.timestamp_ms - expected_ts) <= self._opt.anchor_tolerance_ms:
                 return
         self._anchor = (start, chunk.timestamp_ms)
+
+    def detect_due(self, received_ns: int) -> bool:
+        """Whether a frame that arrived at `received_ns` goes to detection: the first one,
+        then one per `detect_interval_s` (the frames between are recorded, not detected).
+
+        Arrival time, not the client's `ts`: a client's clock may be wrong or hostile. A
+        time before the last detected frame's (a replay's or the host's clock stepped
+        back) starts the count again.
+        """
+        interval = self._opt.detect_interval_s
+        last = self._detected_ns
+        if interval and last is not None and 0 <= received_ns - last < interval * _DUE_SHARE * 1e9:
+            return False
+        self._detected_ns = received_ns
+        return True
 
     def _place(self, frame: VideoFrame) -> int | None:
         if self._anchor is None:
@@ -337,11 +369,14 @@ class SpeechAnalysisLogic(StatefulLogic[AnalysisInput, AnalysisItem, None]):
 
 
 def analysis_builder(
-    model: SpeechProbability, options: AnalysisOptions, count: SpeechCounter | None = None
+    model: SpeechProbability,
+    options: AnalysisOptions,
+    count: SpeechCounter | None = None,
+    not_detected: FrameCounter | None = None,
 ) -> Callable[[Any], SpeechAnalysisLogic]:
     """Builder for `op.stateful`: one logic per client session, sharing the loaded model."""
 
     def build(_state: Any) -> SpeechAnalysisLogic:
-        return SpeechAnalysisLogic(model, options, count)
+        return SpeechAnalysisLogic(model, options, count, not_detected)
 
     return build

@@ -25,6 +25,7 @@ from ambient_flow.operators.speech import (
     AnalysisOptions,
     DiarizationWindow,
     PlacedVideoFrame,
+    SpeechAnalysisLogic,
     SpeechChunk,
     UtteranceAudio,
     analysis_builder,
@@ -63,7 +64,12 @@ def analyse(
     flow = Dataflow("speech_test")
     streams = build_ingest(flow, runtime, {"in": TestingSource(messages)})
     items = op.filter_value("no_rejects", streams.items, lambda i: not isinstance(i, Rejected))
-    builder = analysis_builder(SileroVad(), options or AnalysisOptions(), runtime.telemetry.speech)
+    builder = analysis_builder(
+        SileroVad(),
+        options or AnalysisOptions(),
+        runtime.telemetry.speech,
+        lambda _client: runtime.telemetry.skipped("detection"),
+    )
     analysed = op.stateful("speech", items, builder)
     out: list = []  # type: ignore[type-arg]
     op.output("out", analysed, TestingSink(out))
@@ -159,6 +165,29 @@ def test_video_frames_are_placed_on_the_audio_timeline(tmp_path: Path) -> None:
     out, _ = analyse(msgs, tmp_path)
     placed = [o for o in out if isinstance(o, PlacedVideoFrame)]
     assert [p.sample for p in placed] == [None, 700 * 16]
+
+
+def test_video_goes_to_detection_at_most_detect_fps_a_client(tmp_path: Path) -> None:
+    # 3 s of a 5 fps camera: one frame a second is detected, the 12 others are counted
+    msgs = [audio_raw(i) for i in range(30)]
+    msgs += [video_raw(i, w=64, h=48) for i in range(15)]
+    out, runtime = analyse(msgs, tmp_path, AnalysisOptions(detect_interval_s=1.0))
+    placed = [o.frame.sequence for o in out if isinstance(o, PlacedVideoFrame)]
+    assert placed == [0, 5, 10]
+    assert runtime.telemetry.status()["stages"]["detection"]["skipped"] == 12
+    # off: every frame
+    out, runtime = analyse(msgs, tmp_path / "all", AnalysisOptions(detect_interval_s=0.0))
+    assert len([o for o in out if isinstance(o, PlacedVideoFrame)]) == 15
+    assert "detection" not in runtime.telemetry.status().get("stages", {})
+
+
+def test_a_camera_at_the_limit_is_not_halved_by_arrival_jitter() -> None:
+    logic = SpeechAnalysisLogic(SileroVad(), AnalysisOptions(detect_interval_s=1.0))
+    arrivals = [0.0, 0.93, 2.05, 2.96, 4.0, 4.91]  # 1 fps, up to 90 ms early or late
+    assert [logic.detect_due(round(t * 1e9)) for t in arrivals] == [True] * 6
+    assert not logic.detect_due(round(5.2e9))  # a second frame within the second
+    assert logic.detect_due(round(1e9))  # the host's clock stepped back: start again
+    assert not logic.detect_due(round(1.5e9))
 
 
 def test_silence_and_noise_give_no_utterances(tmp_path: Path) -> None:
