@@ -8,7 +8,8 @@ One stateful step per client turns ordered 16 kHz audio (ingest's output) into:
   change, so the segmenter runs after it);
 - `DiarizationWindow`: the last `window_s` of audio every `step_s` of audio, with the VAD
   blocks inside it, for the diarizer;
-- `PlacedVideoFrame`: each video frame with its position on the audio timeline, mapped
+- `PlacedVideoFrame`: each video frame due for detection (at most one per
+  `detect_interval_s`, `detect_due`) with its position on the audio timeline, mapped
   through the client's `ts` clock (video carries only `ts`);
 - the client's session events, passed through.
 
