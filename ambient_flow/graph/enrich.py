@@ -17,6 +17,7 @@ is built — before any port takes traffic — unless the caller hands loaded on
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 
 import bytewax.operators as op
 from bytewax.dataflow import Stream
@@ -112,7 +113,7 @@ def build_enrichment(
             models.vad,
             analysis,
             runtime.telemetry.speech,
-            lambda _client: runtime.telemetry.skipped("detection"),
+            partial(runtime.telemetry.skipped, "detection"),
         ),
     )
     stage = ModelStageOptions(

@@ -174,8 +174,8 @@ class AnalysisOptions:
 
 #: Called with (client, seconds of audio heard, of which judged speech) after each chunk.
 SpeechCounter = Callable[[str, float, float], None]
-#: Called with the client for each video frame not sent to detection (`detect_interval_s`).
-FrameCounter = Callable[[str], None]
+#: Called for each video frame not sent to detection (`detect_interval_s`).
+FrameCounter = Callable[[], None]
 #: A frame is due this share of `detect_interval_s` after the last detected one, so a
 #: client sending at exactly the limit is not halved by arrival jitter.
 _DUE_SHARE: Final = 0.9
@@ -234,7 +234,7 @@ class SpeechAnalysisLogic(StatefulLogic[AnalysisInput, AnalysisItem, None]):
         if isinstance(value, VideoFrame):
             if not self.detect_due(value.received_ns):
                 if self._not_detected is not None:
-                    self._not_detected(self.client)
+                    self._not_detected()
                 return [], StatefulLogic.RETAIN
             return [PlacedVideoFrame(value, self.session, self._place(value))], StatefulLogic.RETAIN
         return self._audio(value), StatefulLogic.RETAIN

@@ -68,7 +68,7 @@ def analyse(
         SileroVad(),
         options or AnalysisOptions(),
         runtime.telemetry.speech,
-        lambda _client: runtime.telemetry.skipped("detection"),
+        lambda: runtime.telemetry.skipped("detection"),
     )
     analysed = op.stateful("speech", items, builder)
     out: list = []  # type: ignore[type-arg]
