@@ -107,3 +107,29 @@ def test_a_slow_disk_makes_the_worker_wait_not_lose(tmp_path: Path, alice: Clien
     thread.close()
     assert writer.counters["audio_chunks"] == 8
     writer.close_all("shutdown")
+
+
+class TimedWriter(SessionWriter):
+    """A real `SessionWriter` that notes when each item is written."""
+
+    def __init__(self, *args: Any, **kw: Any) -> None:
+        super().__init__(*args, **kw)
+        self.written_at: list[float] = []
+
+    def write(self, item: object) -> Any:
+        self.written_at.append(time.monotonic())
+        return super().write(item)
+
+
+def test_batches_arriving_together_are_written_together(tmp_path: Path, alice: Client) -> None:
+    writer = TimedWriter(tmp_path)
+    thread = SessionWriterThread(writer, flush_s=2.0)  # gathers for up to 0.4 s
+    thread.put([alice.start()])
+    time.sleep(0.02)
+    second = time.monotonic()
+    thread.put([alice.audio()])
+    thread.close()
+    # the thread woke for the first batch and waited for the second before writing
+    assert len(writer.written_at) == 2
+    assert writer.written_at[0] >= second
+    writer.close_all("shutdown")
