@@ -337,8 +337,8 @@ def _utterance(result: ModelResult) -> AudioChunk | None:
         sequence=utt.start_sample,
         sample_rate=AUDIO_SAMPLE_RATE,
         channels=1,
-        samples=utt.samples,
         received_ns=utt.ended_ns,
         session=utt.session,
         start_sample=utt.start_sample,
+        float_samples=utt.samples,
     )

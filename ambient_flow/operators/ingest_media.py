@@ -216,12 +216,12 @@ class MediaSteps:
 
     def _emit_audio(self, chunk: AudioChunk) -> list[Item]:
         st = self.state
-        samples = self._to_16k(chunk)
+        samples = self._to_16k(chunk)  # None: 16 kHz already, not decoded yet
         seq_state = st.audio
         seq_state.expected = chunk.sequence + 1
         seq_state.last_ts = chunk.timestamp_ms
         seq_state.recent.append(chunk.sequence)
-        n = int(samples.shape[0])
+        n = chunk.num_samples if samples is None else int(samples.shape[0])
         if n == 0:
             return []  # the resampler's filter is still filling; its delay is emitted later
         st.gap_earned.earn(n / SR)  # audio earns the silence that may pad it
@@ -240,7 +240,6 @@ class MediaSteps:
                 sequence=chunk.sequence,
                 sample_rate=SR,
                 channels=chunk.channels,
-                samples=samples,
                 received_ns=chunk.received_ns,
                 session=chunk.session,
                 source=chunk.source,
@@ -249,12 +248,15 @@ class MediaSteps:
                 converted=converted,
                 filled=chunk.filled,
                 pcm=None if converted else chunk.pcm,  # resampled samples are new ones
+                float_samples=chunk.float_samples if samples is None else samples,
             )
         ]
 
-    def _to_16k(self, chunk: AudioChunk) -> np.ndarray[Any, np.dtype[np.float32]]:
+    def _to_16k(self, chunk: AudioChunk) -> np.ndarray[Any, np.dtype[np.float32]] | None:
+        """The chunk's samples at 16 kHz, or None when they are already (left as they are:
+        a recording host never needs them as floats)."""
         if chunk.sample_rate == SR:
-            return chunk.samples
+            return None
         if self._resampler is None or self._resampler_rate != chunk.sample_rate:
             import soxr  # a proper band-limited filter, with state across chunks
 
@@ -280,12 +282,12 @@ class MediaSteps:
                 sequence=-1,
                 sample_rate=SR,
                 channels=1,
-                samples=zeros,
                 received_ns=like.received_ns,
                 session=like.session,
                 source=like.source,
                 start_sample=start,
                 filled=True,
+                float_samples=zeros,
             )
         ]
 

@@ -265,7 +265,7 @@ class SpeechAnalysisLogic(StatefulLogic[AnalysisInput, AnalysisItem, None]):
         for offset in range(0, chunk.num_samples, _PIECE):
             piece = chunk.samples[offset : offset + _PIECE]
             out += self._piece(
-                replace(chunk, samples=piece, start_sample=start + offset, pcm=None),
+                replace(chunk, float_samples=piece, start_sample=start + offset, pcm=None),
                 start + offset,
             )
         return out

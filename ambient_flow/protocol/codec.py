@@ -225,23 +225,23 @@ def parse_audio(
         raise ProtocolError(
             "audio_too_long", f"{seconds:.2f} s of audio in one message > {max_seconds:g} s"
         )
-    # One pass; int16 times a float32 scalar is float32 (exact: int16 / 2**15), and
-    # without `dtype=` the ufunc call costs half as much.
-    samples = np.frombuffer(payload, dtype=_PCM16) * _PCM_SCALE
+    samples = None  # mono: decoded from `pcm` when a stage first reads `samples`
     if ch == 2:
-        samples = samples.reshape(-1, 2).mean(axis=1, dtype=np.float32)
+        # int16 times a float32 scalar is float32 (exact: int16 / 2**15)
+        pairs = (np.frombuffer(payload, dtype=_PCM16) * _PCM_SCALE).reshape(-1, 2)
+        samples = pairs.mean(axis=1, dtype=np.float32)
     return AudioChunk(
         client=client,
         timestamp_ms=ts,
         sequence=seq,
         sample_rate=int(sr),
         channels=1,
-        samples=samples,
         received_ns=received_ns,
         session=_opt_str(header, "session"),
         source=_opt_str(header, "source"),
         source_channels=int(ch),
         pcm=bytes(payload) if ch == 1 else None,
+        float_samples=samples,
     )
 
 

@@ -26,6 +26,9 @@ __all__ = [
 Channel = Literal["audio", "video", "control", "tcp"]
 FloatArray = npt.NDArray[np.float32]
 
+_PCM16 = np.dtype("<i2")
+_PCM_SCALE = np.float32(1.0 / 32768.0)  # int16 / 32768 is exact in float32
+
 
 @dataclass(frozen=True, slots=True)
 class RawMessage:
@@ -64,7 +67,7 @@ class RawMessage:
 
 @dataclass(frozen=True, slots=True, eq=False)
 class AudioChunk:
-    """One chunk of audio, always float32 in [-1, 1).
+    """One chunk of audio; `samples` are always float32 in [-1, 1).
 
     After the parse step `samples` is mono at `sample_rate` (stereo is already
     downmixed). After per-client ingest it is 16 kHz, `start_sample` is its
@@ -75,7 +78,13 @@ class AudioChunk:
     `pcm` is the int16 little-endian bytes the samples came from, while they are exactly
     those (mono, not converted): the session writes them as they are, with no float ->
     int16 round trip (the same bytes: an int16 / 32768 is exact in float32). Any step
-    that changes the samples must drop it (`pcm=None`).
+    that changes the samples must drop it (`pcm=None`) and give `float_samples`.
+
+    A chunk made from `pcm` alone (`float_samples=None`: what the parser makes of mono
+    int16) decodes its floats on the first read of `samples` and keeps them. A host
+    that only records never reads them: the conversion was the largest single cost of
+    parsing an audio message, and numpy releases the GIL inside it, which hands the
+    worker's GIL to the session writer's thread once per message.
     """
 
     client: str
@@ -83,7 +92,6 @@ class AudioChunk:
     sequence: int
     sample_rate: int
     channels: int
-    samples: FloatArray
     received_ns: int
     session: str | None = None
     source: str | None = None
@@ -92,10 +100,25 @@ class AudioChunk:
     converted: bool = False
     filled: bool = False
     pcm: bytes | None = None
+    float_samples: FloatArray | None = None
+
+    @property
+    def samples(self) -> FloatArray:
+        """The float32 samples (decoded from `pcm` on the first read, then kept)."""
+        decoded = self.float_samples
+        if decoded is None:
+            if self.pcm is None:
+                raise ValueError("an AudioChunk needs float_samples or pcm")
+            decoded = np.frombuffer(self.pcm, dtype=_PCM16) * _PCM_SCALE
+            object.__setattr__(self, "float_samples", decoded)  # a cache: same values
+        return decoded
 
     @property
     def num_samples(self) -> int:
-        return int(self.samples.shape[0])
+        decoded = self.float_samples
+        if decoded is None:
+            return len(self.pcm) // 2 if self.pcm is not None else 0
+        return int(decoded.shape[0])
 
     @property
     def duration_s(self) -> float:

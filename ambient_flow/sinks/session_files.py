@@ -184,8 +184,13 @@ class SessionFiles:
 
     # -- writing ----------------------------------------------------------------------
     def write_audio(self, chunk: AudioChunk) -> None:
-        samples = chunk.samples
-        if samples.ndim != 1 or chunk.sample_rate != self._options.sample_rate:
+        pcm = chunk.pcm  # the bytes as they arrived: no float -> int16 trip, no decoding
+        decoded = chunk.float_samples
+        if pcm is None or (decoded is not None and 2 * decoded.shape[0] != len(pcm)):
+            pcm, decoded = None, chunk.samples
+        if chunk.sample_rate != self._options.sample_rate or (
+            decoded is not None and decoded.ndim != 1
+        ):
             self._counters["audio_refused"] += 1
             self._log.log(
                 logging.WARNING,
@@ -193,7 +198,7 @@ class SessionFiles:
                 "session %s: refused audio seq %d (shape %s, %d Hz)",
                 self.session,
                 chunk.sequence,
-                samples.shape,
+                (chunk.num_samples,) if decoded is None else decoded.shape,
                 chunk.sample_rate,
             )
             return
@@ -206,11 +211,11 @@ class SessionFiles:
             elif start != self._next_sample:
                 self._discontinuity(chunk, start)
             meta["last_start_sample"] = start
-        pcm = chunk.pcm
-        if pcm is not None and len(pcm) == 2 * samples.shape[0]:
-            written = self._wav.write_pcm16(pcm)  # as it arrived: no float -> int16 trip
+        if pcm is not None:
+            written = self._wav.write_pcm16(pcm)
         else:
-            written = self._wav.write(samples)
+            assert decoded is not None
+            written = self._wav.write(decoded)
         if self._next_sample is not None:
             self._next_sample += written
         meta["samples"] += written

@@ -213,6 +213,18 @@ def test_session_files_hold_exactly_the_timeline(tmp_path: Path) -> None:
     assert kinds[0] == "session_start" and "gap" in kinds and kinds[-1] == "session_end"
 
 
+def test_a_recording_host_never_decodes_audio_to_floats(tmp_path: Path) -> None:
+    out = run_messages(audio_seq(list(range(6))), tmp_path, settings=Settings(enrich=False))
+    chunks = out.audio()
+    # ingest and the session writer used the bytes as they came (the chunks are the
+    # very objects the writer got: it would have kept what it decoded)
+    assert len(chunks) == 6 and all(c.float_samples is None for c in chunks)
+    (session_dir,) = (tmp_path / "sessions").iterdir()
+    data = (session_dir / "audio.wav").read_bytes()[44:]
+    assert data == b"".join(c.pcm or b"" for c in chunks)
+    assert chunks[2].samples.dtype == np.float32  # still there for a stage that reads them
+
+
 @pytest.mark.parametrize("workers", [1, 2])
 def test_output_is_identical_whatever_the_worker_count(tmp_path: Path, workers: int) -> None:
     msgs = []
@@ -280,7 +292,7 @@ def test_an_ordered_chunk_carries_every_field_it_came_with(tmp_path: Path) -> No
     from ambient_flow.protocol.messages import AudioChunk
     from ambient_flow.runtime import HostRuntime
 
-    set_by_ingest = {"sample_rate", "start_sample", "converted", "pcm", "samples"}
+    set_by_ingest = {"sample_rate", "start_sample", "converted", "pcm", "float_samples"}
     carried = {
         "client",
         "timestamp_ms",
@@ -304,7 +316,7 @@ def test_an_ordered_chunk_carries_every_field_it_came_with(tmp_path: Path) -> No
             sequence=7,
             sample_rate=16000,
             channels=1,
-            samples=np.frombuffer(pcm, "<i2") / np.float32(32768),
+            float_samples=np.frombuffer(pcm, "<i2") / np.float32(32768),
             received_ns=(T0_MS + 5) * NS,
             session="s-9",
             source="mic-2",

@@ -27,7 +27,7 @@ def _chunk(seq: int) -> AudioChunk:
         sequence=seq,
         sample_rate=16000,
         channels=1,
-        samples=np.frombuffer(pcm, "<i2") / np.float32(32768),
+        float_samples=np.frombuffer(pcm, "<i2") / np.float32(32768),
         received_ns=(T0_MS + 100 * seq) * NS,
         pcm=pcm,
     )

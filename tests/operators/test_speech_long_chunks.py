@@ -41,7 +41,7 @@ def test_one_chunk_longer_than_the_ring_is_analysed_whole() -> None:
     logic.on_item(start_event)
     items = []
     for start, n in ((0, SR), (SR, 33 * SR), (34 * SR, 2 * SR)):
-        chunk = AudioChunk("c", 0, 0, SR, 1, loud(n, start), 1, start_sample=start)
+        chunk = AudioChunk("c", 0, 0, SR, 1, 1, start_sample=start, float_samples=loud(n, start))
         out, _ = logic.on_item(chunk)
         items += list(out)
     out, _ = logic.on_eof()

@@ -125,6 +125,16 @@ def test_parse_audio_mono_scales_to_unit_float() -> None:
     assert chunk.duration_s == pytest.approx(4 / 16000)
 
 
+def test_parse_audio_mono_decodes_its_floats_only_when_read() -> None:
+    pcm = np.array([0, 16384, -32768, 32767, 7], "<i2").tobytes()
+    chunk = parse_audio(audio_header(10, 3), pcm, client="c", received_ns=7)
+    assert chunk.float_samples is None and chunk.pcm == pcm  # nothing decoded yet
+    assert chunk.num_samples == 5  # known from the bytes
+    first = chunk.samples
+    assert chunk.float_samples is first and chunk.samples is first  # decoded once, kept
+    np.testing.assert_array_equal(first * 32768, [0, 16384, -32768, 32767, 7])
+
+
 def test_parse_audio_stereo_is_downmixed_by_averaging() -> None:
     pcm = np.array([1000, 3000, -2000, 2000], "<i2").tobytes()
     chunk = parse_audio(audio_header(0, 0, sr=48000, ch=2), pcm, client="c", received_ns=0)

@@ -74,7 +74,7 @@ class Client:
             sequence=self.seq,
             sample_rate=SR,
             channels=1,
-            samples=x,
+            float_samples=x,
             received_ns=self.at_ns,
             start_sample=self.next_sample,
         )
