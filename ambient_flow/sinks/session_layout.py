@@ -115,7 +115,10 @@ class SessionOptions:
     Attributes:
         save_frames: Save every video frame as `frames/<seq:08d>.jpg`.
         metadata_every_s: Rewrite metadata.json after this much new audio (or
-            `metadata_every_s * 5` new frames in a session without audio).
+            `metadata_every_s * 5` new frames in a session without audio) and as long
+            on the wall clock since it was last written: a real-time client's files
+            are refreshed at that pace, a faster one (a catch-up, a benchmark's blast)
+            no more often.
         metadata_rewrites_per_second: At most this many of those rewrites a second,
             all sessions of a writer together (each is two files replaced atomically,
             ~0.2-0.6 ms of system time here): with many clients a live session's

@@ -132,25 +132,63 @@ def test_an_open_sessions_audio_wav_reads_true_with_stdlib_wave(
     w.close_all("shutdown")
 
 
+class Clock:
+    """A monotonic clock that moves only when told (nanoseconds)."""
+
+    def __init__(self) -> None:
+        self.ns = 1_000_000_000
+
+    def __call__(self) -> int:
+        return self.ns
+
+    def advance(self, seconds: float) -> None:
+        self.ns += int(seconds * 1e9)
+
+
 def test_metadata_is_rewritten_every_few_seconds_of_audio(tmp_path: Path, alice: Client) -> None:
-    w = SessionWriter(tmp_path, options=SessionOptions(metadata_every_s=0.5))
+    clock = Clock()
+    w = SessionWriter(tmp_path, options=SessionOptions(metadata_every_s=0.5), clock=clock)
     sdir = tmp_path / "sessions" / alice.session
     w.write_batch([alice.start()] + [alice.audio() for _ in range(4)])  # 0.4 s
+    clock.advance(0.4)
     assert _meta(sdir)["samples"] == 0
-    w.write_batch([alice.audio()])  # 0.5 s: due
+    clock.advance(0.1)
+    w.write_batch([alice.audio()])  # 0.5 s of audio in 0.5 s: due
     assert _meta(sdir)["samples"] == 5 * CHUNK
     assert _meta(sdir)["audio_seconds"] == 0.5
     assert not (sdir / "metadata.json.tmp").exists()
     w.close_all("shutdown")
 
 
+def test_a_client_faster_than_real_time_is_rewritten_at_the_wall_clock_pace(
+    tmp_path: Path, alice: Client
+) -> None:
+    clock = Clock()
+    w = SessionWriter(tmp_path, options=SessionOptions(metadata_every_s=0.5), clock=clock)
+    sdir = tmp_path / "sessions" / alice.session
+    w.write_batch([alice.start()])
+    for _ in range(20):  # 2 s of audio, 0.01 s apart: four times due by audio alone
+        clock.advance(0.01)
+        w.write_batch([alice.audio()])
+    assert _meta(sdir)["samples"] == 0 and w.counters["metadata_rewrites"] == 0
+    clock.advance(0.3)  # 0.5 s since the start was written
+    w.write_batch([alice.audio()])
+    assert _meta(sdir)["samples"] == 21 * CHUNK and w.counters["metadata_rewrites"] == 1
+    w.write_batch([alice.audio() for _ in range(10)])  # 1 s more audio, no time: not yet
+    assert _meta(sdir)["samples"] == 21 * CHUNK
+    w.close_all("shutdown")  # the end is always written
+    assert _meta(sdir)["samples"] == 31 * CHUNK and _meta(sdir)["ended_at"] is not None
+
+
 def test_metadata_rewrites_are_paced_across_sessions(tmp_path: Path) -> None:
     # 30 sessions due at once with a budget of 10 a second: 10 now, the rest later; the
     # ends are always written, so the files come out whole either way.
     options = SessionOptions(metadata_every_s=0.1, metadata_rewrites_per_second=10)
-    w = SessionWriter(tmp_path, options=options)
+    clock = Clock()
+    w = SessionWriter(tmp_path, options=options, clock=clock)
     clients = [Client(f"c{i:02d}", f"20250102_030405_c{i:02d}_0123abcd") for i in range(30)]
     w.write_batch([c.start() for c in clients])
+    clock.advance(0.1)
     w.write_batch([c.audio() for c in clients])  # 0.1 s each: all due
     rewritten = [_meta(tmp_path / "sessions" / c.session)["samples"] == CHUNK for c in clients]
     assert sum(rewritten) == 10
@@ -164,9 +202,11 @@ def test_metadata_rewrites_are_paced_across_sessions(tmp_path: Path) -> None:
 
 def test_metadata_rewrites_unpaced_with_zero(tmp_path: Path) -> None:
     options = SessionOptions(metadata_every_s=0.1, metadata_rewrites_per_second=0)
-    w = SessionWriter(tmp_path, options=options)
+    clock = Clock()
+    w = SessionWriter(tmp_path, options=options, clock=clock)
     clients = [Client(f"c{i:02d}", f"20250102_030405_c{i:02d}_0123abcd") for i in range(30)]
     w.write_batch([c.start() for c in clients])
+    clock.advance(0.1)
     w.write_batch([c.audio() for c in clients])
     assert w.counters["metadata_rewrites"] == 30
     assert w.counters["metadata_rewrites_deferred"] == 0
