@@ -126,7 +126,8 @@ class Settings:
     metadata_rewrites_per_second: float = _knob(
         100.0,
         "live sessions' metadata.json rewrites per second, all sessions together (each is due "
-        "every 5 s of audio; past this, refreshed less often); 0 = no limit",
+        "after 5 s of audio and 5 s of wall time; past this, refreshed less often); "
+        "0 = no limit",
     )
     status_interval: float = _knob(2.0, "seconds between status.json refreshes")
     malloc_arena_max: int = _knob(
