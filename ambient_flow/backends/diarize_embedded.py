@@ -282,6 +282,15 @@ class EmbeddedDiarizer(LazyModel[Any]):
             stream.tracker.push_block(s, bool(blocks.speech[k]))
             stream.next_block = s + size
 
+    def embed(self, pieces: Sequence[Audio]) -> npt.NDArray[np.float32]:
+        """Unit-length resemblyzer embeddings of `pieces` (16 kHz float32), one row each:
+        the same encoder call the tracker's units get (`ambient-flow eval` measures how
+        far apart the reference speakers lie with it)."""
+        self.load()
+        if not pieces:
+            return np.zeros((0, 0), np.float32)
+        return self._embed(list(pieces))
+
     def _embed(self, chunks: list[Audio]) -> npt.NDArray[np.float32]:
         """One LSTM pass over all chunks (packed, so each uses its own length)."""
         import torch

@@ -13,7 +13,9 @@ them). So what is scored is what users get:
 - cpWER of each speaker's words (words carry their own speaker), when the transcript
   names its speakers (`name: text` lines);
 - speakers found (labels holding at least a second of speech in the timeline) against the
-  reference, and words per speaker.
+  reference, and words per speaker;
+- with a reference and the embedded diarizer, how far apart the reference voices lie for
+  its speaker encoder (`cli.voices`): voices that close are merged, whatever the recording.
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ from ambient_flow.cli.scoring import (
     read_transcript,
     wer,
 )
+from ambient_flow.cli.voices import VoiceSeparation, voice_separation
 from ambient_flow.config import Settings
 from ambient_flow.models.bundle import Models
 from ambient_flow.protocol.constants import AUDIO_SAMPLE_RATE as SR
@@ -73,6 +76,7 @@ class EvalResult:
     relabels: int = 0
     processing_s: float = 0.0
     stages: dict[str, Any] = field(default_factory=dict)
+    voices: VoiceSeparation | None = None
     lines: list[dict[str, Any]] = field(default_factory=list, repr=False)
 
     def to_dict(self) -> dict[str, Any]:
@@ -108,6 +112,8 @@ class EvalResult:
             f"cpWER      {pct(self.cpwer)}",
             f"lines      {self.utterances} utterance lines, {self.relabels} speaker relabels",
         ]
+        if self.voices is not None:
+            lines += self.voices.format_lines()
         for name, st in self.stages.items():
             lines.append(f"stage      {name}: {st.get('items')} items, RTF {st.get('rtf')}")
         return "\n".join(lines)
@@ -148,6 +154,7 @@ def evaluate(
     into (`input.zmqcap`); by default a temporary one is removed afterwards. `models`:
     loaded models to use (default: built from `settings`).
     """
+    from ambient_flow.backends.registry import build_models
     from ambient_flow.graph.replay import build_replay, replay_settings
     from ambient_flow.sinks.enrichment import read_enrichments
 
@@ -160,6 +167,7 @@ def evaluate(
             replay_settings(capture, settings or Settings(), str(data)), enrich=True
         )
         runtime = HostRuntime(settings=run_settings, replay=True)
+        models = models if models is not None else build_models(run_settings)
         graph = build_replay(runtime, capture, models)
         started = time.perf_counter()
         bar = ProgressBar(runtime.telemetry.status).start() if progress else None
@@ -171,20 +179,42 @@ def evaluate(
             runtime.close()
         elapsed = time.perf_counter() - started
         doc = runtime.telemetry.status()
-        lines = [ln for s in sorted((data / "sessions").glob("*/")) for ln in read_enrichments(s)]
+        sessions = sorted((data / "sessions").glob("*/"))
+        lines = [ln for s in sessions for ln in read_enrichments(s)]
+        reference = read_rttm(rttm) if rttm is not None else None
+        voices = _voices(sessions, reference, models) if reference else None
     finally:
         shutil.rmtree(work, ignore_errors=True)
     result = score_session(
         lines,
         duration_s=doc["audio"]["samples"] / SR,
-        reference=read_rttm(rttm) if rttm is not None else None,
+        reference=reference,
         transcript=read_transcript(transcript) if transcript is not None else None,
         collars=(0.0, collar) if collar else (0.0,),
     )
     result.input = str(input_path)
     result.processing_s = elapsed
     result.stages = doc.get("stages", {})
+    result.voices = voices
     return result
+
+
+def _voices(
+    sessions: Sequence[Path], reference: Sequence[tuple[float, float, str]], models: Models
+) -> VoiceSeparation | None:
+    """The reference voices' separation in the one session's audio, when the diarizer is
+    the embedded one (the diart path's encoder is the user's; it is not measured)."""
+    from ambient_flow.backends.diarize_embedded import EmbeddedDiarizer
+    from ambient_flow.sinks.wav import read_wav
+
+    if not isinstance(models.diarizer, EmbeddedDiarizer) or len(sessions) != 1:
+        return None
+    audio, rate = read_wav(sessions[0] / "audio.wav")
+    meta = json.loads((sessions[0] / "session.json").read_text())
+    offset = meta.get("first_start_sample") or 0
+    return voice_separation(
+        audio, reference, models.diarizer.embed, sample_rate=rate, offset_samples=int(offset)
+    )
 
 
 #: Speech a label must hold in the timeline to count as a speaker found (s).

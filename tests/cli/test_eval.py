@@ -43,6 +43,12 @@ def test_der_on_pyannotes_real_two_speaker_call() -> None:
     assert result.der is not None and result.der < 0.30, result.format()  # collar 0
     assert result.wer is not None and result.wer < 0.27, result.format()
     assert result.cpwer is not None and result.cpwer < 0.60, result.format()
+    # the two voices measured with the diarizer's own encoder (0.150 apart on 2026-12-02)
+    voices = result.voices
+    assert voices is not None and set(voices.pieces) == {"speaker90", "speaker91"}
+    assert 0.10 < voices.distances["speaker90|speaker91"] < 0.20, voices
+    assert "voices     apart speaker90-speaker91" in result.format()
+    assert result.to_dict()["voices"]["distances"] == voices.distances
 
 
 def test_der_wer_and_cpwer_on_the_bundled_dialogue() -> None:
