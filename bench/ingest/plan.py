@@ -16,6 +16,10 @@ class Plan:
     video_count: int = 10_000
     blast_senders: tuple[int, ...] = (1, 2)
     blast_clients: int = 100  # audio blasts interleave this many clients' sequences
+    # the same-work comparison again with 600 messages a client, when the blast above has
+    # fewer (its peer then spends much of its time creating each client's file)
+    steady_count: int = 0
+    steady_repeats: int = 3
     workers2: bool = True  # also measure the flow with -w 2
     client_levels: tuple[int, ...] = (100, 500, 1000, 2000, 3000, 5000)
     w2_levels: tuple[int, ...] = (1000, 2000, 3000, 5000)  # clients with -w 2
@@ -34,6 +38,7 @@ class Plan:
         return cls(
             repeats=1,
             audio_count=10_000,
+            steady_count=60_000,
             video_count=1_000,
             blast_senders=(1,),
             client_levels=(100, 1000),

@@ -21,7 +21,7 @@ def _throughput(sec: Sec, _all: dict[str, Sec]) -> list[str]:
         f"{'peer msg/s':>11} {'peer MB/s':>10} {'flow/peer':>9} {'host CPU%':>9} complete"
     ]
     for name, row in sec.items():
-        if not isinstance(row, dict):
+        if not isinstance(row, dict) or name == "audio_steady":
             continue
         lines.append(
             f"  {name:<10} {row['message_bytes']:>7} {fmt(row['flow_msgs_per_s']):>11} "
@@ -41,7 +41,20 @@ def _throughput(sec: Sec, _all: dict[str, Sec]) -> list[str]:
                 f"{fmt(row['same_msgs_per_s'])} msg/s; flow/same-work = "
                 f"{fmt(row['ratio_flow_to_same_work'])} (target >= 0.60){w2}"
             )
+            lines += _steady(sec.get("audio_steady"))
     return lines
+
+
+def _steady(steady: object) -> list[str]:
+    if not isinstance(steady, dict):
+        return []
+    return [
+        f"  {'':<10} long sessions, {steady['messages_per_client']} messages a client "
+        f"({steady['count']:,} over {steady['clients']} clients): same-work peer "
+        f"{fmt(steady['same_msgs_per_s'])} msg/s, flow {fmt(steady['flow_msgs_per_s'])} "
+        f"msg/s; flow/same-work = {fmt(steady['ratio_flow_to_same_work'])} "
+        f"(repeats {steady['ratios']}; target >= 0.60)"
+    ]
 
 
 def _imagezmq(sec: Sec, _all: dict[str, Sec]) -> list[str]:

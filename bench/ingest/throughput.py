@@ -21,7 +21,7 @@ from bench.ingest import senders as snd
 from bench.ingest.peer import SameWorkPeer
 from bench.ingest.plan import Plan
 
-__all__ = ["flow_blast", "idle", "imagezmq_peer", "payloads", "throughput"]
+__all__ = ["flow_blast", "idle", "imagezmq_peer", "payloads", "steady_same_work", "throughput"]
 
 
 def payloads(kind: str, big: bool = True) -> tuple[list[bytes], tuple[int, int]]:
@@ -234,7 +234,38 @@ def throughput(plan: Plan) -> dict[str, Any]:
                     row["ratio_w2_to_same_work"] = rounded(
                         median([r["ratio_w2_same"] for r in runs]), 3
                     )
+    if plan.steady_count:
+        out["audio_steady"] = steady_same_work(plan)
     return out
+
+
+def steady_same_work(plan: Plan) -> dict[str, Any]:
+    """Flow vs the same-work peer on long sessions (`steady_count` messages over
+    `blast_clients` clients, 1 sender), alternated `steady_repeats` times.
+
+    With 100 messages a client the peer spends much of its time creating each client's
+    directory and file (0.4-1.2 ms each on a slow disk), which the flow does too but on
+    its writer thread; with 600 it does almost nothing but the messages, so this is the
+    per-message ratio.
+    """
+    pay, wh = payloads("audio")
+    runs = []
+    for _ in range(plan.steady_repeats):
+        same = _peer_same_work(plan.steady_count, 1, pay[0], plan.blast_clients)
+        flow = flow_blast("audio", plan.steady_count, 1, pay, wh, plan.blast_clients)
+        ratio = flow["msgs_per_s"] / max(same["msgs_per_s"], 1e-9)
+        runs.append({"same": same, "flow": flow, "ratio_same": ratio})
+    return {
+        "count": plan.steady_count,
+        "clients": plan.blast_clients,
+        "messages_per_client": plan.steady_count // plan.blast_clients,
+        "same_msgs_per_s": rounded(_median_of(runs, "same", "msgs_per_s"), 1),
+        "flow_msgs_per_s": rounded(_median_of(runs, "flow", "msgs_per_s"), 1),
+        "ratio_flow_to_same_work": rounded(median([r["ratio_same"] for r in runs]), 3),
+        "ratios": [rounded(r["ratio_same"], 3) for r in runs],
+        "complete": all(r["flow"]["messages"] == r["flow"]["expected"] for r in runs),
+        "runs": runs,
+    }
 
 
 # -- 6. imagezmq --------------------------------------------------------------------------------
