@@ -18,7 +18,7 @@ import numpy as np
 from ambient_flow.errors import ProtocolError
 from ambient_flow.protocol import constants as C
 from ambient_flow.protocol.jsontext import loads_bounded, wire_text
-from ambient_flow.protocol.messages import AudioChunk, VideoFrame
+from ambient_flow.protocol.messages import PCM16, PCM16_SCALE, AudioChunk, VideoFrame
 
 __all__ = [
     "EnvelopeStream",
@@ -37,9 +37,6 @@ __all__ = [
 ]
 
 _PREFIX = struct.Struct(">II")
-_PCM_SCALE = np.float32(1.0 / 32768.0)
-#: The wire's sample type, made once (`dtype="<i2"` parses the string on every call).
-_PCM16 = np.dtype("<i2")
 
 
 def encode_header(header: Mapping[str, Any]) -> bytes:
@@ -228,7 +225,7 @@ def parse_audio(
     samples = None  # mono: decoded from `pcm` when a stage first reads `samples`
     if ch == 2:
         # int16 times a float32 scalar is float32 (exact: int16 / 2**15)
-        pairs = (np.frombuffer(payload, dtype=_PCM16) * _PCM_SCALE).reshape(-1, 2)
+        pairs = (np.frombuffer(payload, dtype=PCM16) * PCM16_SCALE).reshape(-1, 2)
         samples = pairs.mean(axis=1, dtype=np.float32)
     return AudioChunk(
         client=client,

@@ -26,8 +26,10 @@ __all__ = [
 Channel = Literal["audio", "video", "control", "tcp"]
 FloatArray = npt.NDArray[np.float32]
 
-_PCM16 = np.dtype("<i2")
-_PCM_SCALE = np.float32(1.0 / 32768.0)  # int16 / 32768 is exact in float32
+#: The wire's sample type, made once (`dtype="<i2"` parses the string on every call).
+PCM16 = np.dtype("<i2")
+#: int16 -> float32 in [-1, 1): int16 / 32768 is exact in float32.
+PCM16_SCALE = np.float32(1.0 / 32768.0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,7 +111,7 @@ class AudioChunk:
         if decoded is None:
             if self.pcm is None:
                 raise ValueError("an AudioChunk needs float_samples or pcm")
-            decoded = np.frombuffer(self.pcm, dtype=_PCM16) * _PCM_SCALE
+            decoded = np.frombuffer(self.pcm, dtype=PCM16) * PCM16_SCALE
             object.__setattr__(self, "float_samples", decoded)  # a cache: same values
         return decoded
 
