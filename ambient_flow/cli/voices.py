@@ -41,29 +41,35 @@ NEAR: Final = 0.15
 
 @dataclass(frozen=True)
 class VoiceSeparation:
-    """Per reference speaker its pieces and their spread; per pair their distance."""
+    """Per reference speaker its pieces and their spread; per pair of speakers the cosine
+    distance between their centroids (`pairs`: `(a, b, distance)`, closest first)."""
 
     pieces: dict[str, int]
     spread: dict[str, float]
-    distances: dict[str, float]  # "a|b" (a < b) -> cosine distance between centroids
+    pairs: tuple[tuple[str, str, float], ...]
 
-    def close_pairs(self, below: float = NEAR) -> list[tuple[str, float]]:
+    def distance(self, a: str, b: str) -> float:
+        """The distance between speakers `a` and `b` (KeyError if either was not measured)."""
+        for x, y, d in self.pairs:
+            if {x, y} == {a, b}:
+                return d
+        raise KeyError((a, b))
+
+    def close_pairs(self, below: float = NEAR) -> list[tuple[str, str, float]]:
         """Pairs closer than `below`, closest first."""
-        return sorted(((k, d) for k, d in self.distances.items() if d < below), key=_second)
+        return [p for p in self.pairs if p[2] < below]
 
     def format_lines(self) -> list[str]:
-        if not self.distances:
+        if not self.pairs:
             return []
         spread = ", ".join(f"{k} {v:.2f}" for k, v in sorted(self.spread.items()))
-        pairs = sorted(self.distances.items(), key=_second)
-        shown = ", ".join(f"{k.replace('|', '-')} {d:.3f}" for k, d in pairs[:6])
-        more = f" (+{len(pairs) - 6} more)" if len(pairs) > 6 else ""
+        shown = ", ".join(f"{a}-{b} {d:.3f}" for a, b, d in self.pairs[:6])
+        more = f" (+{len(self.pairs) - 6} more)" if len(self.pairs) > 6 else ""
         lines = [
             f"voices     apart {shown}{more}; each voice's 1 s pieces spread {spread} "
             "(cosine, the embedded speaker encoder)"
         ]
-        for pair, d in self.close_pairs():
-            a, b = pair.split("|")
+        for a, b, d in self.close_pairs():
             expect = "expect them merged" if d < CLOSE else "they may be merged"
             lines.append(
                 f"           {a} and {b} lie {d:.3f} apart (< {CLOSE if d < CLOSE else NEAR}): "
@@ -72,8 +78,8 @@ class VoiceSeparation:
         return lines
 
 
-def _second(kv: tuple[str, float]) -> float:
-    return kv[1]
+def _third(pair: tuple[str, str, float]) -> float:
+    return pair[2]
 
 
 def single_speaker_spans(
@@ -135,9 +141,11 @@ def voice_separation(
         centroids[speaker] = c
         spread[speaker] = round(float(np.mean(1.0 - e @ c)), 4)
     names = sorted(centroids)
-    distances = {
-        f"{a}|{b}": round(float(1.0 - centroids[a] @ centroids[b]), 4)
+    pairs = [
+        (a, b, round(float(1.0 - centroids[a] @ centroids[b]), 4))
         for i, a in enumerate(names)
         for b in names[i + 1 :]
-    }
-    return VoiceSeparation({k: len(v) for k, v in kept.items()}, spread, distances)
+    ]
+    return VoiceSeparation(
+        {k: len(v) for k, v in kept.items()}, spread, tuple(sorted(pairs, key=_third))
+    )

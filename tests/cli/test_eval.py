@@ -13,6 +13,7 @@ margin for numeric noise (2026-12-01):
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -46,9 +47,10 @@ def test_der_on_pyannotes_real_two_speaker_call() -> None:
     # the two voices measured with the diarizer's own encoder (0.150 apart on 2026-12-02)
     voices = result.voices
     assert voices is not None and set(voices.pieces) == {"speaker90", "speaker91"}
-    assert 0.10 < voices.distances["speaker90|speaker91"] < 0.20, voices
+    assert 0.10 < voices.distance("speaker90", "speaker91") < 0.20, voices
     assert "voices     apart speaker90-speaker91" in result.format()
-    assert result.to_dict()["voices"]["distances"] == voices.distances
+    [[a, b, d]] = json.loads(json.dumps(result.to_dict()))["voices"]["pairs"]
+    assert (a, b, d) == voices.pairs[0]
 
 
 def test_der_wer_and_cpwer_on_the_bundled_dialogue() -> None:

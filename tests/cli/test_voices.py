@@ -46,7 +46,7 @@ def test_two_different_voices_lie_apart(encoder: EmbeddedDiarizer) -> None:
     audio, ref = dialogue("en", "en+f3")  # a male and a female voice
     v = voice_separation(audio, ref, encoder.embed)
     assert set(v.pieces) == {"alex", "sam"} and min(v.pieces.values()) >= 6
-    assert v.distances["alex|sam"] > NEAR, v
+    assert v.distance("alex", "sam") > NEAR, v
     assert all(0.0 < s < 0.2 for s in v.spread.values()), v
     assert v.close_pairs() == []
     assert v.format_lines()[0].startswith("voices     apart alex-sam ")
@@ -56,7 +56,7 @@ def test_two_different_voices_lie_apart(encoder: EmbeddedDiarizer) -> None:
 def test_one_voice_under_two_names_is_flagged(encoder: EmbeddedDiarizer) -> None:
     audio, ref = dialogue("en", "en")
     v = voice_separation(audio, ref, encoder.embed)
-    assert v.distances["alex|sam"] < CLOSE, v
+    assert v.distance("sam", "alex") < CLOSE, v
     [warning] = v.format_lines()[1:]
     assert "alex and sam lie" in warning and "expect them merged" in warning
 
@@ -68,4 +68,4 @@ def test_times_are_read_on_the_stream_clock(encoder: EmbeddedDiarizer) -> None:
     later = [(a + 1.0, b + 1.0, who) for a, b, who in ref]
     shifted = voice_separation(audio, later, encoder.embed, offset_samples=SR)
     assert shifted.pieces == whole.pieces
-    assert shifted.distances == pytest.approx(whole.distances, abs=1e-4)
+    assert shifted.distance("alex", "sam") == pytest.approx(whole.distance("alex", "sam"), abs=1e-4)
