@@ -6,7 +6,7 @@ pieces the diarizer's units are made of and embedded with the same encoder. Per 
 the spread of its pieces around their centroid. Per pair: the distance between
 centroids (cosine).
 
-On 28 generated clips (dev and held-out, 2-5 voices) and pyannote's real call, measured
+On 27 generated clips (dev and held-out, 2-5 voices) and pyannote's real call, measured
 this way (bench/README.md, "Speaker count"):
 
 - every clip whose two closest voices lay under `CLOSE` lost a voice (0 of 6 counted
