@@ -23,6 +23,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from operator import itemgetter
 from typing import Final
 
 import numpy as np
@@ -76,10 +77,6 @@ class VoiceSeparation:
                 f"{expect} (a limit of the encoder); --num-speakers or the diart path help"
             )
         return lines
-
-
-def _third(pair: tuple[str, str, float]) -> float:
-    return pair[2]
 
 
 def single_speaker_spans(
@@ -147,5 +144,5 @@ def voice_separation(
         for b in names[i + 1 :]
     ]
     return VoiceSeparation(
-        {k: len(v) for k, v in kept.items()}, spread, tuple(sorted(pairs, key=_third))
+        {k: len(v) for k, v in kept.items()}, spread, tuple(sorted(pairs, key=itemgetter(2)))
     )

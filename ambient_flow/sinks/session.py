@@ -172,10 +172,6 @@ class SessionWriter:
         if not os.access(self.sessions_dir, os.W_OK | os.X_OK):
             raise StartupError(f"{self.sessions_dir} is not writable")
         self._open: dict[str, SessionFiles] = {}
-        # session -> when its metadata was last written (this writer's clock): a live
-        # rewrite also waits `metadata_every_s` of wall time, so a client sending faster
-        # than real time (a catch-up, a blast) does not rewrite two files every 50 chunks
-        self._rewritten_ns: dict[str, int] = {}
         self._closed: OrderedDict[str, SessionFiles] = OrderedDict()  # session -> its files
         self._counters = dict.fromkeys(COUNTER_NAMES, 0)
         self._log = RateLimitedLog(logger)
@@ -224,17 +220,17 @@ class SessionWriter:
         for client, files in touched.items():
             if self._open.get(client) is not files:
                 continue
-            rewrite = (
-                files.metadata_due()
-                and now_ns - self._rewritten_ns.get(files.session, now_ns) >= every_ns
-            )
+            # a live rewrite also waits `metadata_every_s` of wall time, so a client sending
+            # faster than real time (a catch-up, a blast) does not rewrite two files every
+            # 50 chunks
+            rewrite = files.metadata_due() and now_ns - files.metadata_written_ns >= every_ns
             if rewrite and self._rewrites is not None and not self._rewrites.take_one(now_ns):
                 rewrite = False
                 self._counters["metadata_rewrites_deferred"] += 1
             self._guard(files, files.flush, metadata=rewrite)
             if rewrite:
                 self._counters["metadata_rewrites"] += 1
-                self._rewritten_ns[files.session] = now_ns
+                files.metadata_written_ns = now_ns
 
     def write(self, item: object) -> SessionFiles | None:
         """Write one item without flushing; returns the session it went to, if any."""
@@ -292,7 +288,6 @@ class SessionWriter:
     def _remember(self, files: SessionFiles) -> None:
         """Keep a closed session's writer for its `frame_count`, which comes later."""
         self._closed[files.session] = files
-        self._rewritten_ns.pop(files.session, None)
         while len(self._closed) > MAX_CLOSED_SESSIONS:
             self._closed.popitem(last=False)
 
@@ -362,7 +357,7 @@ class SessionWriter:
                 return None
             if files is not None:
                 self._open[event.client] = files
-                self._rewritten_ns[files.session] = self._clock()  # written at its start
+                files.metadata_written_ns = self._clock()  # written at its start
             return files
         if current is None or current.session != event.session:
             self._counters["orphan_events"] += 1

@@ -112,6 +112,9 @@ class SessionFiles:
         self._next_sample: int | None = None
         self._meta_samples = 0
         self._meta_frames = 0
+        #: When metadata.json was last written, on the writer's clock (the writer sets it:
+        #: a live rewrite also waits `metadata_every_s` of it).
+        self.metadata_written_ns = 0
         self._frames_dir = path / FRAMES_DIR
         self._wav = StreamingWavWriter(path / AUDIO_FILE, options.sample_rate)
         try:
