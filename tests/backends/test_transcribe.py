@@ -84,7 +84,7 @@ def test_tiny_en_transcribes_speech(
     assert t.confidence > 0.3
     assert t.model.sha256["model.bin"] == TINY_EN_MODEL_SHA256
     assert t.model.to_dict()["options"]["compute_type"] == "int8"
-    assert t.model.to_dict()["options"]["fallback_beam_size"] == 5
+    assert t.model.to_dict()["options"]["fallback_beam_size"] == 1
     # every word timed on the stream clock, in order, inside its segment
     words = t.words
     assert len(words) >= 6 and _normalize("".join(w.word for w in words)) == _normalize(t.text)
@@ -191,7 +191,9 @@ def test_segments_whisper_calls_silence_are_dropped_and_times_clipped() -> None:
     assert t.avg_logprob == pytest.approx((1.0 * -0.2 + 0.5 * -0.4) / 1.5)
     assert t.no_speech_prob == pytest.approx((1.0 * 0.1 + 0.5 * 0.7) / 1.5)
     assert t.confidence == pytest.approx(math.exp(t.avg_logprob) * (1 - t.no_speech_prob))
-    assert (t.beam_size, t.attempts) == (1, 1)
+    # the kept text is mostly no speech to the model (0.62, by the segments' own lengths):
+    # the next rung (greedy) is asked, says the same, and the narrower beam wins the tie
+    assert (t.beam_size, t.attempts) == (1, 2)
     only_silence = transcript_of(audio, lambda beam: (raw[1:3], "en"), opts, 0.0, None, ident)
     assert only_silence.text == "" and only_silence.confidence == 0.0
     assert only_silence.no_speech_prob == 0.8

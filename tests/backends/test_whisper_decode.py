@@ -38,7 +38,8 @@ def test_repetition_and_low_confidence_ask_for_a_wider_beam() -> None:
     assert needs_fallback(attempt(1, "the " * 30, -0.2), OPT)
     assert needs_fallback(attempt(1, "some words", -1.5), OPT)
     assert not needs_fallback(attempt(1, "some words", -0.3), OPT)
-    assert not needs_fallback(attempt(1, "some words", -1.5, ns=0.9), OPT)  # silence: no retry
+    # text where the model hears no speech (a beam's confident "You" on silence): retry
+    assert needs_fallback(attempt(5, "You", -0.3, ns=0.9), OPT)
     assert not needs_fallback(attempt(1, "", -3.0), OPT)
 
 
@@ -66,7 +67,22 @@ def test_the_ladder_widens_the_beam_only_when_the_checks_fail() -> None:
     calls.clear()
     decode_with_fallback(lambda b: (calls.append(b) or [seg("x y", -2.0)], "en"),
                          DecodeOptions(fallback_beam_size=0))  # fmt: skip
-    assert calls == [1]
+    assert calls == [5]
+
+
+def test_by_default_beam_5_first_and_greedy_when_it_loops() -> None:
+    """The default ladder: beam search hears more, greedy cures its loops on tiny.en."""
+    assert DecodeOptions().beams == (5, 1)
+    calls: list[int] = []
+
+    def rung(beam: int) -> tuple[list[RawSegment], str]:
+        calls.append(beam)
+        loop, fine = seg("so we'll " * 20, -0.1), seg("so what can I say", -0.5)
+        return [loop if beam == 5 else fine], "en"
+
+    out = decode_with_fallback(rung, DecodeOptions())
+    assert calls == [5, 1] and (out.beam, out.attempts) == (1, 2)
+    assert [s.text for s in out.segments] == ["so what can I say"]
 
 
 def test_silence_and_wordless_segments_are_dropped_before_judging() -> None:
