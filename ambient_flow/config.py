@@ -177,8 +177,8 @@ class Settings:
     beam_size: int = _knob(5, "Whisper beam size of the first decode (1 = greedy)")
     fallback_beam_size: int = _knob(
         1,
-        "beam of a second decode when Whisper's checks (repetition, low confidence) fail "
-        "the first (1 = greedy); 0 = none",
+        "beam of a second decode when Whisper's checks (repetition, low confidence, text "
+        "where it hears no speech) fail the first (1 = greedy); 0 = none",
     )
     prompt: str = _knob(
         "none",

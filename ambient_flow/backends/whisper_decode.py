@@ -6,7 +6,7 @@ log-probability below -1.0 (low confidence) that is not silence. Sampling at a
 temperature breaks byte-identical replays, and reseeding does not rescue it with
 CTranslate2 4.8.5: three temperature-1.0 decodes of one clip, each after
 `ctranslate2.set_random_seed(1)`, gave three different texts (its generator is per thread
-and seeded once). So our ladder keeps Whisper's checks but each rung *widens the beam*
+and seeded once). So our ladder keeps Whisper's checks but each rung *changes the beam*
 (`beam_size`, then `fallback_beam_size`): deterministic, and when no rung passes, the
 attempt with the best mean log-probability that is not a loop wins.
 
@@ -23,7 +23,7 @@ the cure for exactly those utterances. Measured with `python -m bench.speech --q
 
 A decode costs 20-45 % more CPU (ms per utterance: real call 299 -> 441, dev 384 -> 464);
 live, the end-of-speech -> transcript p90 did not move (1 client 825 -> 866 ms, 4 clients
-1,645 -> 1,629 ms, `--only live`, idle machine).
+1,645 -> 1,629 ms, `--only live`, idle machine; bench/README.md has the alternated runs).
 
 Prompting (Whisper's `initial_prompt`) is the caller's choice per utterance; the
 operators offer the same speaker's previous text only when asked (`prompt` knob), because
@@ -110,7 +110,8 @@ class DecodeOptions:
         fallback_beam_size: The second rung, tried when Whisper's checks fail the first
             (0: no fallback). The default ladder is beam 5, then greedy (module docstring).
         no_speech_threshold: With `logprob_threshold`, Whisper's rule for "this segment
-            is silence" (dropped); None disables.
+            is silence" (dropped); alone, text above it asks for the next rung
+            (`needs_fallback`); None disables both.
         logprob_threshold: Mean token log-probability below which a decode is unsure (a
             fallback), and with `no_speech_threshold` silence; None disables.
         compression_ratio_threshold: gzip ratio above which a decode is a repetition loop

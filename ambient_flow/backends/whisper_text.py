@@ -11,7 +11,7 @@ empty text.
 
 Decoding is set up for short, independent clips (`whisper_decode` has the ladder):
 
-- temperature 0 only: Whisper's fallback widens the beam instead of sampling, so a
+- temperature 0 only: Whisper's fallback changes the beam instead of sampling, so a
   replay gives the same words;
 - ``condition_on_previous_text=False``: a clip's earlier windows never prompt later ones,
   which stops repetition loops carrying over; a prompt only when the caller gives one;

@@ -33,7 +33,7 @@ def attempt(beam: int, text: str, lp: float, ns: float = 0.0) -> Attempt:
     return Attempt(beam, (seg(text, lp, ns),) if text else (), 0.0, "en")
 
 
-def test_repetition_and_low_confidence_ask_for_a_wider_beam() -> None:
+def test_repetition_low_confidence_and_text_on_no_speech_ask_for_the_next_rung() -> None:
     assert compression_ratio("the " * 30) > 2.4
     assert needs_fallback(attempt(1, "the " * 30, -0.2), OPT)
     assert needs_fallback(attempt(1, "some words", -1.5), OPT)
