@@ -112,6 +112,7 @@ class EmbeddedDiarizerOptions:
                 "switch_penalty": r.switch_penalty,
                 "max_anchors": r.max_anchors,
                 "anchor_guard": r.anchor_guard,
+                "turn_edges": r.turn_edges,
                 "anchor_join": r.anchor_join,
                 "anchor_veto": r.anchor_veto,
             },

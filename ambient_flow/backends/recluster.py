@@ -25,6 +25,10 @@ Pure numpy/scipy and deterministic (no random state anywhere):
    anchored label when it sounds more like that label's past than like the cluster
    it was put in (`anchor_guard`). Optionally (`anchor_join`, `anchor_veto`; off by
    default, see `ReclusterOptions`) anchors also name clusters here.
+4. `refine_edges`: at each label change inside an island, of the two units around it
+   the one that lies farther from its own centroid is the one whose 1 s embedding
+   straddles the change; the speech the first of them labels goes with the second
+   when it is the first (`turn_edges`).
 
 Measured on generated dialogues (dev) and pyannote's real call: NME-SC found 2 speakers
 on the real call at its default, AHC at any threshold 3-7 or 1; real-call DER 0.50 with
@@ -45,6 +49,7 @@ __all__ = [
     "kmeans",
     "map_labels",
     "nme_spectral",
+    "refine_edges",
     "smooth_labels",
 ]
 
@@ -89,6 +94,14 @@ class ReclusterOptions:
             better; talkers back after > 60 s of others with their old label (dev)
             18/21 -> 21/21. No effect before the first units leave the window (~60 s
             of speech).
+        turn_edges: At a label change inside an island, the unit before the change
+            takes the later unit's label when the later one lies closer to its own
+            label's centroid (`refine_edges`). A unit embeds the newest 1 s of speech
+            but labels only the newest 0.5 s, so the unit whose 0.5 s begins a turn
+            embeds half of the turn before it; the next unit's 1 s covers that 0.5 s
+            with no one else in it. `bench.speech --quick`, timeline DER at collar 0
+            without -> with: real call 0.233 -> 0.153 (confusion 0.138 -> 0.058,
+            cpWER 0.469 -> 0.333), dev 0.238 -> 0.227, held-out 0.181 -> 0.155.
         anchor_min_s: An anchor is used once it holds this much speech (seconds).
         max_anchors: Most anchors kept per session (the one with the least speech goes
             first): memory stays flat however many labels a long session issues.
@@ -103,6 +116,7 @@ class ReclusterOptions:
     anchor_join: float | None = None
     anchor_veto: float | None = None
     anchor_guard: bool = True
+    turn_edges: bool = True
     anchor_min_s: float = 2.0
     max_anchors: int = 32
 
@@ -242,6 +256,35 @@ def smooth_labels(
     out[-1] = int(np.argmax(acc))
     for i in range(n - 1, 0, -1):
         out[i - 1] = back[i, out[i]]
+    return out
+
+
+def refine_edges(
+    embeddings: npt.ArrayLike,
+    names: Sequence[str],
+    weights: Sequence[float],
+    joined: Sequence[bool],
+) -> list[str]:
+    """Labels with each turn's first unit judged by the embedding that covers it alone.
+
+    Unit i labels the newest part of the speech unit i embeds; unit i+1's embedding
+    covers that same part too (`joined[i + 1]`: no pause between them). Where their
+    labels differ, one of the two embeddings straddles the change: the one farther
+    from its own label's centroid (speech-weighted, unit length) is taken to be it. If
+    that is unit i, its speech takes unit i+1's label. Decided on the labels as given
+    (no cascade: one unit per change at most).
+    """
+    e = _unit_rows(embeddings)
+    w = np.asarray(weights, np.float64)
+    index: dict[str, list[int]] = {}
+    for i, name in enumerate(names):
+        index.setdefault(name, []).append(i)
+    cents = {n: _unit_rows((e[rows] * w[rows, None]).sum(axis=0)) for n, rows in index.items()}
+    dist = [1.0 - float(e[i] @ cents[n]) for i, n in enumerate(names)]
+    out = list(names)
+    for i in range(len(names) - 1):
+        if joined[i + 1] and names[i] != names[i + 1] and dist[i + 1] < dist[i]:
+            out[i] = names[i + 1]
     return out
 
 

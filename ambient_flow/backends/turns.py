@@ -26,6 +26,10 @@ are clustered again (the count from the eigengap, or the one given), smoothed, a
 onto the existing names; every unit whose label changed becomes a `SpeakerRelabel` of
 the speech it already labelled. A count above the speakers active now is taken only
 when the previous pass estimated it too (one noisy pass must not open and close names).
+Where a label changes inside an island, the first unit of the new label's turn is
+usually the one whose embedding straddles the change (it embeds 1 s, half of it the
+turn before); the next unit covers its speech alone, so the farther of the two from its
+own centroid gives way (`recluster.turn_edges`).
 
 Change hints for the segmenter: two consecutive units agree on a label other than the
 unit before them, and both are at least `hint_margin` closer to the new speaker's
@@ -55,6 +59,7 @@ from ambient_flow.backends.recluster import (
     cluster_centroids,
     map_labels,
     nme_spectral,
+    refine_edges,
     smooth_labels,
 )
 from ambient_flow.backends.tracker_options import StepResult, TrackerOptions
@@ -398,6 +403,9 @@ class TurnTracker:
                 self._issued += 1
         if ro.anchor_guard:
             names = self._guard(units, names, emb, weights)
+        if ro.turn_edges:
+            joined = [False] + [not u.pause_before for u in units[1:]]
+            names = refine_edges(emb, names, weights, joined)
         relabels: list[SpeakerRelabel] = []
         group: list[tuple[_Unit, str]] = []
         for u, name in zip(units, names, strict=True):

@@ -10,6 +10,7 @@ from ambient_flow.backends.recluster import (
     kmeans,
     map_labels,
     nme_spectral,
+    refine_edges,
     smooth_labels,
 )
 
@@ -101,6 +102,27 @@ def test_a_label_does_not_drift_onto_a_voice_far_from_its_anchor() -> None:
     assert map_labels(*args)[1:] == ["speaker0"] * 4  # most shared speech wins the name
     vetoed = map_labels(*args, join=None, veto=0.12)
     assert vetoed[0] == "speaker0" and vetoed[1:] == ["speaker1"] * 4
+
+
+def test_a_turn_starts_where_the_embedding_that_covers_it_alone_says() -> None:
+    rng = np.random.default_rng(3)
+    a, b = np.abs(rng.standard_normal((2, 32)))
+    straddle = a + b  # the 1 s of a unit whose new 0.5 s begins b's turn: half a, half b
+    emb = np.stack([a, a, a, straddle, b, b, b])
+    names = ["s0", "s0", "s0", "s0", "s1", "s1", "s1"]  # the straddling unit went with a
+    weights = [1.0] * 7
+    joined = [False] + [True] * 6
+    out = refine_edges(emb, names, weights, joined)
+    assert out == ["s0", "s0", "s0", "s1", "s1", "s1", "s1"]
+    # the straddling unit on the later side of the change: its label stays
+    later = np.stack([a, a, a, a, straddle, b, b])
+    assert refine_edges(later, names, weights, joined) == names
+    # across a pause the units do not cover each other's speech: nothing moves
+    paused = [False, True, True, True, False, True, True]
+    assert refine_edges(emb, names, weights, paused) == names
+    # one unit per change, decided on the labels as given (no cascade)
+    assert refine_edges(emb, ["s0", "s0", "s1", "s1", "s1", "s1", "s1"], weights,
+                        joined)[:2] == ["s0", "s0"]  # fmt: skip
 
 
 def test_options_are_validated() -> None:
