@@ -101,6 +101,7 @@ class EmbeddedDiarizerOptions:
                 "max_speakers": t.max_speakers,
                 "num_speakers": t.num_speakers,
                 "hint_margin": t.hint_margin,
+                "turn_edges": t.turn_edges,
             },
             "recluster": None
             if r is None

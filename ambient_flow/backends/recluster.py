@@ -32,7 +32,7 @@ Pure numpy/scipy and deterministic (no random state anywhere):
 
 Measured on generated dialogues (dev) and pyannote's real call: NME-SC found 2 speakers
 on the real call at its default, AHC at any threshold 3-7 or 1; real-call DER 0.50 with
-online decisions alone, 0.24 with this pass.
+online decisions alone, 0.24 with this pass, 0.15 with `refine_edges` too.
 """
 
 from __future__ import annotations

@@ -34,6 +34,12 @@ class TrackerOptions:
         min_units_recluster: Units needed before the session pass runs.
         hint_margin: A change hint needs both new units this much closer to the new
             speaker's centroid than to the old one's.
+        turn_edges: Online, at once: when a unit's label differs from the previous
+            unit's in the same island and it lies closer to its speaker's centroid than
+            the previous unit did to its own, the previous unit's speech takes its label
+            (a `turn_edge` relabel, 0.5 s after the first label). The previous unit's
+            1 s embedding straddled the change; this one covers that speech alone.
+            The session pass does the same over its window (`ReclusterOptions.turn_edges`).
         edge_reach_s: A relabel with no unit before (after) it reaches this far before
             (after) its speech, for words timed just outside it.
         max_blocks: Speech blocks remembered (the island being embedded lies in them).
@@ -53,6 +59,7 @@ class TrackerOptions:
     recluster: ReclusterOptions | None = field(default_factory=ReclusterOptions)
     min_units_recluster: int = 6
     hint_margin: float = 0.05
+    turn_edges: bool = True
     edge_reach_s: float = 0.5
     max_blocks: int = 512
 

@@ -21,6 +21,11 @@ Online label of a unit (decided in its own step: a label within ~1 s of speech):
   carries the nearest speaker, provisionally);
 - otherwise the nearest speaker.
 
+A turn's first unit embeds half of the turn before it (1 s embedded, 0.5 s labelled), so
+when the next unit of the same island takes a different label and lies closer to its
+centroid than that unit did to its own, the first unit's speech takes the new label at
+once (a `turn_edge` relabel; `turn_edges`).
+
 Session pass (every `recluster.every_s` of new speech; `recluster.py`): the recent units
 are clustered again (the count from the eigengap, or the one given), smoothed, and mapped
 onto the existing names; every unit whose label changed becomes a `SpeakerRelabel` of
@@ -81,6 +86,7 @@ class _Unit:
     label: str = ""
     candidate: bool = False
     hinted: bool = False
+    moved_from: str = ""  # its label before the next unit took it (`turn_edges`)
     blips: list[Run] = field(default_factory=list)  # short islands it labelled
     dists: dict[str, float] = field(default_factory=dict)  # to each centroid, when decided
 
@@ -325,6 +331,8 @@ class TurnTracker:
         if d[best] <= o.new_threshold or len(self.active_labels()) >= o.cap:
             if d[best] <= o.join_threshold:
                 self._drop_candidate()
+            if o.turn_edges and prev is not None and not unit.pause_before:
+                self._edge(prev, unit, at, relabels)
             return
         if self._candidate:  # a candidate new voice: is it the same one as before?
             mean = _unit(sum(self.units[i].emb for i in self._candidate))
@@ -338,6 +346,19 @@ class TurnTracker:
                 self._set(self.units[i], new, at, relabels)
             self._drop_candidate()
 
+    def _edge(self, prev: _Unit, unit: _Unit, at: int, relabels: list[SpeakerRelabel]) -> None:
+        """`TrackerOptions.turn_edges`: the previous unit's speech goes with this unit
+        when their labels differ and this one lies closer to its own centroid."""
+        old = prev.label
+        if not old or old == unit.label or prev.candidate or prev.moved_from:
+            return
+        if unit.dists.get(unit.label, 2.0) >= prev.dists.get(old, 2.0):
+            return
+        for a, b in prev.spans():
+            relabels.append(SpeakerRelabel(a, b, old, unit.label, at, "turn_edge"))
+        prev.label = unit.label
+        prev.moved_from = old
+
     def _drop_candidate(self) -> None:
         for i in self._candidate:
             self.units[i].candidate = False
@@ -350,6 +371,7 @@ class TurnTracker:
             relabels.append(SpeakerRelabel(a, b, unit.label, new, at, "new_speaker"))
         unit.label = new
         unit.hinted = False
+        unit.moved_from = ""
 
     def _hints(self) -> list[ChangeHint]:
         o = self.options
@@ -357,12 +379,15 @@ class TurnTracker:
         u = self.units
         for i in range(max(2, len(u) - 3), len(u)):
             a, b, c = u[i - 2], u[i - 1], u[i]
-            if b.label != c.label or b.label == a.label or b.hinted or not b.runs:
+            # a unit moved by `turn_edges` is judged by its first label: the hint keeps
+            # coming from two units that each heard the new voice alone
+            was = a.moved_from or a.label
+            if b.label != c.label or b.label == was or b.hinted or b.moved_from or not b.runs:
                 continue
             if all(
-                a.label in x.dists
+                was in x.dists
                 and b.label in x.dists
-                and x.dists[a.label] - x.dists[b.label] >= o.hint_margin
+                and x.dists[was] - x.dists[b.label] >= o.hint_margin
                 for x in (b, c)
             ):
                 b.hinted = True
@@ -470,6 +495,7 @@ class TurnTracker:
         for u, _ in group:
             u.label = new
             u.hinted = False
+            u.moved_from = ""
         if not spans:
             return []
         i0 = self.units.index(group[0][0])

@@ -122,7 +122,7 @@ class ChangeHint:
 
 
 #: Why a label changed after it was emitted.
-RELABEL_REASONS = ("new_speaker", "recluster")
+RELABEL_REASONS = ("new_speaker", "recluster", "turn_edge")
 
 
 @dataclass(frozen=True)
@@ -131,9 +131,11 @@ class SpeakerRelabel:
 
     Decided at stream sample `at_sample`. `reason`: `new_speaker` (a voice gathered enough
     speech to be a speaker of its own, and takes back the speech it was provisionally
-    given to another) or `recluster` (the session-level pass over all the session's
-    speech). It concerns only labels emitted *before* it; everything emitted after it
-    already carries its decision (`apply_relabels`).
+    given to another), `recluster` (the session-level pass over all the session's
+    speech) or `turn_edge` (the first speech of a turn, labelled by an embedding that also
+    heard the turn before, goes with the next one, which heard it alone). It concerns
+    only labels emitted *before* it; everything emitted after it already carries its
+    decision (`apply_relabels`).
     """
 
     start_sample: int

@@ -272,3 +272,32 @@ def test_a_turn_starts_where_it_starts_not_where_the_embedding_sees_it() -> None
     )
     # the corrections are relabel events of speech already emitted
     assert any(e.reason == "recluster" for r in with_edges for e in r.relabels)
+
+
+def test_the_first_label_of_a_turn_is_corrected_online_a_step_later() -> None:
+    """Without the session pass: the unit after a change, which heard the new voice alone,
+    takes back the speech of the unit that straddled the change (a `turn_edge` event),
+    and the turn change is still hinted."""
+    voices = alternating(2.0, 0.0, [0, 1])
+
+    def run(edges: bool) -> list[StepResult]:
+        options = TrackerOptions(recluster=None, turn_edges=edges)
+        return drive_mixed(TurnTracker(options), voices, 80)
+
+    def wrong(results: list[StepResult]) -> int:
+        spans = final(results)
+        named: dict[str, dict[int, int]] = {}
+        for s in spans:
+            v = voices((s.start_sample + s.end_sample) // 2 // F)
+            per = named.setdefault(s.speaker, {})
+            per[v] = per.get(v, 0) + s.end_sample - s.start_sample  # type: ignore[index]
+        return sum(sum(p.values()) - max(p.values()) for p in named.values())
+
+    with_edges, without = run(True), run(False)
+    assert any(e.reason == "turn_edge" for r in with_edges for e in r.relabels)
+    assert not any(e.reason == "turn_edge" for r in without for e in r.relabels)
+    assert wrong(with_edges) < wrong(without) / 2
+    assert sum(len(r.hints) for r in with_edges) >= sum(len(r.hints) for r in without) - 1
+    for r in with_edges:  # a step's events concern earlier steps' segments only
+        for e in r.relabels:
+            assert e.at_sample >= e.end_sample
