@@ -29,7 +29,11 @@ def embeddings(seed: int = 0, noise: float = 0.15) -> Callable[[int, int], np.nd
     return emb
 
 
-def drive(tracker: TurnTracker, voices: Voices, steps: int, emb=None) -> list[StepResult]:  # type: ignore[no-untyped-def]
+def drive(  # type: ignore[no-untyped-def]
+    tracker: TurnTracker, voices: Voices, steps: int, emb=None, heard=None
+) -> list[StepResult]:
+    """`emb(voice, step)` embeds the voice in the middle of the planned speech's last run;
+    `heard(runs, step)`, when given, embeds the planned runs themselves (see `mixing`)."""
     emb = emb or embeddings()
     out, block = [], 0
     for step in range(1, steps + 1):
@@ -39,7 +43,9 @@ def drive(tracker: TurnTracker, voices: Voices, steps: int, emb=None) -> list[St
             block += 1
         runs = tracker.plan(end)
         found = []
-        if runs is not None:
+        if runs is not None and heard is not None:
+            found = [heard(runs, step)]
+        elif runs is not None:
             voice = voices(((runs[-1][0] + runs[-1][1]) // 2) // F)
             found = [emb(voice if voice is not None else 0, step)]
         out.append(tracker.update(end, found))
@@ -51,6 +57,19 @@ def final(results: list[StepResult]) -> list[SpeakerSegment]:
     for r in results:  # a step's relabels concern the segments of the steps before it
         spans = apply_relabels(spans, r.relabels) + list(r.segments)
     return spans
+
+
+def purity(spans: list[SpeakerSegment], voices: Voices) -> float:
+    """Share of the labelled speech whose label's most frequent voice it is."""
+    votes: dict[tuple[str, int], int] = {}
+    for s in spans:
+        v = voices((s.start_sample + s.end_sample) // 2 // F)
+        if v is not None:
+            votes[s.speaker, v] = votes.get((s.speaker, v), 0) + s.end_sample - s.start_sample
+    best: dict[str, int] = {}
+    for (who, _), n in votes.items():
+        best[who] = max(best.get(who, 0), n)
+    return sum(best.values()) / max(1, sum(votes.values()))
 
 
 def alternating(turn_s: float, pause_s: float, cycle: list[int]) -> Voices:
@@ -101,20 +120,9 @@ def test_the_session_pass_corrects_with_relabel_events_not_silently() -> None:
                 inside = s.start_sample < e.end_sample and s.end_sample > e.start_sample
                 assert not (inside and s.speaker == e.old), (e, s)
     # the corrections make the final view better than the first one
-    def purity(spans: list[SpeakerSegment]) -> float:
-        votes: dict[tuple[str, int], int] = {}
-        for s in spans:
-            v = voices((s.start_sample + s.end_sample) // 2 // F)
-            if v is not None:
-                votes[s.speaker, v] = votes.get((s.speaker, v), 0) + s.end_sample - s.start_sample
-        best: dict[str, int] = {}
-        for (who, _), n in votes.items():
-            best[who] = max(best.get(who, 0), n)
-        return sum(best.values()) / max(1, sum(votes.values()))
-
     first_view = [s for r in with_pass for s in r.segments]
     assert len({s.speaker for s in final(with_pass)}) == 3
-    assert purity(final(with_pass)) > purity(first_view) - 1e-9
+    assert purity(final(with_pass), voices) > purity(first_view, voices) - 1e-9
 
 
 def test_a_known_count_caps_the_speakers() -> None:
@@ -219,25 +227,17 @@ def test_a_pair_of_events_that_undo_each_other_in_one_step_is_not_emitted() -> N
     assert _compact([give, take], {"speaker0", "speaker3"}) == [give, take]  # not born now
 
 
-def drive_mixed(tracker: TurnTracker, voices: Voices, steps: int) -> list[StepResult]:
-    """Like `drive`, but each embedding mixes the voices of every block it covers, as a
-    real 1 s embedding does across a change of turn."""
-    rng = np.random.default_rng(7)
-    centres = np.abs(rng.standard_normal((4, 64)))
-    out, block = [], 0
-    for step in range(1, steps + 1):
-        end = step * STEP
-        while (block + 1) * F <= end:
-            tracker.push_block(block * F, voices(block) is not None)
-            block += 1
-        runs = tracker.plan(end)
-        found = []
-        if runs is not None:
-            heard = [voices(b) for a, z in runs for b in range(a // F, z // F)]
-            noise = np.random.default_rng(step).standard_normal(64)
-            found = [sum(centres[v] for v in heard if v is not None) / len(heard) + 0.2 * noise]
-        out.append(tracker.update(end, found))
-    return out
+def mixing(voices: Voices) -> Callable[[list[tuple[int, int]], int], np.ndarray]:
+    """Embeddings that mix the voices of every block they cover, as a real 1 s embedding
+    does across a change of turn (`drive(..., heard=mixing(voices))`)."""
+    centres = np.abs(np.random.default_rng(7).standard_normal((4, 64)))
+
+    def heard(runs: list[tuple[int, int]], step: int) -> np.ndarray:
+        blocks = [voices(b) for a, z in runs for b in range(a // F, z // F)]
+        noise = np.random.default_rng(step).standard_normal(64)
+        return sum(centres[v] for v in blocks if v is not None) / len(blocks) + 0.2 * noise
+
+    return heard
 
 
 def test_a_turn_starts_where_it_starts_not_where_the_embedding_sees_it() -> None:
@@ -245,20 +245,9 @@ def test_a_turn_starts_where_it_starts_not_where_the_embedding_sees_it() -> None
     the turn before; the session pass gives its speech to the turn it belongs to."""
     voices = alternating(2.0, 0.0, [0, 1])
 
-    def right(spans: list[SpeakerSegment]) -> float:
-        votes: dict[tuple[str, int], int] = {}
-        for s in spans:
-            v = voices((s.start_sample + s.end_sample) // 2 // F)
-            if v is not None:
-                votes[s.speaker, v] = votes.get((s.speaker, v), 0) + s.end_sample - s.start_sample
-        best: dict[str, int] = {}
-        for (who, _), n in votes.items():
-            best[who] = max(best.get(who, 0), n)
-        return sum(best.values()) / max(1, sum(votes.values()))
-
     def run(edges: bool) -> list[StepResult]:
         options = TrackerOptions(recluster=ReclusterOptions(turn_edges=edges))
-        return drive_mixed(TurnTracker(options), voices, 80)
+        return drive(TurnTracker(options), voices, 80, heard=mixing(voices))
 
     with_edges, without = run(True), run(False)
     held: dict[str, int] = {}
@@ -266,10 +255,8 @@ def test_a_turn_starts_where_it_starts_not_where_the_embedding_sees_it() -> None
         held[s.speaker] = held.get(s.speaker, 0) + s.end_sample - s.start_sample
     two = sorted(held.values())[-2:]
     assert sum(two) >= 0.9 * sum(held.values()), held  # the straddling units are no voice
-    assert right(final(with_edges)) >= right(final(without)) + 0.05, (
-        right(final(with_edges)),
-        right(final(without)),
-    )
+    better, worse = purity(final(with_edges), voices), purity(final(without), voices)
+    assert better >= worse + 0.05, (better, worse)
     # the corrections are relabel events of speech already emitted
     assert any(e.reason == "recluster" for r in with_edges for e in r.relabels)
 
@@ -282,21 +269,13 @@ def test_the_first_label_of_a_turn_is_corrected_online_a_step_later() -> None:
 
     def run(edges: bool) -> list[StepResult]:
         options = TrackerOptions(recluster=None, turn_edges=edges)
-        return drive_mixed(TurnTracker(options), voices, 80)
-
-    def wrong(results: list[StepResult]) -> int:
-        spans = final(results)
-        named: dict[str, dict[int, int]] = {}
-        for s in spans:
-            v = voices((s.start_sample + s.end_sample) // 2 // F)
-            per = named.setdefault(s.speaker, {})
-            per[v] = per.get(v, 0) + s.end_sample - s.start_sample  # type: ignore[index]
-        return sum(sum(p.values()) - max(p.values()) for p in named.values())
+        return drive(TurnTracker(options), voices, 80, heard=mixing(voices))
 
     with_edges, without = run(True), run(False)
     assert any(e.reason == "turn_edge" for r in with_edges for e in r.relabels)
     assert not any(e.reason == "turn_edge" for r in without for e in r.relabels)
-    assert wrong(with_edges) < wrong(without) / 2
+    wrong = 1 - purity(final(with_edges), voices), 1 - purity(final(without), voices)
+    assert wrong[0] < wrong[1] / 2, wrong
     assert sum(len(r.hints) for r in with_edges) >= sum(len(r.hints) for r in without) - 1
     for r in with_edges:  # a step's events concern earlier steps' segments only
         for e in r.relabels:
