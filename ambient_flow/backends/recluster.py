@@ -37,8 +37,9 @@ online decisions alone, 0.24 with this pass, 0.15 with `refine_edges` too.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -55,6 +56,7 @@ __all__ = [
 
 Matrix = npt.NDArray[np.float64]
 Labels = npt.NDArray[np.int64]
+K = TypeVar("K", bound=Hashable)
 
 
 @dataclass(frozen=True)
@@ -263,43 +265,38 @@ def refine_edges(
     embeddings: npt.ArrayLike,
     names: Sequence[str],
     weights: Sequence[float],
-    joined: Sequence[bool],
+    pauses: Sequence[bool],
 ) -> list[str]:
     """Labels with each turn's first unit judged by the embedding that covers it alone.
 
     Unit i labels the newest part of the speech unit i embeds; unit i+1's embedding
-    covers that same part too (`joined[i + 1]`: no pause between them). Where their
-    labels differ, one of the two embeddings straddles the change: the one farther
-    from its own label's centroid (speech-weighted, unit length) is taken to be it. If
-    that is unit i, its speech takes unit i+1's label. Decided on the labels as given
-    (no cascade: one unit per change at most).
+    covers that same part too, unless a pause separates them (`pauses[i + 1]`, as in
+    `smooth_labels`). Where their labels differ, one of the two embeddings straddles the
+    change: the one farther from its own label's centroid (`cluster_centroids`) is taken
+    to be it. If that is unit i, its speech takes unit i+1's label. Decided on the labels
+    as given (no cascade: one unit per change at most).
     """
     e = _unit_rows(embeddings)
-    w = np.asarray(weights, np.float64)
-    index: dict[str, list[int]] = {}
-    for i, name in enumerate(names):
-        index.setdefault(name, []).append(i)
-    cents = {n: _unit_rows((e[rows] * w[rows, None]).sum(axis=0)) for n, rows in index.items()}
+    cents = cluster_centroids(e, names, weights)
     dist = [1.0 - float(e[i] @ cents[n]) for i, n in enumerate(names)]
     out = list(names)
     for i in range(len(names) - 1):
-        if joined[i + 1] and names[i] != names[i + 1] and dist[i + 1] < dist[i]:
+        if not pauses[i + 1] and names[i] != names[i + 1] and dist[i + 1] < dist[i]:
             out[i] = names[i + 1]
     return out
 
 
 def cluster_centroids(
-    embeddings: npt.ArrayLike, clusters: Sequence[int], weights: Sequence[float]
-) -> dict[int, npt.NDArray[np.float64]]:
-    """Weighted mean direction of each cluster's embeddings (unit length)."""
+    embeddings: npt.ArrayLike, clusters: Sequence[K], weights: Sequence[float]
+) -> dict[K, npt.NDArray[np.float64]]:
+    """Weighted mean direction of each cluster's embeddings (unit length); a cluster is
+    any label (an index, a speaker's name)."""
     e = _unit_rows(embeddings)
-    lab = np.asarray(clusters, np.int64)
     w = np.asarray(weights, np.float64)
-    out: dict[int, npt.NDArray[np.float64]] = {}
-    for c in sorted({int(x) for x in lab}):
-        mean = (e[lab == c] * w[lab == c, None]).sum(axis=0)
-        out[c] = _unit_rows(mean)
-    return out
+    rows: dict[K, list[int]] = {}
+    for i, c in enumerate(clusters):
+        rows.setdefault(c, []).append(i)
+    return {c: _unit_rows((e[r] * w[r, None]).sum(axis=0)) for c, r in rows.items()}
 
 
 def map_labels(

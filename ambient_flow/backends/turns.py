@@ -350,7 +350,7 @@ class TurnTracker:
         """`TrackerOptions.turn_edges`: the previous unit's speech goes with this unit
         when their labels differ and this one lies closer to its own centroid."""
         old = prev.label
-        if not old or old == unit.label or prev.candidate or prev.moved_from:
+        if not old or old == unit.label or prev.candidate:
             return
         if unit.dists.get(unit.label, 2.0) >= prev.dists.get(old, 2.0):
             return
@@ -413,13 +413,15 @@ class TurnTracker:
             self._last_k = k_est
             if k_use != k_est:
                 clusters = nme_spectral(emb, o.max_speakers, ro.prune, k_use)
-        clusters = smooth_labels(emb, clusters, [u.pause_before for u in units], ro)
+        pauses = [u.pause_before for u in units]
+        clusters = smooth_labels(emb, clusters, pauses, ro)
         order = self.active_labels()
         weights = [max(u.speech, 1) / SAMPLE_RATE for u in units]
         anchored = ro.anchor_join is not None or ro.anchor_veto is not None
         names = map_labels(list(clusters), [u.label for u in units], weights, order,
                            self._issued,
-                           cluster_centroids(emb, list(clusters), weights) if anchored else None,
+                           cluster_centroids(emb, [int(c) for c in clusters], weights)
+                           if anchored else None,
                            self.anchors() if anchored else None,
                            ro.anchor_join, ro.anchor_veto)  # fmt: skip
         for name in names:
@@ -429,8 +431,7 @@ class TurnTracker:
         if ro.anchor_guard:
             names = self._guard(units, names, emb, weights)
         if ro.turn_edges:
-            joined = [False] + [not u.pause_before for u in units[1:]]
-            names = refine_edges(emb, names, weights, joined)
+            names = refine_edges(emb, names, weights, pauses)
         relabels: list[SpeakerRelabel] = []
         group: list[tuple[_Unit, str]] = []
         for u, name in zip(units, names, strict=True):
@@ -463,10 +464,7 @@ class TurnTracker:
             return names
         e = emb / np.maximum(np.linalg.norm(emb, axis=1, keepdims=True), 1e-12)
         w = np.asarray(weights)
-        cents: dict[str, Vector] = {}
-        for name in sorted(set(names)):
-            rows = [i for i, n in enumerate(names) if n == name]
-            cents[name] = _unit((e[rows] * w[rows, None]).sum(axis=0))
+        cents = cluster_centroids(e, names, weights)
         out = list(names)
         i = 0
         while i < len(units):

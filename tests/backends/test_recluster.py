@@ -111,18 +111,18 @@ def test_a_turn_starts_where_the_embedding_that_covers_it_alone_says() -> None:
     emb = np.stack([a, a, a, straddle, b, b, b])
     names = ["s0", "s0", "s0", "s0", "s1", "s1", "s1"]  # the straddling unit went with a
     weights = [1.0] * 7
-    joined = [False] + [True] * 6
-    out = refine_edges(emb, names, weights, joined)
+    pauses = [True] + [False] * 6  # no pause between the units
+    out = refine_edges(emb, names, weights, pauses)
     assert out == ["s0", "s0", "s0", "s1", "s1", "s1", "s1"]
     # the straddling unit on the later side of the change: its label stays
     later = np.stack([a, a, a, a, straddle, b, b])
-    assert refine_edges(later, names, weights, joined) == names
+    assert refine_edges(later, names, weights, pauses) == names
     # across a pause the units do not cover each other's speech: nothing moves
-    paused = [False, True, True, True, False, True, True]
+    paused = [True, False, False, False, True, False, False]
     assert refine_edges(emb, names, weights, paused) == names
     # one unit per change, decided on the labels as given (no cascade)
     assert refine_edges(emb, ["s0", "s0", "s1", "s1", "s1", "s1", "s1"], weights,
-                        joined)[:2] == ["s0", "s0"]  # fmt: skip
+                        pauses)[:2] == ["s0", "s0"]  # fmt: skip
 
 
 def test_options_are_validated() -> None:
