@@ -35,7 +35,7 @@ from ambient_flow.models.bundle import Models
 from bench.core.stats import percentile, rounded
 from bench.speech.context import changed_settings
 
-__all__ = ["ClipRef", "aggregate", "measure_clip", "real_call", "refs_of"]
+__all__ = ["ClipRef", "aggregate", "measure_clip", "real_call", "refs_of", "shifted_calls"]
 
 SR = 16000
 CHUNK = 1600
@@ -72,6 +72,54 @@ def real_call() -> ClipRef:
     sample = Path(pyannote.audio.__file__).parent / "sample"
     return ClipRef("real-call", "real", sample / "sample.wav", sample / "sample.rttm",
                    HERE / "real_call.txt", 2)  # fmt: skip
+
+
+#: Silence before the real call in `shifted_calls` (seconds): every alignment of the
+#: 0.5 s diarization step and a different one of the 32 ms VAD block each.
+SHIFTS_S = (0.0, 0.125, 0.25, 0.375, 0.5, 0.625, 0.75, 0.875)
+
+
+def shifted_calls(folder: Path, shifts: tuple[float, ...] = SHIFTS_S) -> list[ClipRef]:
+    """The real call after each of `shifts` seconds of silence, with its RTTM moved to match.
+
+    One clip's figures move with where its speech falls on the host's block and step
+    grids: the live benchmark's call (which starts after 1 s of silence) replays to the
+    same lines as this call after 1 s. So a figure on the one real clip is quoted as
+    the pool over these offsets, with its spread.
+    """
+    import wave
+
+    import numpy as np
+
+    call = real_call()
+    with wave.open(str(call.wav), "rb") as w:
+        rate, pcm = w.getframerate(), w.readframes(w.getnframes())
+    folder.mkdir(parents=True, exist_ok=True)
+    out = []
+    for shift in shifts:
+        name = f"real-call+{shift:.3f}s"
+        lead = np.zeros(round(shift * rate), "<i2").tobytes()
+        with wave.open(str(folder / f"{name}.wav"), "wb") as w:
+            w.setnchannels(1)
+            w.setsampwidth(2)
+            w.setframerate(rate)
+            w.writeframes(lead + pcm)
+        turns = [f"SPEAKER {name} 1 {s + shift:.3f} {e - s:.3f} <NA> <NA> {who} <NA> <NA>"
+                 for s, e, who in read_rttm(call.rttm)]  # fmt: skip
+        (folder / f"{name}.rttm").write_text("\n".join(turns) + "\n")
+        out.append(ClipRef(name, "real", folder / f"{name}.wav", folder / f"{name}.rttm",
+                           call.txt, call.num_speakers))  # fmt: skip
+    return out
+
+
+def spread(rows: list[dict[str, Any]]) -> dict[str, list[float]]:
+    """The lowest and highest timeline DER (collar 0), WER and cpWER over `rows`."""
+    values = {
+        "der": [r["ders"]["timeline"]["0"]["der"] for r in rows if r["ders"].get("timeline")],
+        "wer": [r["wer"] for r in rows if r["wer"] is not None],
+        "cpwer": [r["cpwer"] for r in rows if r["cpwer"] is not None],
+    }
+    return {k: [round(min(v), 4), round(max(v), 4)] for k, v in values.items() if v}
 
 
 def _ns(iso: str) -> int:

@@ -60,6 +60,13 @@ def _set(sec: Sec, _all: dict[str, Sec]) -> list[str]:
     return lines
 
 
+def _shifts(sec: Sec, _all: dict[str, Sec]) -> list[str]:
+    lo_hi = sec.get("spread") or {}
+    span = ", ".join(f"{k.upper() if k != 'cpwer' else 'cpWER'} {percent(a)}-{percent(b)}"
+                     for k, (a, b) in lo_hi.items())  # fmt: skip
+    return [*_set(sec, _all), f"  spread over the offsets: {span}"]
+
+
 def _long(sec: Sec, _all: dict[str, Sec]) -> list[str]:
     lines = []
     for name in ("dev", "heldout"):
@@ -126,6 +133,7 @@ def _live(sec: Sec, _all: dict[str, Sec]) -> list[str]:
 TITLES = {
     "sets": lambda sec: "[sets] generated dev and held-out sets (seeded, espeak-ng)",
     "real": lambda sec: "[real] pyannote's real two-speaker call, replayed, embedded models",
+    "shifts": lambda sec: "[shifts] the real call after 0-0.875 s of silence (8 offsets), pooled",
     "dev": lambda sec: f"[dev] generated dev set ({sec.get('aggregate', {}).get('clips')} clips)",
     "heldout": lambda sec: (
         f"[heldout] generated held-out set ({sec.get('aggregate', {}).get('clips')} clips, "
@@ -140,6 +148,7 @@ TITLES = {
 BODIES = {
     "sets": _sets,
     "real": _set,
+    "shifts": _shifts,
     "dev": _set,
     "heldout": _set,
     "long": _long,

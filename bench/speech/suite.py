@@ -6,8 +6,10 @@
     python -m bench.speech --data DIR      # where the generated sets are kept (default: tmp)
 
 Sections: the generated sets (dev and held-out, seeded; made once, then reused); pyannote's
-real two-speaker call, the dev set, the held-out set and long sessions (4-5 min, talkers
-who leave for over a minute and come back; dev and held-out), each replayed through the real
+real two-speaker call, the same call after 8 offsets of silence (pooled: one clip's
+figures move with where its speech falls on the host's grids), the dev set, the held-out
+set and long sessions (4-5 min, talkers who leave for over a minute and come back; dev and
+held-out), each replayed through the real
 replay graph on the embedded defaults and scored from the session directories as a
 consumer reads them (`ambient-flow eval`): DER at collar 0 and 0.25 with missed / false
 alarm / confusion, speakers found, WER, cpWER, first-label latency, transcript waits
@@ -29,7 +31,7 @@ from bench.speech.context import DEFAULT_DATA, Ctx, Plan
 from bench.speech.devset import build_set
 from bench.speech.live import live_call, live_phrases
 from bench.speech.longset import build_long_set
-from bench.speech.measure import measure_set, real_call, refs_of
+from bench.speech.measure import measure_set, real_call, refs_of, shifted_calls, spread
 from bench.speech.report import BODIES, TITLES
 
 __all__ = ["SUITE"]
@@ -75,6 +77,13 @@ def _run(ctx: Ctx, split: str, cuts: bool = True) -> dict[str, Any]:
     return measure_set(refs, ctx.models, settings)
 
 
+def shifts(ctx: Ctx) -> dict[str, Any]:
+    """The real call after 0-0.875 s of silence: its figures pooled, and their spread."""
+    out = measure_set(shifted_calls(ctx.data / "real-shifts"), ctx.models, ctx.settings)
+    out["spread"] = spread(out["clips"])
+    return out
+
+
 def long_sessions(ctx: Ctx) -> dict[str, Any]:
     """Long clips (4-5 min) whose talkers leave for over a minute and come back."""
     plan = ctx.plan
@@ -103,6 +112,7 @@ def live(ctx: Ctx) -> dict[str, Any]:
 _RUNS = (
     ("sets", sets),
     ("real", lambda ctx: _run(ctx, "real")),
+    ("shifts", shifts),
     ("dev", lambda ctx: _run(ctx, "dev")),
     ("heldout", lambda ctx: _run(ctx, "heldout")),
     ("long", long_sessions),
