@@ -110,6 +110,7 @@ class EmbeddedDiarizerOptions:
                 "prune": r.prune,
                 "every_s": r.every_s,
                 "max_units": r.max_units,
+                "min_cluster_s": r.min_cluster_s,
                 "switch_penalty": r.switch_penalty,
                 "max_anchors": r.max_anchors,
                 "anchor_guard": r.anchor_guard,

@@ -30,7 +30,9 @@ Session pass (every `recluster.every_s` of new speech; `recluster.py`): the rece
 are clustered again (the count from the eigengap, or the one given), smoothed, and mapped
 onto the existing names; every unit whose label changed becomes a `SpeakerRelabel` of
 the speech it already labelled. A count above the speakers active now is taken only
-when the previous pass estimated it too (one noisy pass must not open and close names).
+when the previous pass estimated it too (one noisy pass must not open and close names),
+and a cluster with less than `recluster.min_cluster_s` of speech joins its nearest one
+(a few odd units are not a person).
 Where a label changes inside an island, the first unit of the new label's turn is
 usually the one whose embedding straddles the change (it embeds 1 s, half of it the
 turn before); the next unit covers its speech alone, so the farther of the two from its
@@ -63,6 +65,7 @@ import numpy.typing as npt
 from ambient_flow.backends.recluster import (
     cluster_centroids,
     map_labels,
+    merge_small,
     nme_spectral,
     refine_edges,
     smooth_labels,
@@ -414,9 +417,11 @@ class TurnTracker:
             if k_use != k_est:
                 clusters = nme_spectral(emb, o.max_speakers, ro.prune, k_use)
         pauses = [u.pause_before for u in units]
+        weights = [max(u.speech, 1) / SAMPLE_RATE for u in units]
+        if ro.min_cluster_s > 0:
+            clusters = merge_small(emb, clusters, weights, ro.min_cluster_s)
         clusters = smooth_labels(emb, clusters, pauses, ro)
         order = self.active_labels()
-        weights = [max(u.speech, 1) / SAMPLE_RATE for u in units]
         anchored = ro.anchor_join is not None or ro.anchor_veto is not None
         names = map_labels(list(clusters), [u.label for u in units], weights, order,
                            self._issued,

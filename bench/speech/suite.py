@@ -1,7 +1,7 @@
 """Who said what on real and generated conversation: the issue 11 targets (a script, not a test).
 
-    python -m bench.speech                 # full run, about 30 minutes here
-    python -m bench.speech --quick         # about 9 minutes
+    python -m bench.speech                 # full run, about 31 minutes here
+    python -m bench.speech --quick         # about 10 minutes
     python -m bench.speech --json --out r.json --only real --only live
     python -m bench.speech --data DIR      # where the generated sets are kept (default: tmp)
 

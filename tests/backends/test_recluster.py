@@ -9,6 +9,7 @@ from ambient_flow.backends.recluster import (
     ReclusterOptions,
     kmeans,
     map_labels,
+    merge_small,
     nme_spectral,
     refine_edges,
     smooth_labels,
@@ -61,6 +62,18 @@ def test_smoothing_removes_a_one_unit_flip_but_keeps_real_turns() -> None:
     x[3] = x[2]  # ...whose embedding really is speaker 0's
     out = smooth_labels(x, noisy, [False] * len(x), ReclusterOptions())
     assert np.array_equal(out, truth)
+
+
+def test_a_cluster_with_too_little_speech_joins_the_nearest_one() -> None:
+    x, truth = voices(3, 6, spread=0.05, seed=3)
+    x[12:] = 0.8 * x[6] + 0.2 * x[12:]  # the third voice's few units lie near the second's
+    weights = [1.0] * 12 + [0.25] * 6  # 6 s, 6 s and 1.5 s of speech
+    merged = merge_small(x, truth, weights, 2.0)
+    assert merged.tolist() == [0] * 6 + [1] * 12
+    assert np.array_equal(merge_small(x, truth, weights, 1.5), truth)  # enough: kept
+    assert merge_small(x, truth, weights, 100.0).tolist() == [0] * 18  # until one is left
+    # time order numbering holds after a merge: the first unit's cluster is 0
+    assert merge_small(x[::-1], truth[::-1], weights[::-1], 2.0)[0] == 0
 
 
 def test_names_are_kept_and_fresh_ones_continue_the_numbering() -> None:
@@ -128,6 +141,6 @@ def test_a_turn_starts_where_the_embedding_that_covers_it_alone_says() -> None:
 def test_options_are_validated() -> None:
     for bad in ({"prune": 0.0}, {"every_s": 0.0}, {"max_units": 2}, {"temperature": 0.0},
                 {"anchor_join": 0.0}, {"anchor_veto": 2.0}, {"max_anchors": 0},
-                {"anchor_min_s": -1.0}):  # fmt: skip
+                {"anchor_min_s": -1.0}, {"min_cluster_s": -0.5}):  # fmt: skip
         with pytest.raises(ValueError, match="must be"):
             ReclusterOptions(**bad)  # type: ignore[arg-type]

@@ -125,6 +125,28 @@ def test_the_session_pass_corrects_with_relabel_events_not_silently() -> None:
     assert purity(final(with_pass), voices) > purity(first_view, voices) - 1e-9
 
 
+def test_a_short_odd_stretch_is_not_given_a_label_that_is_taken_back() -> None:
+    # One talker; 0.5 s at 8 s sounds like someone else (a laugh, a cough).
+    talker = alternating(6.0, 0.3, [0])
+
+    def voices(block: int) -> int | None:
+        inside = 8.0 <= block * F / SR < 8.5
+        return 5 if inside and talker(block) is not None else talker(block)
+
+    def run(min_cluster_s: float) -> list[StepResult]:
+        options = TrackerOptions(recluster=ReclusterOptions(min_cluster_s=min_cluster_s))
+        return drive(TurnTracker(options), voices, 60, embeddings(seed=3, noise=0.3))
+
+    def churn(results: list[StepResult]) -> tuple[int, int]:
+        relabels = sum(len(r.relabels) for r in results)
+        return relabels, sum(len(r.new_speakers) for r in results)
+
+    kept, merged = run(0.0), run(1.0)
+    assert churn(kept)[0] > 0 and churn(kept)[1] > 1  # a label opened, then taken back
+    assert churn(merged) == (0, 1)
+    assert {s.speaker for s in final(kept)} == {s.speaker for s in final(merged)} == {"speaker0"}
+
+
 def test_a_known_count_caps_the_speakers() -> None:
     voices = alternating(3.0, 0.0, [0, 1, 2])
     results = drive(TurnTracker(TrackerOptions(num_speakers=2, max_speakers=2)), voices, 60)
