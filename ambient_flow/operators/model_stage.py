@@ -250,6 +250,11 @@ def _diarize(
     stream: DiarizationStream, batcher: MicroBatcher[StepRequest, DiarizationStep]
 ) -> Submit[DiarizationWindow, ModelResult]:
     def submit(item: DiarizationWindow) -> Future[ModelResult | None]:
+        # The window's own flags, not the VAD's blocks (`item.blocks`): the embedded
+        # default then follows speech on its own block grid, and its thresholds were
+        # chosen that way. Handing it the VAD's blocks was measured worse (2026-12-02,
+        # `bench.speech --quick`: DER dev 0.227 -> 0.247, held-out 0.155 -> 0.164, the
+        # call at 8 offsets 0.195 -> 0.228 with 3 speakers found at 3 of them).
         request = StepRequest(stream, item.samples, item.start_sample, item.speech)
         return _then(batcher.submit(request), lambda step: Diarized(item, step))
 

@@ -123,7 +123,9 @@ class DiarizationWindow:
     speech: npt.NDArray[np.bool_]  # one flag per `block_samples` of the window, from its start
     block_samples: int
     received_ns: int  # arrival of the chunk that completed the window
-    blocks: SpeechBlocks | None = None  # the VAD's own blocks inside the window
+    # The VAD's own blocks inside the window, for a diarizer that follows the VAD's grid
+    # (the model stage hands the embedded default `speech` instead: `model_stage._diarize`).
+    blocks: SpeechBlocks | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,21 +1,56 @@
-"""The transcription stage: its prompt policy (`--prompt same_speaker`) and its pool."""
+"""The model stages: what a diarization window hands the diarizer; the transcription
+stage's prompt policy (`--prompt same_speaker`) and its pool."""
 
 from __future__ import annotations
 
 import threading
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
 from ambient_flow.models.bundle import Models
+from ambient_flow.models.diarization import SpeechBlocks, StepRequest
 from ambient_flow.models.transcription import Transcript
-from ambient_flow.operators.model_stage import ModelStageOptions, _Stage, _transcribe
-from ambient_flow.operators.speech import UtteranceAudio
+from ambient_flow.operators.model_stage import (
+    Diarized,
+    ModelStageOptions,
+    _diarize,
+    _Stage,
+    _transcribe,
+)
+from ambient_flow.operators.speech import DiarizationWindow, UtteranceAudio
 from ambient_flow.runtime import HostRuntime
 from ambient_flow.testing.fakes import EnergyVad, ScriptedDiarizer, ScriptedTranscriber
 
 SR = 16000
+
+
+def test_a_diarization_window_hands_the_diarizer_its_own_flags_not_the_vads_blocks() -> None:
+    # A measured choice (see `_diarize`): the embedded default follows the window's flags
+    # on its own grid; with the VAD's blocks it diarized worse on every set.
+    diarizer = ScriptedDiarizer([(0.0, 2.0, "a")])
+    stream = diarizer.new_stream()
+    seen: list[StepRequest] = []
+
+    class Batcher:
+        def submit(self, request: StepRequest) -> Future[Any]:
+            seen.append(request)
+            done: Future[Any] = Future()
+            done.set_result(diarizer.step_many([request])[0])
+            return done
+
+    n = 31
+    start = 16000 - n * 512 + 200  # a window grid 200 samples off the VAD's
+    blocks = SpeechBlocks(512 * 2, 512, np.ones(n - 1, np.float32), np.ones(n - 1, np.bool_))
+    window = DiarizationWindow("c", "s", start, start + n * 512, np.zeros(n * 512, np.float32),
+                               np.ones(n, np.bool_), 512, 7, blocks)  # fmt: skip
+    result = _diarize(stream, Batcher())(window).result(timeout=5)  # type: ignore[arg-type]
+    assert isinstance(result, Diarized) and result.item is window
+    (request,) = seen
+    assert request.blocks is None and request.speech is window.speech
+    assert request.window is window.samples and request.window_start_sample == start
 
 
 class Recording(ScriptedTranscriber):
