@@ -280,6 +280,9 @@ class DiartDiarizer(LazyModel[_DiartBlocks]):
         blocks = self.loaded
         if not requests:
             return []
+        if any(r.last for r in requests):  # diart corrects nothing afterwards: empty steps
+            steps = iter(self.step_many([r for r in requests if not r.last]))
+            return [self._closing(r) if r.last else next(steps) for r in requests]
         import torch
         from pyannote.core import SlidingWindow, SlidingWindowFeature
 
@@ -313,6 +316,14 @@ class DiartDiarizer(LazyModel[_DiartBlocks]):
                 )
             )
         return results
+
+    def _closing(self, request: StepRequest) -> DiarizationStep:
+        stream = request.stream
+        if not isinstance(stream, DiartStream) or stream._owner is not self:
+            raise ValueError("stream was not made by this diarizer's new_stream()")
+        decided = stream._cursor.decided_end
+        at = int(request.window_start_sample) if decided is None else decided
+        return DiarizationStep.closing(at, tuple(stream._cursor.labels.values()))
 
     def _finish(
         self,

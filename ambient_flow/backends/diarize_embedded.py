@@ -5,7 +5,8 @@ step it asks for the newest ~1 s of the current speech island, resemblyzer embed
 and the tracker labels the step's new speech at once (a first label within ~1 s of
 speech), opens new speakers, hints at turn changes, and every few seconds of speech
 re-clusters the session (`backends.recluster`) and emits relabel events for what it got
-wrong. One speaker at a time; overlap is not modelled.
+wrong; a session's `last` request runs that pass once more over the speech no pass has
+seen. One speaker at a time; overlap is not modelled.
 
 All clients' due steps share one packed LSTM call (`step_many`), as before.
 """
@@ -225,7 +226,10 @@ class EmbeddedDiarizer(LazyModel[Any]):
             for i, r in todo:
                 (later if id(r.stream) in seen else round_).append((i, r))
                 seen.add(id(r.stream))
-            prepared = [(i, self._prepare(r)) for i, r in round_]
+            for i, r in round_:
+                if r.last:  # the session is over: its last corrections, nothing new
+                    results[i] = self._closing(r)
+            prepared = [(i, self._prepare(r)) for i, r in round_ if not r.last]
             chunks = [p.chunk for _, p in prepared if p.chunk is not None]
             embeddings = self._embed(chunks) if chunks else np.zeros((0, 0), np.float32)
             row = 0
@@ -238,10 +242,21 @@ class EmbeddedDiarizer(LazyModel[Any]):
             todo = later
         return [results[i] for i in range(len(requests))]
 
-    def _prepare(self, request: StepRequest) -> _Prepared:
+    def _stream(self, request: StepRequest) -> EmbeddedStream:
         stream = request.stream
         if not isinstance(stream, EmbeddedStream) or stream._owner is not self:
             raise ValueError("stream was not made by this diarizer's new_stream()")
+        return stream
+
+    def _closing(self, request: StepRequest) -> DiarizationStep:
+        stream = self._stream(request)
+        decided = stream._cursor.decided_end
+        at = int(request.window_start_sample) if decided is None else decided
+        relabels = stream.tracker.finish(at)
+        return DiarizationStep.closing(at, stream.tracker.active_labels(), tuple(relabels))
+
+    def _prepare(self, request: StepRequest) -> _Prepared:
+        stream = self._stream(request)
         window = check_window(request.window, round(self.options.window_s * SAMPLE_RATE))
         start = int(request.window_start_sample)
         end = start + window.shape[0]

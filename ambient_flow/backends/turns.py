@@ -26,7 +26,8 @@ when the next unit of the same island takes a different label and lies closer to
 centroid than that unit did to its own, the first unit's speech takes the new label at
 once (a `turn_edge` relabel; `turn_edges`).
 
-Session pass (every `recluster.every_s` of new speech; `recluster.py`): the recent units
+Session pass (every `recluster.every_s` of new speech, and once more when the session ends
+if speech came after the last one: `finish`; `recluster.py`): the recent units
 are clustered again (the count from the eigengap, or the one given), smoothed, and mapped
 onto the existing names; every unit whose label changed becomes a `SpeakerRelabel` of
 the speech it already labelled. A count above the speakers active now is taken only
@@ -398,6 +399,17 @@ class TurnTracker:
         return out
 
     # -- session-level pass --------------------------------------------------------------------
+    def finish(self, at: int) -> list[SpeakerRelabel]:
+        """The session is over: the session pass once more when speech came after the
+        last one (up to `every_s` of it would otherwise keep its online labels)."""
+        o = self.options
+        if o.recluster is None or self._since_recluster == 0:
+            return []
+        if len(self.units) < o.min_units_recluster:
+            return []
+        self._since_recluster = 0
+        return self.recluster(at)
+
     def recluster(self, at: int) -> list[SpeakerRelabel]:
         """Re-partition the recent units; a relabel event for every changed run of them."""
         o = self.options

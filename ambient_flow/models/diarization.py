@@ -231,6 +231,17 @@ class DiarizationStep:
     relabels: tuple[SpeakerRelabel, ...] = ()
     change_hints: tuple[ChangeHint, ...] = ()
 
+    @classmethod
+    def closing(
+        cls,
+        at_sample: int,
+        speakers: tuple[str, ...] = (),
+        relabels: tuple[SpeakerRelabel, ...] = (),
+    ) -> DiarizationStep:
+        """The answer to a `last` request: an empty span at the stream's end, and the
+        corrections the diarizer still had to make."""
+        return cls(at_sample, at_sample, at_sample, at_sample, (), speakers, (), relabels)
+
     def to_dict(self) -> dict[str, Any]:
         """Plain values for JSON output."""
         return {
@@ -279,6 +290,10 @@ class StepRequest:
             uses an energy gate, diart uses its own segmentation either way.
         blocks: The VAD's blocks inside the window on the VAD's own block grid (what the
             embedded default follows speech by; it takes `speech` when absent).
+        last: The stream's session is over: no new audio (`window` may be empty,
+            `window_start_sample` is where the stream ends). A diarizer makes its last
+            corrections (the embedded default runs its session pass over the speech no
+            pass has seen) and decides nothing new.
     """
 
     stream: DiarizationStream
@@ -286,6 +301,7 @@ class StepRequest:
     window_start_sample: int
     speech: Mask | None = None
     blocks: SpeechBlocks | None = None
+    last: bool = False
 
 
 @runtime_checkable

@@ -194,7 +194,7 @@ class _Stage:
 def _readiness(item: Any, step_s: float) -> tuple[int, float]:
     """(arrival ns of the data that completed `item`, seconds of audio it covers)."""
     if isinstance(item, DiarizationWindow):
-        return item.received_ns, step_s
+        return item.received_ns, 0.0 if item.last else step_s
     if isinstance(item, PlacedVideoFrame):
         return item.frame.received_ns, 0.0
     if isinstance(item, UtteranceAudio):
@@ -255,7 +255,7 @@ def _diarize(
         # chosen that way. Handing it the VAD's blocks was measured worse (2026-12-02,
         # `bench.speech --quick`: DER dev 0.227 -> 0.247, held-out 0.155 -> 0.164, the
         # call at 8 offsets 0.195 -> 0.228 with 3 speakers found at 3 of them).
-        request = StepRequest(stream, item.samples, item.start_sample, item.speech)
+        request = StepRequest(stream, item.samples, item.start_sample, item.speech, last=item.last)
         return _then(batcher.submit(request), lambda step: Diarized(item, step))
 
     return submit

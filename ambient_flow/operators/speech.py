@@ -126,6 +126,9 @@ class DiarizationWindow:
     # The VAD's own blocks inside the window, for a diarizer that follows the VAD's grid
     # (the model stage hands the embedded default `speech` instead: `model_stage._diarize`).
     blocks: SpeechBlocks | None = None
+    # The session is over: no audio (start = end = where it ended); the diarizer makes
+    # its last corrections (`StepRequest.last`).
+    last: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -230,9 +233,11 @@ class SpeechAnalysisLogic(StatefulLogic[AnalysisInput, AnalysisItem, None]):
             if value.kind == "session_start":
                 self.session = value.session
                 self._reset(int(value.data.get("start_sample", 0)))
-            # The session is over: release this client's audio and model state now.
-            done = value.kind == "session_end"
-            return [value], StatefulLogic.DISCARD if done else StatefulLogic.RETAIN
+            # The session is over: the diarizer's last word on it, then release this
+            # client's audio and model state.
+            if value.kind == "session_end":
+                return [*self._closing(value.at_ns), value], StatefulLogic.DISCARD
+            return [value], StatefulLogic.RETAIN
         if isinstance(value, VideoFrame):
             if not self.detect_due(value.received_ns):
                 if self._not_detected is not None:
@@ -340,6 +345,18 @@ class SpeechAnalysisLogic(StatefulLogic[AnalysisInput, AnalysisItem, None]):
         if self._count is not None:
             self._count(self.client, n * self._block / SR, int(flags.sum()) * self._block / SR)
         return SpeechBlocks(first, self._block, probs, flags)
+
+    def _closing(self, at_ns: int) -> list[AnalysisItem]:
+        """A `last` window where the session's audio ended (none if it had no window)."""
+        end = self.ring.end
+        if self._next_window - self._step <= self._grid0:
+            return []
+        nothing = np.zeros(0, np.float32)
+        flags = np.zeros(0, np.bool_)
+        window = DiarizationWindow(
+            self.client, self.session, end, end, nothing, flags, self._block, at_ns, last=True
+        )
+        return [window]
 
     def _window_item(self, end: int, received_ns: int) -> DiarizationWindow:
         b = self._block

@@ -212,6 +212,9 @@ class ScriptedDiarizer(LazyModel[bool]):
         stream = request.stream
         if not isinstance(stream, _ScriptedStream):
             raise ValueError("stream was not made by this diarizer's new_stream()")
+        if request.last:  # the script has nothing left to correct
+            at = request.window_start_sample if stream.decided_end is None else stream.decided_end
+            return DiarizationStep.closing(at, tuple(dict.fromkeys(stream.labels.values())))
         start = int(request.window_start_sample)
         end = start + int(request.window.shape[0])
         # Spans tile the stream: each step decides what the previous one did not.

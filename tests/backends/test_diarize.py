@@ -236,6 +236,34 @@ def test_step_many_batches_streams_like_single_steps(
 
 
 @needs_espeak
+def test_the_last_request_of_a_session_makes_the_last_corrections_and_decides_nothing(
+    embedded: EmbeddedDiarizer, dialogue: Dialogue
+) -> None:
+    pairs = windows(dialogue.audio)
+    stream = embedded.new_stream()
+    steps = [stream.step(w, s) for w, s in pairs]
+    end = pairs[-1][1] + pairs[-1][0].size
+    nothing = np.zeros(0, np.float32)
+    # in the same call as the session's last window: decided after it
+    (w, s) = pairs[-1]
+    again = embedded.new_stream()
+    for w0, s0 in pairs[:-1]:
+        again.step(w0, s0)
+    last, closing = embedded.step_many(
+        [StepRequest(again, w, s), StepRequest(again, nothing, end, last=True)]
+    )
+    assert last == steps[-1]
+    assert (closing.decided_start_sample, closing.decided_end_sample) == (end, end)
+    assert closing.segments == () and closing.new_speakers == () and closing.change_hints == ()
+    assert set(closing.speakers) >= {seg.speaker for seg in last.segments}
+    for ev in closing.relabels:
+        assert ev.reason == "recluster" and ev.at_sample == end
+    # the pass ran on what came after the last one: a second last request has nothing left
+    again_closing = embedded.step_many([StepRequest(again, nothing, end, last=True)])[0]
+    assert again_closing.relabels == ()
+
+
+@needs_espeak
 def test_several_steps_of_one_stream_in_one_call_are_decided_in_order(
     embedded: EmbeddedDiarizer, dialogue: Dialogue
 ) -> None:
@@ -341,6 +369,12 @@ def test_diart_steps_are_well_shaped_and_batched(diart: DiartDiarizer, dialogue:
                 assert 0.0 <= seg.confidence <= 1.0
             assert len(step.speakers) <= 4
             assert list(step.speakers) == [f"speaker{k}" for k in range(len(step.speakers))]
+    # a session's last request: diart corrects nothing afterwards, and decides nothing new
+    end = pairs[-1][1] + pairs[-1][0].size
+    last = StepRequest(streams[0], np.zeros(0, np.float32), end, last=True)
+    (closing,) = diart.step_many([last])
+    assert closing == DiarizationStep.closing(end, closing.speakers)
+    assert closing.speakers == out[0].speakers
 
 
 def test_diart_latency_moves_the_decided_span(checkpoints: tuple[Path, Path]) -> None:

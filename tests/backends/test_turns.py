@@ -147,6 +147,29 @@ def test_a_short_odd_stretch_is_not_given_a_label_that_is_taken_back() -> None:
     assert {s.speaker for s in final(kept)} == {s.speaker for s in final(merged)} == {"speaker0"}
 
 
+def test_the_session_pass_runs_once_more_at_the_end_over_speech_no_pass_has_seen() -> None:
+    class Counted(TurnTracker):
+        def __init__(self) -> None:
+            super().__init__()
+            self.passes: list[int] = []
+
+        def recluster(self, at: int) -> list[SpeakerRelabel]:
+            self.passes.append(at)
+            return super().recluster(at)
+
+    voices = alternating(3.0, 0.3, [0, 1])
+    tracker = Counted()
+    drive(tracker, voices, 42)  # 21 s: speech after the last pass (every 2 s of it)
+    before = len(tracker.passes)
+    assert tracker._since_recluster > 0
+    tracker.finish(42 * STEP)
+    assert tracker.passes[before:] == [42 * STEP] and tracker._since_recluster == 0
+    assert tracker.finish(42 * STEP) == [] and len(tracker.passes) == before + 1  # nothing new
+    off = TurnTracker(TrackerOptions(recluster=None))
+    drive(off, voices, 41)
+    assert off.finish(41 * STEP) == []
+
+
 def test_a_known_count_caps_the_speakers() -> None:
     voices = alternating(3.0, 0.0, [0, 1, 2])
     results = drive(TurnTracker(TrackerOptions(num_speakers=2, max_speakers=2)), voices, 60)

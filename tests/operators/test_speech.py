@@ -127,9 +127,16 @@ def test_diarization_windows_carry_the_vads_own_blocks(phrase, tmp_path: Path) -
     pcm = np.concatenate([np.zeros(SR, np.int16), phrase, np.zeros(SR, np.int16)])
     msgs = [audio_raw(i, pcm=c) for i, c in enumerate(chunks_of(pcm))]
     out, _ = analyse(msgs, tmp_path)
-    windows = [o for o in out if isinstance(o, DiarizationWindow)]
+    windows = [o for o in out if isinstance(o, DiarizationWindow) and not o.last]
     ends = [w.end_sample for w in windows]
     assert ends == list(range(8000, ends[-1] + 1, 8000))
+    # the session's end: one last, empty window where its audio ended, before the event
+    closing = [i for i, o in enumerate(out) if isinstance(o, DiarizationWindow) and o.last]
+    ended = [i for i, o in enumerate(out) if isinstance(o, ClientEvent) and o.kind == "session_end"]
+    assert len(closing) == 1 and closing == [ended[0] - 1]
+    last = out[closing[0]]
+    assert last.samples.size == 0 and last.start_sample == last.end_sample
+    assert ends[-1] <= last.end_sample < ends[-1] + 8000  # where the audio ended
     last = windows[-1]
     assert last.end_sample - last.start_sample <= 5 * SR
     assert last.samples.size == last.end_sample - last.start_sample
