@@ -181,6 +181,10 @@ class _Stage:
         """
 
         def done(item: Any, submitted: float) -> None:
+            if isinstance(item, DiarizationWindow) and item.last:
+                # A session's closing step labels nothing, and is due only once the session
+                # ended (live: a stale timeout after its last chunk): not a label's latency.
+                return
             ready_ns, audio_s = _readiness(item, self._opt.step_s)
             if self._opt.live:
                 latency = time.time() - ready_ns / 1e9
@@ -194,7 +198,7 @@ class _Stage:
 def _readiness(item: Any, step_s: float) -> tuple[int, float]:
     """(arrival ns of the data that completed `item`, seconds of audio it covers)."""
     if isinstance(item, DiarizationWindow):
-        return item.received_ns, 0.0 if item.last else step_s
+        return item.received_ns, step_s
     if isinstance(item, PlacedVideoFrame):
         return item.frame.received_ns, 0.0
     if isinstance(item, UtteranceAudio):

@@ -53,6 +53,25 @@ def test_a_diarization_window_hands_the_diarizer_its_own_flags_not_the_vads_bloc
     assert request.window is window.samples and request.window_start_sample == start
 
 
+def test_a_sessions_closing_step_is_not_timed_as_a_speaker_label() -> None:
+    runtime = HostRuntime()
+    try:
+        stage = _Stage(Models(EnergyVad(), Recording(), ScriptedDiarizer()), runtime,
+                       ModelStageOptions(live=True), "speakers")  # fmt: skip
+        done = stage._measure("diarization")
+        flags, nothing = np.zeros(0, np.bool_), np.zeros(0, np.float32)
+        old_ns = 1_700_000_000_000_000_000  # the last chunk arrived long ago (then: stale)
+        closing = DiarizationWindow("c", "s", 8000, 8000, nothing, flags, 512, old_ns, last=True)
+        done(closing, 0.0)
+        assert "diarization" not in runtime.telemetry.status().get("stages", {})
+        window = DiarizationWindow("c", "s", 0, 8000, np.zeros(8000, np.float32),
+                                   np.zeros(15, np.bool_), 512, old_ns)  # fmt: skip
+        done(window, 0.0)
+        assert runtime.telemetry.status()["stages"]["diarization"]["items"] == 1
+    finally:
+        runtime.close()
+
+
 class Recording(ScriptedTranscriber):
     """The scripted transcriber, remembering the prompt each call was offered."""
 
