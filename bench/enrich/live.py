@@ -38,7 +38,8 @@ class ResultTap:
     def __call__(self, _step: str, kv: tuple[str, Any]) -> None:
         now = time.time_ns()
         result = kv[1]
-        if isinstance(result, Diarized):
+        if isinstance(result, Diarized) and not result.item.last:
+            # (a session's closing step labels nothing and is due only once it ended)
             self.diar.append((now - result.item.received_ns) / 1e6)
         elif isinstance(result, Transcribed):
             self.utt.append((now - result.item.ended_ns) / 1e6)
