@@ -88,6 +88,11 @@ class StepCursor:
             self.labels[index] = f"speaker{len(self.labels)}"
         return self.labels[index], not known
 
+    def closing_at(self, end: int) -> int:
+        """Where a `last` request's empty step stands: the end of what was decided
+        (`end`, where the stream stopped, when nothing was)."""
+        return end if self.decided_end is None else self.decided_end
+
     def advance(self, start: int, end: int, delay: int = 0) -> tuple[int, int]:
         """Check the window moved forward; return the span `[s, e)` this step decides.
 

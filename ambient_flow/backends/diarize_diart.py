@@ -321,8 +321,7 @@ class DiartDiarizer(LazyModel[_DiartBlocks]):
         stream = request.stream
         if not isinstance(stream, DiartStream) or stream._owner is not self:
             raise ValueError("stream was not made by this diarizer's new_stream()")
-        decided = stream._cursor.decided_end
-        at = int(request.window_start_sample) if decided is None else decided
+        at = stream._cursor.closing_at(int(request.window_start_sample))
         return DiarizationStep.closing(at, tuple(stream._cursor.labels.values()))
 
     def _finish(

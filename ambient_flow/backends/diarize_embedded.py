@@ -250,8 +250,7 @@ class EmbeddedDiarizer(LazyModel[Any]):
 
     def _closing(self, request: StepRequest) -> DiarizationStep:
         stream = self._stream(request)
-        decided = stream._cursor.decided_end
-        at = int(request.window_start_sample) if decided is None else decided
+        at = stream._cursor.closing_at(int(request.window_start_sample))
         relabels = stream.tracker.finish(at)
         return DiarizationStep.closing(at, stream.tracker.active_labels(), tuple(relabels))
 

@@ -255,13 +255,8 @@ class TurnTracker:
                 emit += self._blips(self._pending)
                 self._pending = []
         ro = o.recluster
-        if (
-            ro is not None
-            and self._since_recluster >= o.samples(ro.every_s)
-            and len(self.units) >= o.min_units_recluster
-        ):
-            self._since_recluster = 0
-            relabels += self.recluster(step_end)
+        if ro is not None:
+            relabels += self._pass_after(o.samples(ro.every_s), step_end)
         relabels = _compact(relabels, before)
         hints = self._hints()
         self._fold()
@@ -402,10 +397,11 @@ class TurnTracker:
     def finish(self, at: int) -> list[SpeakerRelabel]:
         """The session is over: the session pass once more when speech came after the
         last one (up to `every_s` of it would otherwise keep its online labels)."""
-        o = self.options
-        if o.recluster is None or self._since_recluster == 0:
-            return []
-        if len(self.units) < o.min_units_recluster:
+        return self._pass_after(1, at) if self.options.recluster is not None else []
+
+    def _pass_after(self, speech: int, at: int) -> list[SpeakerRelabel]:
+        """The session pass, once `speech` samples of speech came since the last one."""
+        if self._since_recluster < speech or len(self.units) < self.options.min_units_recluster:
             return []
         self._since_recluster = 0
         return self.recluster(at)
